@@ -1,0 +1,115 @@
+//! Command-line syntax (clap). No behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Drive any cloud or virtualization platform through one interface.
+#[derive(Debug, Parser)]
+#[command(name = "cpi", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 ok, 1 validation report has errors, 2 usage, 10 ValidationError,
+11 AuthenticationError, 12 ResourceNotFoundError, 13 QuotaExceededError, 14 RateLimitError,
+15 ProviderError, 16 TimeoutError, 17 CapabilityDeniedError, 18 UnsupportedError, 19 InternalError";
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Also load provider files from DIR (repeatable; searched after ./providers and the user
+    /// config dir).
+    #[arg(long = "provider-dir", value_name = "DIR", global = true)]
+    pub provider_dirs: Vec<PathBuf>,
+    /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/config.toml).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the providers found in the search directories.
+    Providers,
+    /// Show one provider: defaults, actions, parameters and returned fields.
+    Show {
+        /// Provider name.
+        provider: String,
+    },
+    /// Check provider files for compliance with the standard (errors and warnings).
+    Validate {
+        /// Provider files or directories (default: ./providers).
+        paths: Vec<PathBuf>,
+    },
+    /// Run one action of a provider.
+    #[command(
+        after_help = "Examples:\n  cpi run cloudco create_worker -p name=web-1\n  cpi run truenas get_worker -p worker_id=3 --json\n  cpi run cloudco delete_worker -p worker_id=wrk-1 --dry-run"
+    )]
+    Run {
+        /// Provider name.
+        provider: String,
+        /// Action name (e.g. create_worker).
+        action: String,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Show the resolved parameters and the exact command or request, without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply an action's parse rules to saved output (test rules without a cloud).
+    Parse {
+        /// Provider name.
+        provider: String,
+        /// Action name.
+        action: String,
+        /// File holding the raw output, or - for stdin (default: stdin).
+        #[arg(long, short, value_name = "FILE|-", default_value = "-")]
+        input: String,
+    },
+    /// Run the §8 lifecycle: initialize_cli, configure_auth, test_auth, test_install.
+    Init {
+        /// Provider name.
+        provider: String,
+        #[command(flatten)]
+        params: ParamArgs,
+    },
+    /// Run the simulated cloud (HTTP API on loopback) until interrupted.
+    Sim {
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: std::net::SocketAddr,
+        /// State file (default: $XDG_DATA_HOME/cpi/sim/state.json).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// How long workers take to change state, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        transition_ms: u64,
+    },
+    /// Start the simulated cloud and drive both standard example providers through the
+    /// lifecycle and every required method.
+    Demo,
+}
+
+/// Parameter values and limits for commands that run actions.
+#[derive(Debug, Args)]
+pub struct ParamArgs {
+    /// A parameter value, NAME=VALUE (repeatable; overrides env, config and defaults).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Give up on a command or request after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub timeout: f64,
+}

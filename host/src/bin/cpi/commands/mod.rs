@@ -1,0 +1,113 @@
+//! One module per subcommand; each `exec` calls the library and renders the outcome.
+
+mod demo;
+mod run;
+mod show;
+mod sim;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cpi::config::{self, Config};
+use cpi::exec::Limits;
+use cpi::params::Inputs;
+use cpi::{Engine, Error, Registry, Result};
+
+use crate::cli::{Cli, Command, Global, ParamArgs};
+
+/// Runs the parsed command line.
+pub fn exec(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Providers => show::providers(g),
+        Command::Show { provider } => show::show(g, &provider),
+        Command::Validate { paths } => validate::exec(g, paths),
+        Command::Run {
+            provider,
+            action,
+            params,
+            dry_run,
+        } => run::run(g, &provider, &action, &params, dry_run),
+        Command::Parse {
+            provider,
+            action,
+            input,
+        } => run::parse(g, &provider, &action, &input),
+        Command::Init { provider, params } => run::init(g, &provider, &params),
+        Command::Sim {
+            addr,
+            state,
+            transition_ms,
+        } => sim::exec(addr, state, Duration::from_millis(transition_ms)),
+        Command::Demo => demo::exec(g),
+    }
+}
+
+/// Discovers providers from the default directories plus `--provider-dir`s.
+pub fn registry(g: &Global) -> Result<Registry> {
+    let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
+    for dir in &g.provider_dirs {
+        if !dir.is_dir() {
+            return Err(Error::validation(format!(
+                "--provider-dir {}: not a directory",
+                dir.display()
+            )));
+        }
+        dirs.push(dir.clone());
+    }
+    let registry = Registry::discover(&dirs)?;
+    for problem in registry.problems() {
+        tracing::warn!("skipped a provider file: {}", problem.message());
+    }
+    Ok(registry)
+}
+
+/// The config file (`--config`, or the default path when it exists).
+pub fn config(g: &Global) -> Result<Config> {
+    match &g.config {
+        Some(path) => Config::load(path, true),
+        None => match config::default_path() {
+            Some(path) => Config::load(&path, false),
+            None => Ok(Config::default()),
+        },
+    }
+}
+
+/// Parameter inputs for `provider` from `-p` flags, the environment and the config file.
+pub fn inputs(g: &Global, provider: &str, args: &ParamArgs) -> Result<Inputs> {
+    let mut cli = indexmap::IndexMap::new();
+    for assignment in &args.params {
+        let (name, value) = cpi::params::parse_assignment(assignment)?;
+        cli.insert(name, value);
+    }
+    Ok(Inputs {
+        cli,
+        config: config(g)?.provider(provider),
+        use_env: true,
+    })
+}
+
+/// An engine honouring `--timeout`.
+pub fn engine(args: &ParamArgs) -> Result<Engine> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(Error::validation(format!(
+            "--timeout must be a positive number of seconds, got {}",
+            args.timeout
+        )));
+    }
+    Engine::with_limits(Limits {
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..Limits::default()
+    })
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}

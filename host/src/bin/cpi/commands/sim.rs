@@ -1,0 +1,57 @@
+//! `cpi sim`: the simulated cloud in the foreground.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cpi::{Error, Result};
+use cpi_sim::{Sim, SimConfig};
+
+use super::runtime;
+
+pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> Result<ExitCode> {
+    if !addr.ip().is_loopback() {
+        return Err(Error::validation(format!(
+            "the simulator only listens on loopback addresses, not {addr}"
+        )));
+    }
+    let state = match state {
+        Some(path) => path,
+        None => dirs::data_dir()
+            .ok_or_else(|| Error::internal("no user data directory; pass --state FILE"))?
+            .join("cpi/sim/state.json"),
+    };
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    runtime()?.block_on(async move {
+        let mut cfg = SimConfig::new(&state);
+        cfg.addr = addr;
+        cfg.transition = transition;
+        let sim = Sim::start(cfg)
+            .await
+            .map_err(|e| Error::internal(format!("simulator: {e}")))?;
+        let url = sim.url();
+        println!("cpi sim listening on {url}  (Ctrl-C to stop)");
+        println!("  state file: {}", state.display());
+        println!("  api token:  {}", sim.token());
+        println!("  login:      {} / {}", sim.username(), sim.password());
+        println!();
+        println!(
+            "  truenas:  cpi run truenas list_workers -p api_url={url}/api/v2.0 -p api_key={}",
+            sim.token()
+        );
+        println!(
+            "  cloudco:  export CLOUDCO_API_URL={url} CLOUDCO_API_KEY={}",
+            sim.token()
+        );
+        println!("            (cloudco-cli is built next to cpi: target/release/cloudco-cli)");
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Error::internal(format!("signal handler: {e}")))?;
+        sim.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,71 @@
+//! `cpi validate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cpi::Result;
+use cpi::validate::{self, Severity};
+
+use crate::cli::Global;
+
+pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("providers")]
+    } else {
+        paths
+    };
+    let files = validate::expand_paths(&paths)?;
+    if files.is_empty() {
+        return Err(cpi::Error::validation(format!(
+            "no provider files (*.json) found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let reports: Vec<_> = files.iter().map(|f| validate::validate_file(f)).collect();
+    let errors: usize = reports.iter().map(|r| r.errors()).sum();
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string(&reports).expect("reports serialize")
+        );
+    } else {
+        for report in &reports {
+            let name = report.provider.as_deref().unwrap_or("?");
+            let verdict = if report.errors() == 0 { "ok" } else { "FAILED" };
+            println!(
+                "{} ({name}): {verdict}, {} error(s), {} warning(s)",
+                report.file.display(),
+                report.errors(),
+                report.warnings()
+            );
+            for f in &report.findings {
+                let sev = match f.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                let at = if f.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", f.path)
+                };
+                println!("  {sev}{at}: {}", f.message);
+            }
+        }
+        if reports.len() > 1 {
+            let clean = reports.iter().filter(|r| r.errors() == 0).count();
+            println!(
+                "{} file(s) checked: {clean} without errors, {errors} error(s) in all",
+                reports.len()
+            );
+        }
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,33 @@
+//! The `cpi` command line: parse → dispatch → render → exit code.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // Busybox-style: invoked as `cloudco-cli`, this binary is the simulated cloud's CLI, so the
+    // demo and tests need no second program on PATH.
+    let mut args = std::env::args_os();
+    if let Some(argv0) = args.next()
+        && std::path::Path::new(&argv0)
+            .file_name()
+            .is_some_and(|n| n == "cloudco-cli")
+    {
+        let code = cpi_sim::cloudco::main(std::env::args_os());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = cli::Cli::parse();
+    output::init_logging(cli.global.verbose, cli.global.quiet);
+    let json = cli.global.json;
+    match commands::exec(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            output::print_error(&err, json);
+            ExitCode::from(err.kind().exit_code())
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Runs a command target: no shell, no stdin, a timeout that kills the whole process group,
+//! and capped output.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::{Limits, classify_text, excerpt, retry_after_in_text};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What a finished command produced.
+#[derive(Debug, Clone)]
+pub struct ProcessOutput {
+    /// Standard output (UTF-8).
+    pub stdout: String,
+    /// Standard error, possibly truncated to [`Limits::max_stderr`].
+    pub stderr: String,
+}
+
+/// Runs `argv` with extra environment `env`; a non-zero exit becomes a categorized error
+/// carrying the command's stderr.
+pub async fn run(
+    argv: &[String],
+    env: &[(String, String)],
+    limits: &Limits,
+) -> Result<ProcessOutput> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::validation("empty command"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::NotFound => "not found (is it installed and on PATH?)".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "not executable (permission denied)".to_string()
+            }
+            _ => err.to_string(),
+        };
+        Error::provider(format!("cannot run program '{program}': {why}"))
+            .with_detail("program", program.as_str())
+    })?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+
+    let work = async {
+        let (out, err) = tokio::join!(
+            read_capped(stdout, limits.max_output, true),
+            read_capped(stderr, limits.max_stderr, false)
+        );
+        let status = child.wait().await;
+        (out, err, status)
+    };
+    let (out, err, status) = match tokio::time::timeout(limits.timeout, work).await {
+        Ok(done) => done,
+        Err(_) => {
+            kill_group(pid);
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "command '{program}' did not finish within {:?}; its process group was killed",
+                    limits.timeout
+                ),
+            )
+            .with_detail("program", program.as_str())
+            .with_detail("timeout_secs", limits.timeout.as_secs_f64()));
+        }
+    };
+    let stdout = match out {
+        Ok(bytes) => bytes,
+        Err(Overflow) => {
+            kill_group(pid);
+            return Err(Error::provider(format!(
+                "command '{program}' printed more than {} bytes on stdout; it was stopped",
+                limits.max_output
+            ))
+            .with_detail("program", program.as_str())
+            .with_detail("limit_bytes", limits.max_output));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&err.unwrap_or_default()).into_owned();
+    let status =
+        status.map_err(|e| Error::internal(format!("waiting for '{program}' failed: {e}")))?;
+    if !status.success() {
+        let code = status.code();
+        let text = stderr.trim();
+        let kind = classify_text(text);
+        let shown = if text.is_empty() {
+            "(no error output)".to_string()
+        } else {
+            excerpt(text, 2048)
+        };
+        let how = match code {
+            Some(code) => format!("exited with status {code}"),
+            None => "was killed by a signal".to_string(),
+        };
+        let mut error = Error::new(kind, format!("command '{program}' {how}: {shown}"))
+            .with_detail("program", program.as_str())
+            .with_detail("stderr", excerpt(text, 8192));
+        if let Some(code) = code {
+            error = error.with_detail("exit_code", code);
+        }
+        if let Some(secs) = retry_after_in_text(text) {
+            error = error.with_detail("retry_after", secs);
+        }
+        return Err(error);
+    }
+    let stdout = String::from_utf8(stdout).map_err(|err| {
+        Error::provider(format!(
+            "command '{program}' printed output that is not valid UTF-8 (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(ProcessOutput { stdout, stderr })
+}
+
+struct Overflow;
+
+/// Reads a pipe to its end keeping at most `cap` bytes; past the cap, either fails (`strict`) or
+/// keeps draining so the child never blocks on a full pipe.
+async fn read_capped(
+    mut pipe: impl AsyncRead + Unpin,
+    cap: usize,
+    strict: bool,
+) -> std::result::Result<Vec<u8>, Overflow> {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return Ok(kept),
+            Ok(n) => n,
+        };
+        if kept.len() + n > cap {
+            if strict {
+                return Err(Overflow);
+            }
+            let room = cap - kept.len();
+            kept.extend_from_slice(&buf[..room]);
+        } else {
+            kept.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// Kills the child's whole process group (it leads its own group).
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn captures_stdout_and_classifies_failures() {
+        let out = run(&argv(&["echo", "hello"]), &[], &Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "hello\n");
+        let err = run(
+            &argv(&["sh", "-c", "echo 'Error: worker x not found' >&2; exit 4"]),
+            &[],
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceNotFound);
+        assert_eq!(err.details()["exit_code"], 4);
+        let err = run(
+            &argv(&["definitely-not-a-program-cpi"]),
+            &[],
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.message().contains("not found"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_process_group() {
+        let limits = Limits {
+            timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let started = Instant::now();
+        let err = run(&argv(&["sh", "-c", "sleep 30 & sleep 30"]), &[], &limits)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn output_flood_is_capped() {
+        let limits = Limits {
+            max_output: 1 << 20,
+            ..Limits::default()
+        };
+        let err = run(&argv(&["sh", "-c", "yes flood"]), &[], &limits)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Provider);
+        assert!(err.message().contains("more than"), "{err}");
+    }
+}

@@ -1,0 +1,435 @@
+//! The provider file: serde types for everything the standard shows, plus the OmniCloud
+//! variants (`{"Command": {"command", "in_vm"}}`, action-level `default_settings`,
+//! `pre_exec`/`post_exec`).
+//!
+//! Types here are plain data. Regexes are compiled lazily, once per action, the first time an
+//! action's output is parsed ([`Action::rules`]), so discovering a hundred providers costs only
+//! their JSON parsing.
+
+mod discover;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::parse::CompiledRules;
+
+pub(crate) use discover::provider_files;
+pub use discover::{Registry, default_search_dirs};
+
+/// A loaded provider file.
+#[derive(Debug, Deserialize)]
+pub struct Provider {
+    /// The provider's unique name (`cpi run NAME ...`).
+    pub name: String,
+    /// Whether actions are CLI commands or HTTP endpoints (informational: each action's
+    /// target decides how it runs).
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// Optional one-paragraph description (used by `cpi show`).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Provider-wide parameter defaults.
+    #[serde(default)]
+    pub default_settings: Map<String, Value>,
+    /// Extra raw-status → standard-status entries, checked before the built-in table.
+    #[serde(default)]
+    pub status_map: IndexMap<String, String>,
+    /// Extra parameter names whose values are secret (beyond the built-in name rules).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// The provider's actions, in file order.
+    pub actions: IndexMap<String, Action>,
+    /// Where the provider was loaded from.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// `command` or `endpoint` (§4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Actions run a CLI program.
+    Command,
+    /// Actions call an HTTP API.
+    Endpoint,
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Command => "command",
+            ProviderKind::Endpoint => "endpoint",
+        })
+    }
+}
+
+/// One action (`create_worker`, ...) or a `pre_exec`/`post_exec` step of one.
+#[derive(Debug, Deserialize)]
+pub struct Action {
+    /// What runs: a command template or an HTTP endpoint template.
+    pub target: Target,
+    /// The parameters the action takes, in declaration order.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// How raw output becomes structured JSON; without rules the raw output is returned.
+    #[serde(default)]
+    pub parse_rules: Option<ParseRules>,
+    /// Action-level defaults, overriding the provider's `default_settings`.
+    #[serde(default)]
+    pub default_settings: Map<String, Value>,
+    /// Steps run before the action; their parsed fields become parameters of later steps.
+    #[serde(default)]
+    pub pre_exec: Vec<Action>,
+    /// Steps run after the action, fed with the action's parsed fields.
+    #[serde(default)]
+    pub post_exec: Vec<Action>,
+    /// Optional description (used by `cpi show`).
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
+}
+
+impl Action {
+    /// The compiled parse rules, compiled on first use and cached.
+    pub fn rules(&self) -> Result<Option<&CompiledRules>> {
+        let Some(rules) = &self.parse_rules else {
+            return Ok(None);
+        };
+        match self.compiled.get_or_init(|| CompiledRules::compile(rules)) {
+            Ok(compiled) => Ok(Some(compiled)),
+            Err(err) => Err(err.clone()),
+        }
+    }
+}
+
+/// What an action runs.
+#[derive(Debug, Clone, Deserialize)]
+pub enum Target {
+    /// A CLI command template, split into argv before substitution.
+    Command(CommandTarget),
+    /// An HTTP request template.
+    Endpoint(EndpointTarget),
+}
+
+impl Target {
+    /// The `{name}` placeholders the target uses, in order of first appearance.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let mut add = |text: &str| {
+            for name in crate::template::placeholders(text) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        };
+        match self {
+            Target::Command(cmd) => add(&cmd.command),
+            Target::Endpoint(ep) => {
+                add(&ep.url);
+                for (name, value) in &ep.headers {
+                    add(name);
+                    add(value);
+                }
+                if let Some(body) = &ep.body {
+                    add(body);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// A command template: the standard's string form or OmniCloud's object form.
+#[derive(Debug, Clone)]
+pub struct CommandTarget {
+    /// The command line template.
+    pub command: String,
+    /// OmniCloud's "run this over SSH inside the worker"; cpi refuses it at run time.
+    pub in_vm: bool,
+}
+
+impl<'de> Deserialize<'de> for CommandTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Object {
+            command: String,
+            #[serde(default)]
+            in_vm: bool,
+        }
+        match Value::deserialize(d)? {
+            Value::String(command) => Ok(CommandTarget {
+                command,
+                in_vm: false,
+            }),
+            obj @ Value::Object(_) => {
+                let o: Object = serde_json::from_value(obj).map_err(de::Error::custom)?;
+                Ok(CommandTarget {
+                    command: o.command,
+                    in_vm: o.in_vm,
+                })
+            }
+            other => Err(de::Error::custom(format!(
+                "expected a command string or {{\"command\": ..., \"in_vm\": false}}, found {}",
+                json_type(&other)
+            ))),
+        }
+    }
+}
+
+/// An HTTP request template.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EndpointTarget {
+    /// URL template; a leading `{placeholder}` is the base URL.
+    pub url: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Header templates, in file order.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// Body template (JSON-aware substitution).
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// HTTP methods as the standard spells them (§9.3), plus `Head` and `{"Custom": "VERB"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// `Get`
+    Get,
+    /// `Post`
+    Post,
+    /// `Put`
+    Put,
+    /// `Patch`
+    Patch,
+    /// `Delete`
+    Delete,
+    /// `Option` (sent as `OPTIONS`).
+    Option,
+    /// `Head` (an extension).
+    Head,
+    /// `{"Custom": "VERB"}`: any RFC 9110 token.
+    Custom(String),
+}
+
+impl Method {
+    /// The method exactly as it goes on the wire (`GET`, not `Get`).
+    pub fn wire_name(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Option => "OPTIONS",
+            Method::Head => "HEAD",
+            Method::Custom(verb) => verb,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Method {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        const EXPECTED: &str =
+            "expected one of Get, Post, Put, Patch, Delete, Option, or {\"Custom\": \"VERB\"}";
+        match Value::deserialize(d)? {
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "get" => Ok(Method::Get),
+                "post" => Ok(Method::Post),
+                "put" => Ok(Method::Put),
+                "patch" => Ok(Method::Patch),
+                "delete" => Ok(Method::Delete),
+                "option" | "options" => Ok(Method::Option),
+                "head" => Ok(Method::Head),
+                _ => Err(de::Error::custom(format!(
+                    "unknown HTTP method {s:?}: {EXPECTED}"
+                ))),
+            },
+            Value::Object(map) if map.len() == 1 && map.contains_key("Custom") => {
+                match &map["Custom"] {
+                    Value::String(verb) if is_http_token(verb) => Ok(Method::Custom(verb.clone())),
+                    other => Err(de::Error::custom(format!(
+                        "Custom HTTP method must be a token like \"PURGE\", found {other}"
+                    ))),
+                }
+            }
+            other => Err(de::Error::custom(format!(
+                "invalid HTTP method {other}: {EXPECTED}"
+            ))),
+        }
+    }
+}
+
+fn is_http_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `parse_rules`: how an action's raw output becomes JSON (§10 of the excerpt).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParseRules {
+    /// `object`, `array` or `properties`.
+    #[serde(rename = "type")]
+    pub kind: RuleKind,
+    /// Field name → pattern, in output order.
+    #[serde(default)]
+    pub patterns: IndexMap<String, Pattern>,
+    /// For `array`: the regex records are split on (default `\n`).
+    #[serde(default)]
+    pub separator: Option<String>,
+    /// For `properties`: list fields whose items are numbered in the output.
+    #[serde(default)]
+    pub array_patterns: IndexMap<String, ArrayPattern>,
+}
+
+/// The parser type of a rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// One object; each pattern matched once against the whole output.
+    Object,
+    /// A list of objects; the output is split into records first.
+    Array,
+    /// An object with numbered list fields (`array_patterns`).
+    Properties,
+}
+
+/// One field's extraction rule.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pattern {
+    /// The regex (multi-line: `^`/`$` match at line boundaries).
+    pub regex: String,
+    /// Capture group to take; defaults to the last group, or the whole match without groups.
+    #[serde(default)]
+    pub group: Option<usize>,
+    /// A missing optional field is omitted instead of failing the action.
+    #[serde(default)]
+    pub optional: bool,
+    /// `boolean`, `number` or `json`.
+    #[serde(default)]
+    pub transform: Option<String>,
+}
+
+/// A numbered list inside a `properties` result (`Disk-0-ID`, `nic1=`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArrayPattern {
+    /// The text numbered items start with (documentation; matching is by `object` regexes).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Regex the index (each object regex's first capture group) must match; default `\d+`.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// Field name → pattern for each item; the first capture group is the item's index.
+    #[serde(default)]
+    pub object: IndexMap<String, Pattern>,
+}
+
+impl Provider {
+    /// Parses a provider file's text; `path` is used in errors and kept as the source.
+    pub fn from_json(text: &str, path: &Path) -> Result<Provider> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let mut provider: Provider = serde_path_to_error::deserialize(de).map_err(|err| {
+            let at = err.path().to_string();
+            let inner = err.into_inner();
+            Error::validation(format!(
+                "{}: invalid provider file at `{at}` (line {}, column {}): {inner}",
+                path.display(),
+                inner.line(),
+                inner.column()
+            ))
+            .with_detail("file", path.display().to_string())
+            .with_detail("json_path", at)
+        })?;
+        provider.source = path.to_path_buf();
+        Ok(provider)
+    }
+
+    /// Reads and parses a provider file.
+    pub fn load(path: &Path) -> Result<Provider> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Error::validation(format!(
+                "cannot read provider file {}: {err}",
+                path.display()
+            ))
+            .with_detail("file", path.display().to_string())
+        })?;
+        Provider::from_json(&text, path)
+    }
+
+    /// Looks an action up by name, with an error listing the available ones.
+    pub fn action(&self, name: &str) -> Result<&Action> {
+        self.actions.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.actions.keys().map(String::as_str).collect();
+            Error::validation(format!(
+                "provider '{}' has no action '{name}' (it has: {})",
+                self.name,
+                known.join(", ")
+            ))
+            .with_detail("action", name)
+        })
+    }
+}
+
+/// The JSON type name of a value, for error messages.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Provider> {
+        Provider::from_json(text, Path::new("test.json"))
+    }
+
+    #[test]
+    fn loads_both_target_forms_and_custom_methods() {
+        let p = load(
+            r#"{"name":"x","type":"command","actions":{
+                "a":{"target":{"Command":"echo {name}"},"params":["name"]},
+                "b":{"target":{"Command":{"command":"ls","in_vm":true}}},
+                "c":{"target":{"Endpoint":{"url":"{api_url}/x","method":{"Custom":"PURGE"}}}}}}"#,
+        )
+        .unwrap();
+        let Target::Command(b) = &p.actions["b"].target else {
+            panic!()
+        };
+        assert!(b.in_vm);
+        let Target::Endpoint(c) = &p.actions["c"].target else {
+            panic!()
+        };
+        assert_eq!(c.method.wire_name(), "PURGE");
+        assert_eq!(p.actions["a"].target.placeholders(), vec!["name"]);
+    }
+
+    #[test]
+    fn schema_errors_name_the_json_path() {
+        let err = load(
+            r#"{"name":"x","type":"command","actions":{"a":{"target":{"Endpoint":{"url":"u","method":"Fetch"}}}}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message().contains("actions.a.target.Endpoint.method"),
+            "{err}"
+        );
+        assert!(err.message().contains("Fetch"), "{err}");
+    }
+}

@@ -1,0 +1,667 @@
+//! Safe parameter substitution into targets — cpi's injection boundary.
+//!
+//! A parameter value is data, never code, and is substituted exactly once (a value that
+//! itself contains `{other}` stays literal):
+//! - **Commands** are split into words with shell-word rules *before* substitution, so a value
+//!   fills its place inside one word and can never add, remove or split arguments. No shell
+//!   runs, so shell syntax (`|`, `;`, `$(...)`) in a template is refused rather than silently
+//!   passed on as text. When the program is a shell given a script (`sh -c '...'`), values
+//!   inside the script are quoted for the exact shell context they land in.
+//! - **URLs**: a placeholder that starts the URL is the base URL (checked to be absolute
+//!   http(s)); every other value is percent-encoded as one path segment or one query value.
+//! - **Headers**: values containing CR, LF or NUL are rejected.
+//! - **Bodies**: inside a JSON string a value is JSON-escaped; in a bare value position it must
+//!   itself be exactly one JSON value. Form-encoded bodies percent-encode every value.
+
+use indexmap::IndexMap;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::error::{Error, Result};
+
+/// Resolved parameter values by name.
+pub type Values = IndexMap<String, String>;
+
+/// Everything but RFC 3986 unreserved characters is encoded, so a value is always exactly one
+/// path segment or one query value.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One `{name}` occurrence in a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placeholder<'a> {
+    start: usize,
+    end: usize,
+    name: &'a str,
+}
+
+/// Finds `{identifier}` placeholders; other braces (`{print $1}`, JSON) are plain text.
+fn scan(text: &str) -> impl Iterator<Item = Placeholder<'_>> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if bytes[i] == b'{' {
+                let start = i;
+                let mut j = i + 1;
+                if j < bytes.len() && (bytes[j].is_ascii_alphabetic() || bytes[j] == b'_') {
+                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')
+                    {
+                        j += 1;
+                    }
+                    if j < bytes.len() && bytes[j] == b'}' {
+                        i = j + 1;
+                        return Some(Placeholder {
+                            start,
+                            end: j + 1,
+                            name: &text[start + 1..j],
+                        });
+                    }
+                }
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// The placeholder names in `text`, in order (with repeats).
+pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    scan(text).map(|p| p.name)
+}
+
+fn lookup<'v>(values: &'v Values, name: &str) -> Result<&'v str> {
+    values.get(name).map(String::as_str).ok_or_else(|| {
+        Error::validation(format!("no value for parameter '{name}'")).with_detail("parameter", name)
+    })
+}
+
+/// Replaces every placeholder in `text` through `render`, in one pass.
+fn substitute(
+    text: &str,
+    mut render: impl FnMut(Placeholder<'_>) -> Result<String>,
+) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for p in scan(text) {
+        out.push_str(&text[last..p.start]);
+        out.push_str(&render(p)?);
+        last = p.end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// Splits a command template into argv and substitutes values into each word.
+pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
+    let words = split_words(template)?;
+    if words.is_empty() {
+        return Err(Error::validation("command template is empty"));
+    }
+    let mut argv: Vec<String> = Vec::with_capacity(words.len());
+    let mut script_next = false;
+    for (i, word) in words.iter().enumerate() {
+        let value = if script_next {
+            script_next = false;
+            quote_into_script(word, values)?
+        } else {
+            substitute(word, |p| lookup(values, p.name).map(str::to_string))?
+        };
+        if i > 0 && is_shell(&argv[0]) && is_command_flag(&value) {
+            script_next = true;
+        }
+        argv.push(value);
+    }
+    Ok(argv)
+}
+
+/// Checks that a command template can run: it splits into words and uses no shell syntax
+/// outside a shell script. Placeholders are tried with a plain value.
+pub fn check_command(template: &str) -> Result<()> {
+    let values: Values = placeholders(template)
+        .map(|n| (n.to_string(), "x".to_string()))
+        .collect();
+    command_argv(template, &values).map(|_| ())
+}
+
+fn is_shell(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    matches!(
+        base,
+        "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "mksh" | "busybox"
+    )
+}
+
+/// `-c`, or a combined short-option word containing `c` (`-ec`, `-lc`).
+fn is_command_flag(word: &str) -> bool {
+    word.len() >= 2
+        && word.starts_with('-')
+        && !word.starts_with("--")
+        && word[1..].bytes().all(|b| b.is_ascii_alphabetic())
+        && word.contains('c')
+}
+
+/// Splits a template into words with POSIX shell quoting rules, refusing shell operators.
+///
+/// Hand-written rather than taken from `shell-words`/`shlex` because cpi must also know
+/// *where* unquoted shell syntax appears, to refuse it with a precise message.
+fn split_words(template: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = template.char_indices().peekable();
+    let refuse = |at: usize, what: &str| {
+        Error::unsupported(format!(
+            "command template uses shell syntax {what} at byte {at}; cpi runs commands without a \
+             shell. Wrap the command in sh -c '...' if the provider really needs a shell"
+        ))
+        .with_detail("template_offset", at)
+    };
+    while let Some((at, c)) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '\'')) => break,
+                        Some((_, c)) => word.push(c),
+                        None => return Err(unterminated(at, "single")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, c @ ('$' | '`' | '"' | '\\'))) => word.push(c),
+                            Some((_, '\n')) => {}
+                            Some((_, c)) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(unterminated(at, "double")),
+                        },
+                        Some((at, '$')) if is_expansion(chars.peek().map(|&(_, c)| c)) => {
+                            return Err(refuse(at, "`$` (expansion)"));
+                        }
+                        Some((at, '`')) => {
+                            return Err(refuse(at, "`` ` `` (command substitution)"));
+                        }
+                        Some((_, c)) => word.push(c),
+                        None => return Err(unterminated(at, "double")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some((_, '\n')) => {}
+                    Some((_, c)) => word.push(c),
+                    None => word.push('\\'),
+                }
+            }
+            '|' => return Err(refuse(at, "`|` (pipeline)")),
+            '&' => return Err(refuse(at, "`&` (background or `&&`)")),
+            ';' => return Err(refuse(at, "`;` (command list)")),
+            '<' | '>' => return Err(refuse(at, &format!("`{c}` (redirection)"))),
+            '(' | ')' => return Err(refuse(at, &format!("`{c}` (subshell)"))),
+            '`' => return Err(refuse(at, "`` ` `` (command substitution)")),
+            '$' if is_expansion(chars.peek().map(|&(_, c)| c)) => {
+                return Err(refuse(at, "`$` (expansion)"));
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn is_expansion(next: Option<char>) -> bool {
+    next.is_some_and(|c| c == '(' || c == '{' || c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn unterminated(at: usize, kind: &str) -> Error {
+    Error::validation(format!(
+        "command template has an unterminated {kind} quote starting at byte {at}"
+    ))
+    .with_detail("template_offset", at)
+}
+
+/// Shell contexts a placeholder can land in inside a `sh -c` script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// Top level or inside `$(...)`: the value is single-quoted. The number counts open `(`.
+    Plain(u32),
+    /// Inside `'...'`: close, insert, reopen.
+    Single,
+    /// Inside `"..."`: backslash-escape `$`, `` ` ``, `"` and `\`.
+    Double,
+    /// Inside `` `...` ``: like plain.
+    Backtick,
+    /// Inside `${...}` or after `<<`: too subtle to quote for; placeholders are refused.
+    Opaque,
+}
+
+/// Substitutes values into a shell script so each value stays one literal string.
+fn quote_into_script(script: &str, values: &Values) -> Result<String> {
+    let bytes = script.as_bytes();
+    let mut stack = vec![Ctx::Plain(0)];
+    let mut out = String::with_capacity(script.len());
+    let mut i = 0;
+    let mut placeholders = scan(script).peekable();
+    let mut heredoc = false;
+    while i < bytes.len() {
+        if let Some(p) = placeholders.peek().copied()
+            && p.start == i
+        {
+            placeholders.next();
+            let value = lookup(values, p.name)?;
+            let ctx = if heredoc {
+                Ctx::Opaque
+            } else {
+                *stack.last().unwrap_or(&Ctx::Opaque)
+            };
+            match ctx {
+                Ctx::Plain(_) | Ctx::Backtick => {
+                    out.push('\'');
+                    out.push_str(&value.replace('\'', r"'\''"));
+                    out.push('\'');
+                }
+                Ctx::Single => out.push_str(&value.replace('\'', r"'\''")),
+                Ctx::Double => {
+                    for c in value.chars() {
+                        if matches!(c, '$' | '`' | '"' | '\\') {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                }
+                Ctx::Opaque => {
+                    return Err(Error::unsupported(format!(
+                        "placeholder {{{}}} is inside ${{...}} or a here-document of a shell \
+                         script; cpi cannot quote a value safely there",
+                        p.name
+                    ))
+                    .with_detail("parameter", p.name));
+                }
+            }
+            i = p.end;
+            continue;
+        }
+        let c = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        let depth = stack.len();
+        let top = stack.last_mut().expect("context stack is never empty");
+        let mut advance = 1;
+        match (*top, c) {
+            (Ctx::Single, b'\'') => {
+                stack.pop();
+            }
+            (Ctx::Single, _) => {}
+            (Ctx::Double, b'"') => {
+                stack.pop();
+            }
+            (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick, b'\\') => advance = 2,
+            (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'$')
+                if next == Some(b'(') =>
+            {
+                stack.push(Ctx::Plain(0));
+                advance = 2;
+            }
+            (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'$')
+                if next == Some(b'{') =>
+            {
+                stack.push(Ctx::Opaque);
+                advance = 2;
+            }
+            (Ctx::Opaque, b'}') => {
+                stack.pop();
+            }
+            (Ctx::Backtick, b'`') => {
+                stack.pop();
+            }
+            (Ctx::Double | Ctx::Plain(_), b'`') => stack.push(Ctx::Backtick),
+            (Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'\'') => stack.push(Ctx::Single),
+            (Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'"') => stack.push(Ctx::Double),
+            (Ctx::Plain(depth), b'(') => *top = Ctx::Plain(depth + 1),
+            (Ctx::Plain(0), b')') if depth > 1 => {
+                stack.pop();
+            }
+            (Ctx::Plain(depth), b')') => *top = Ctx::Plain(depth.saturating_sub(1)),
+            (Ctx::Plain(_), b'<') if next == Some(b'<') => {
+                heredoc = true;
+                advance = 2;
+            }
+            _ => {}
+        }
+        let end = (i + advance).min(bytes.len());
+        // Copy whole UTF-8 characters: advance only ever skips ASCII bytes plus one char.
+        let end = (end..=bytes.len())
+            .find(|&e| script.is_char_boundary(e))
+            .unwrap_or(bytes.len());
+        out.push_str(&script[i..end]);
+        i = end;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// Builds the request URL from a URL template.
+pub fn url(template: &str, values: &Values) -> Result<String> {
+    let (base, rest) = match scan(template).next() {
+        Some(p) if p.start == 0 => {
+            let value = lookup(values, p.name)?;
+            (Some(check_base_url(p.name, value)?), &template[p.end..])
+        }
+        _ => (None, template),
+    };
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let (path, query) = rest.split_at(query_at);
+
+    let mut out = base.unwrap_or_default();
+    // Path: each value is one segment; a segment that ends up `.`, `..` or empty because of a
+    // value would let the value move the request elsewhere, so it is refused.
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let mut names = Vec::new();
+        let rendered = substitute(segment, |p| {
+            names.push(p.name.to_string());
+            Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
+        })?;
+        if let Some(name) = names.first()
+            && matches!(rendered.as_str(), "" | "." | "..")
+        {
+            return Err(Error::validation(format!(
+                "parameter '{name}' would make the URL path segment {rendered:?}; a value must \
+                 be a non-empty path segment other than '.' or '..'"
+            ))
+            .with_detail("parameter", name.as_str()));
+        }
+        out.push_str(&rendered);
+    }
+    out.push_str(&substitute(query, |p| {
+        Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
+    })?);
+
+    let parsed = url::Url::parse(&out).map_err(|err| {
+        Error::validation(format!(
+            "the endpoint URL is not a valid absolute URL: {err}"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::validation(format!(
+            "the endpoint URL must use http or https, not '{}'",
+            parsed.scheme()
+        )));
+    }
+    Ok(out)
+}
+
+fn check_base_url(name: &str, value: &str) -> Result<String> {
+    let bad = |why: &str| {
+        Error::validation(format!(
+            "parameter '{name}' must be an absolute http(s) base URL: {why}"
+        ))
+        .with_detail("parameter", name)
+    };
+    let parsed = url::Url::parse(value).map_err(|err| bad(&err.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(&format!(
+            "scheme '{}' is not http or https",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("it must not contain '?' or '#'"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains whitespace or control characters"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+/// Substitutes into a header name or value, refusing values that could split the header.
+pub fn header(template: &str, values: &Values) -> Result<String> {
+    substitute(template, |p| {
+        let value = lookup(values, p.name)?;
+        if value.contains(['\r', '\n', '\0']) {
+            return Err(Error::validation(format!(
+                "parameter '{}' contains a line break or NUL and cannot go into an HTTP header",
+                p.name
+            ))
+            .with_detail("parameter", p.name));
+        }
+        Ok(value.to_string())
+    })
+}
+
+/// How a body template's values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON (the default): escaped in strings, a JSON value in bare positions.
+    Json,
+    /// `application/x-www-form-urlencoded`: every value percent-encoded.
+    Form,
+}
+
+/// Substitutes values into a body template.
+pub fn body(template: &str, values: &Values, kind: BodyKind) -> Result<String> {
+    if kind == BodyKind::Form {
+        return substitute(template, |p| {
+            Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
+        });
+    }
+    let in_string = string_positions(template);
+    let rendered = substitute(template, |p| {
+        let value = lookup(values, p.name)?;
+        if in_string(p.start) {
+            let quoted = serde_json::to_string(value).expect("a string always serializes");
+            Ok(quoted[1..quoted.len() - 1].to_string())
+        } else {
+            let parsed: serde_json::Value = serde_json::from_str(value).map_err(|_| {
+                Error::validation(format!(
+                    "parameter '{}' appears outside quotes in the JSON body, so its value must be \
+                     exactly one JSON value (an array, object, number, true, false or null)",
+                    p.name
+                ))
+                .with_detail("parameter", p.name)
+            })?;
+            Ok(parsed.to_string())
+        }
+    })?;
+    if template_is_json(template, &in_string)
+        && serde_json::from_str::<serde_json::Value>(&rendered).is_err()
+    {
+        return Err(Error::internal(
+            "the substituted body is no longer valid JSON",
+        ));
+    }
+    Ok(rendered)
+}
+
+/// Returns a predicate telling whether a byte offset of `template` is inside a JSON string.
+fn string_positions(template: &str) -> impl Fn(usize) -> bool + use<> {
+    let mut inside = vec![false; template.len() + 1];
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, b) in template.bytes().enumerate() {
+        inside[i] = in_str;
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else if b == b'"' {
+            in_str = true;
+        }
+    }
+    move |at| inside.get(at).copied().unwrap_or(false)
+}
+
+fn template_is_json(template: &str, in_string: &impl Fn(usize) -> bool) -> bool {
+    let probe = substitute(template, |p| {
+        Ok(if in_string(p.start) { "" } else { "0" }.to_string())
+    });
+    probe.is_ok_and(|probe| serde_json::from_str::<serde_json::Value>(&probe).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_identifier_placeholders_only() {
+        let found: Vec<_> = placeholders("a {x} {print $1} {y_2}{} {{z}}").collect();
+        assert_eq!(found, vec!["x", "y_2", "z"]);
+    }
+
+    #[test]
+    fn a_value_fills_exactly_one_argument() {
+        let v = values(&[("name", "a b; rm -rf / $(id) 'q'"), ("t", "")]);
+        let argv = command_argv("cli create --name {name} --type={t} '{name}x'", &v).unwrap();
+        assert_eq!(
+            argv,
+            vec![
+                "cli",
+                "create",
+                "--name",
+                "a b; rm -rf / $(id) 'q'",
+                "--type=",
+                "a b; rm -rf / $(id) 'q'x"
+            ]
+        );
+    }
+
+    #[test]
+    fn values_are_substituted_once() {
+        let v = values(&[("a", "{b}"), ("b", "secret")]);
+        assert_eq!(command_argv("echo {a}", &v).unwrap(), vec!["echo", "{b}"]);
+    }
+
+    #[test]
+    fn shell_syntax_outside_a_shell_is_refused() {
+        let v = values(&[]);
+        for t in [
+            "a | b",
+            "a; b",
+            "a && b",
+            "a > f",
+            "echo $(id)",
+            "echo `id`",
+            "echo $HOME",
+        ] {
+            let err = command_argv(t, &v).unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::Unsupported, "{t}");
+        }
+        // Quoted, they are plain text.
+        assert_eq!(
+            command_argv("awk '{print $1}' \"a|b\"", &v).unwrap(),
+            vec!["awk", "{print $1}", "a|b"]
+        );
+    }
+
+    #[test]
+    fn shell_scripts_quote_values_for_their_context() {
+        let v = values(&[("p", "x'; touch /tmp/pwn; echo '\"$(id)`id`")]);
+        let argv = command_argv(
+            r#"bash -c 'a {p}; b "{p}"; c "$(dirname {p})"; d `echo {p}`'"#,
+            &v,
+        )
+        .unwrap();
+        assert_eq!(argv[0..2], ["bash", "-c"]);
+        let script = &argv[2];
+        assert!(script.starts_with(r#"a 'x'\''; touch"#), "{script}");
+        assert!(
+            script.contains(r#"b "x'; touch /tmp/pwn; echo '\"\$(id)\`id\`""#),
+            "{script}"
+        );
+        assert!(script.contains(r#"c "$(dirname 'x'\''"#), "{script}");
+    }
+
+    #[test]
+    fn shell_script_placeholders_in_parameter_expansions_are_refused() {
+        let v = values(&[("p", "x")]);
+        let err = command_argv(r#"sh -c 'echo "${X:-{p}}"'"#, &v).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn urls_encode_values_as_one_segment_or_query_value() {
+        let v = values(&[
+            ("api_url", "http://h:1/api/v2.0/"),
+            ("id", "a/b?c#d&e"),
+            ("q", "x&y=z"),
+        ]);
+        assert_eq!(
+            url("{api_url}/pool/id/{id}?f={q}", &v).unwrap(),
+            "http://h:1/api/v2.0/pool/id/a%2Fb%3Fc%23d%26e?f=x%26y%3Dz"
+        );
+        for bad in ["..", ".", ""] {
+            let v = values(&[("api_url", "http://h"), ("id", bad)]);
+            assert!(url("{api_url}/x/{id}/start", &v).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "file:///etc/passwd",
+            "h:80",
+            "http://h/?x=1",
+            "javascript:alert(1)",
+        ] {
+            let v = values(&[("api_url", bad)]);
+            assert!(url("{api_url}/x", &v).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_refuse_line_breaks() {
+        let v = values(&[("k", "abc\r\nX-Evil: 1")]);
+        assert!(header("Bearer {k}", &v).is_err());
+    }
+
+    #[test]
+    fn json_bodies_escape_strings_and_require_json_in_bare_positions() {
+        let v = values(&[("name", "a\"b\\c\n"), ("disks", "[\"sda\", \"sdb\"]")]);
+        let body = body(r#"{"name":"{name}","disks":{disks}}"#, &v, BodyKind::Json).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["name"], "a\"b\\c\n");
+        assert_eq!(parsed["disks"][1], "sdb");
+
+        let v = values(&[("disks", "1, \"x\": 2")]);
+        let err = super::body(r#"{"disks":{disks}}"#, &v, BodyKind::Json).unwrap_err();
+        assert!(err.message().contains("disks"));
+    }
+}

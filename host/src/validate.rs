@@ -1,0 +1,584 @@
+//! `cpi validate`: a compliance report for a provider file.
+//!
+//! Errors make a file unusable or non-compliant (bad JSON or schema, missing required methods,
+//! placeholders with no possible value, regexes that don't compile, groups beyond the regex,
+//! unknown transforms, targets cpi refuses to run). Warnings flag what works but deviates from
+//! the standard (unknown fields, unused params, §5 names, §7 parameter names).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::parse;
+use crate::provider::{Action, Provider, Target};
+use crate::status::{AUTH_STATUSES, WORKER_STATUSES};
+use crate::template;
+
+/// The required methods of §2.1.
+pub const REQUIRED_METHODS: [&str; 7] = [
+    "test_install",
+    "list_workers",
+    "create_worker",
+    "delete_worker",
+    "get_worker",
+    "start_worker",
+    "stop_worker",
+];
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The file is unusable or non-compliant.
+    Error,
+    /// Works, but deviates from the standard or looks like a mistake.
+    Warning,
+}
+
+/// One problem found in a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Where in the file, as a JSON path (`actions.get_worker.parse_rules.patterns.id`).
+    pub path: String,
+    /// What is wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
+/// The compliance report for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The file checked.
+    pub file: PathBuf,
+    /// The provider name, when the file got that far.
+    pub provider: Option<String>,
+    /// Every finding, errors first.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Number of errors.
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+
+    /// Number of warnings.
+    pub fn warnings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count()
+    }
+
+    fn push(&mut self, severity: Severity, path: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            severity,
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Validates one file on disk.
+pub fn validate_file(path: &Path) -> Report {
+    match std::fs::read_to_string(path) {
+        Ok(text) => validate_text(&text, path),
+        Err(err) => {
+            let mut report = Report {
+                file: path.to_path_buf(),
+                provider: None,
+                findings: Vec::new(),
+            };
+            report.push(Severity::Error, "", format!("cannot read file: {err}"));
+            report
+        }
+    }
+}
+
+/// Validates provider text; `path` is used for the report.
+pub fn validate_text(text: &str, path: &Path) -> Report {
+    let mut report = Report {
+        file: path.to_path_buf(),
+        provider: None,
+        findings: Vec::new(),
+    };
+    let raw: Value = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            report.push(
+                Severity::Error,
+                "",
+                format!(
+                    "invalid JSON at line {}, column {}: {err}",
+                    err.line(),
+                    err.column()
+                ),
+            );
+            return report;
+        }
+    };
+    report.provider = raw.get("name").and_then(Value::as_str).map(str::to_string);
+    unknown_fields(&raw, &mut report);
+    let provider = match Provider::from_json(text, path) {
+        Ok(p) => p,
+        Err(err) => {
+            let at = err
+                .details()
+                .get("json_path")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            report.push(Severity::Error, at, err.message().to_string());
+            return finish(report);
+        }
+    };
+    check_provider(&provider, &mut report);
+    finish(report)
+}
+
+fn finish(mut report: Report) -> Report {
+    report.findings.sort_by_key(|f| f.severity);
+    report
+}
+
+const PROVIDER_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "description",
+    "default_settings",
+    "status_map",
+    "secrets",
+    "actions",
+    "version",
+    "$schema",
+];
+const ACTION_KEYS: &[&str] = &[
+    "target",
+    "params",
+    "parse_rules",
+    "default_settings",
+    "pre_exec",
+    "post_exec",
+    "description",
+];
+const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns"];
+const PATTERN_KEYS: &[&str] = &["regex", "group", "optional", "transform"];
+const ARRAY_PATTERN_KEYS: &[&str] = &["prefix", "index", "object"];
+const ENDPOINT_KEYS: &[&str] = &["url", "method", "headers", "body"];
+
+fn unknown_fields(raw: &Value, report: &mut Report) {
+    fn check(value: &Value, known: &[&str], path: &str, report: &mut Report) {
+        if let Value::Object(map) = value {
+            for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                report.push(
+                    Severity::Warning,
+                    at,
+                    format!("unknown field '{key}' is ignored"),
+                );
+            }
+        }
+    }
+    fn action(value: &Value, path: &str, report: &mut Report) {
+        check(value, ACTION_KEYS, path, report);
+        if let Some(Value::Object(target)) = value.get("target")
+            && let Some(ep) = target.get("Endpoint")
+        {
+            check(
+                ep,
+                ENDPOINT_KEYS,
+                &format!("{path}.target.Endpoint"),
+                report,
+            );
+        }
+        if let Some(rules) = value.get("parse_rules") {
+            let rp = format!("{path}.parse_rules");
+            check(rules, RULE_KEYS, &rp, report);
+            if let Some(Value::Object(patterns)) = rules.get("patterns") {
+                for (name, p) in patterns {
+                    check(p, PATTERN_KEYS, &format!("{rp}.patterns.{name}"), report);
+                }
+            }
+            if let Some(Value::Object(arrays)) = rules.get("array_patterns") {
+                for (name, ap) in arrays {
+                    let ap_path = format!("{rp}.array_patterns.{name}");
+                    check(ap, ARRAY_PATTERN_KEYS, &ap_path, report);
+                    if let Some(Value::Object(object)) = ap.get("object") {
+                        for (field, p) in object {
+                            check(
+                                p,
+                                PATTERN_KEYS,
+                                &format!("{ap_path}.object.{field}"),
+                                report,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for steps in ["pre_exec", "post_exec"] {
+            if let Some(Value::Array(items)) = value.get(steps) {
+                for (i, step) in items.iter().enumerate() {
+                    action(step, &format!("{path}.{steps}[{i}]"), report);
+                }
+            }
+        }
+    }
+    check(raw, PROVIDER_KEYS, "", report);
+    if let Some(Value::Object(actions)) = raw.get("actions") {
+        for (name, a) in actions {
+            action(a, &format!("actions.{name}"), report);
+        }
+    }
+}
+
+fn check_provider(provider: &Provider, report: &mut Report) {
+    for method in REQUIRED_METHODS {
+        if !provider.actions.contains_key(method) {
+            report.push(
+                Severity::Error,
+                "actions",
+                format!("required method '{method}' is missing (§2.1)"),
+            );
+        }
+    }
+    for (raw, standard) in &provider.status_map {
+        if !WORKER_STATUSES.contains(&standard.as_str())
+            && !AUTH_STATUSES.contains(&standard.as_str())
+        {
+            report.push(
+                Severity::Error,
+                format!("status_map.{raw}"),
+                format!(
+                    "'{standard}' is not a standard status (§6.1: {})",
+                    WORKER_STATUSES.join(", ")
+                ),
+            );
+        }
+    }
+    for (name, value) in &provider.default_settings {
+        if crate::secret::is_secret_name(name, provider)
+            && value.as_str().is_some_and(|s| !s.is_empty())
+        {
+            report.push(
+                Severity::Warning,
+                format!("default_settings.{name}"),
+                format!("'{name}' is a secret; keep its value out of the provider file (use CPI_PARAM_{} or the config file)", name.to_ascii_uppercase()),
+            );
+        }
+    }
+    let mut seen_params = BTreeSet::new();
+    for (name, action) in &provider.actions {
+        let path = format!("actions.{name}");
+        check_name(name, &path, report);
+        check_action(
+            provider,
+            action,
+            &path,
+            &BTreeSet::new(),
+            report,
+            &mut seen_params,
+        );
+        let mut produced: BTreeSet<String> = field_names(action);
+        for (i, step) in action.pre_exec.iter().enumerate() {
+            check_action(
+                provider,
+                step,
+                &format!("{path}.pre_exec[{i}]"),
+                &produced,
+                report,
+                &mut seen_params,
+            );
+            produced.extend(field_names(step));
+        }
+        for (i, step) in action.post_exec.iter().enumerate() {
+            check_action(
+                provider,
+                step,
+                &format!("{path}.post_exec[{i}]"),
+                &produced,
+                report,
+                &mut seen_params,
+            );
+            produced.extend(field_names(step));
+        }
+        let used: BTreeSet<String> = std::iter::once(action)
+            .chain(&action.pre_exec)
+            .chain(&action.post_exec)
+            .flat_map(|s| s.target.placeholders())
+            .collect();
+        for (i, param) in action.params.iter().enumerate() {
+            if !used.contains(param) {
+                report.push(
+                    Severity::Warning,
+                    format!("{path}.params[{i}]"),
+                    format!("parameter '{param}' is declared but never used in the target"),
+                );
+            }
+        }
+    }
+}
+
+fn field_names(action: &Action) -> BTreeSet<String> {
+    action
+        .parse_rules
+        .iter()
+        .flat_map(|r| r.patterns.keys().chain(r.array_patterns.keys()))
+        .cloned()
+        .collect()
+}
+
+fn check_action(
+    provider: &Provider,
+    action: &Action,
+    path: &str,
+    produced: &BTreeSet<String>,
+    report: &mut Report,
+    seen_params: &mut BTreeSet<String>,
+) {
+    let defaults = |name: &str| {
+        provider.default_settings.contains_key(name) || action.default_settings.contains_key(name)
+    };
+    for name in action.target.placeholders() {
+        let declared = action.params.contains(&name);
+        if !declared && !defaults(&name) && !produced.contains(&name) {
+            report.push(
+                Severity::Error,
+                format!("{path}.target"),
+                format!("placeholder {{{name}}} is not in params and has no default, so it can never get a value (§9.4)"),
+            );
+        } else if !declared && !produced.contains(&name) {
+            report.push(
+                Severity::Warning,
+                format!("{path}.params"),
+                format!("placeholder {{{name}}} is used but not listed in params (§9.4); it takes its default"),
+            );
+        }
+    }
+    for name in &action.params {
+        if seen_params.insert(name.clone())
+            && let Some(standard) = standard_param_name(name)
+        {
+            report.push(
+                Severity::Warning,
+                format!("{path}.params"),
+                format!("parameter '{name}' has a standard name: '{standard}' (§7)"),
+            );
+        }
+    }
+    match &action.target {
+        Target::Command(cmd) => {
+            if cmd.in_vm {
+                report.push(
+                    Severity::Error,
+                    format!("{path}.target.Command.in_vm"),
+                    "\"in_vm\": true (run over SSH inside the worker) is not supported; cpi refuses to run this step",
+                );
+            }
+            if let Err(err) = template::check_command(&cmd.command) {
+                report.push(
+                    Severity::Error,
+                    format!("{path}.target.Command"),
+                    err.message().to_string(),
+                );
+            }
+        }
+        Target::Endpoint(ep) => {
+            if ep.url.starts_with("http://") {
+                report.push(
+                    Severity::Warning,
+                    format!("{path}.target.Endpoint.url"),
+                    "uses plain HTTP; prefer HTTPS (§12.1)",
+                );
+            }
+            if let Some(body) = &ep.body {
+                let probe = template::body(
+                    body,
+                    &template::placeholders(body)
+                        .map(|n| (n.to_string(), "0".to_string()))
+                        .collect(),
+                    template::BodyKind::Json,
+                );
+                let is_json = probe
+                    .as_deref()
+                    .is_ok_and(|b| serde_json::from_str::<Value>(b).is_ok());
+                if !is_json {
+                    report.push(Severity::Warning, format!("{path}.target.Endpoint.body"), "the body template is not JSON; values are still JSON-escaped inside strings");
+                }
+            }
+        }
+    }
+    let Some(rules) = &action.parse_rules else {
+        report.push(
+            Severity::Warning,
+            path.to_string(),
+            "no parse_rules: the raw output is returned",
+        );
+        return;
+    };
+    for (field, pattern) in &rules.patterns {
+        if let Err(err) = parse::check_pattern(field, pattern) {
+            report.push(
+                Severity::Error,
+                format!("{path}.parse_rules.patterns.{field}"),
+                err.message().to_string(),
+            );
+        }
+    }
+    if let Some(sep) = &rules.separator
+        && let Err(err) = parse::compile_regex(sep)
+    {
+        report.push(
+            Severity::Error,
+            format!("{path}.parse_rules.separator"),
+            format!("invalid separator regex: {err}"),
+        );
+    }
+    if !rules.array_patterns.is_empty() && rules.kind != crate::provider::RuleKind::Properties {
+        report.push(
+            Severity::Warning,
+            format!("{path}.parse_rules.array_patterns"),
+            "array_patterns only apply to rules of type 'properties'",
+        );
+    }
+    if let Err(err) = crate::parse::CompiledRules::compile(rules) {
+        let msg = err.message().to_string();
+        if !report.findings.iter().any(|f| f.message == msg)
+            && rules
+                .patterns
+                .iter()
+                .all(|(f, p)| parse::check_pattern(f, p).is_ok())
+        {
+            report.push(Severity::Error, format!("{path}.parse_rules"), msg);
+        }
+    }
+}
+
+/// §5 naming: `verb_resource`, with the standard's verbs.
+fn check_name(name: &str, path: &str, report: &mut Report) {
+    const VERBS: &[&str] = &[
+        "list",
+        "create",
+        "delete",
+        "get",
+        "has",
+        "start",
+        "stop",
+        "reboot",
+        "suspend",
+        "resume",
+        "update",
+        "resize",
+        "rename",
+        "tag",
+        "untag",
+        "attach",
+        "detach",
+        "test",
+        "configure",
+        "initialize",
+        "setup",
+        "validate",
+        "install",
+        "set",
+        "rotate",
+    ];
+    let (verb, resource) = name.split_once('_').unwrap_or((name, ""));
+    if !VERBS.contains(&verb) || resource.is_empty() {
+        report.push(
+            Severity::Warning,
+            path.to_string(),
+            format!("action name '{name}' does not follow the §5 conventions (verb_resource, verbs: list, create, delete, get, has, start, stop, ...)"),
+        );
+    } else if verb == "list" && !resource.ends_with('s') {
+        report.push(
+            Severity::Warning,
+            path.to_string(),
+            format!("'{name}': list_ takes a plural resource (§5.1)"),
+        );
+    }
+}
+
+/// The §7 standard name for a common non-standard parameter name.
+pub fn standard_param_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "instance_id" | "server_id" | "vm_id" | "vmid" | "droplet_id" | "linode_id"
+        | "machine_id" | "container_id" => "worker_id",
+        "instance_type" | "machine_type" | "server_type" | "flavor" | "plan" | "vm_size"
+        | "worker_size" | "shape" | "bundle_id" => "worker_type",
+        "image_id" | "image_name" | "os" | "blueprint_id" | "template" | "os_image" => "image",
+        "location" | "datacenter" | "metro" => "region",
+        "availability_zone" | "availability_domain" => "zone",
+        "volume_id" => "disk_id",
+        "volume_type" | "storage_type" | "disk_sku" => "disk_type",
+        "disk_size" | "disk_size_gb" | "volume_size" | "volume_size_gb" | "size_in_gb" => "size_gb",
+        "network_id" | "network_name" | "vpc" | "vpc_id" => "network",
+        "subnet_id" | "subnetwork" => "subnet",
+        "ip" | "public_ip" | "ipv4" => "ip_address",
+        "instance_name" | "server_name" | "vm_name" | "worker_name" | "hostname" => "name",
+        _ => return None,
+    })
+}
+
+/// Every `*.json` file under the given paths (files as given, directories one level deep).
+pub fn expand_paths(paths: &[PathBuf]) -> crate::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(crate::provider::provider_files(path)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &str) -> Report {
+        validate_text(text, Path::new("t.json"))
+    }
+
+    #[test]
+    fn reports_missing_methods_bad_regexes_and_undeclared_placeholders() {
+        let r = report(
+            r#"{"name":"t","type":"command","actions":{
+            "get_worker":{"target":{"Command":"cli get {worker_id} {zone}"},"params":["worker_id","unused"],
+              "parse_rules":{"type":"object","patterns":{"id":{"regex":"(x","group":1},
+              "n":{"regex":"(a)","group":3},"t":{"regex":"a","transform":"upper"}}},"extra":1}}}"#,
+        );
+        let text = format!("{:#?}", r.findings);
+        assert!(text.contains("required method 'create_worker'"), "{text}");
+        assert!(text.contains("placeholder {zone}"), "{text}");
+        assert!(text.contains("invalid regex"), "{text}");
+        assert!(text.contains("group 3"), "{text}");
+        assert!(text.contains("unknown transform"), "{text}");
+        assert!(
+            text.contains("'unused' is declared but never used"),
+            "{text}"
+        );
+        assert!(text.contains("actions.get_worker.extra"), "{text}");
+        assert_eq!(r.findings[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn schema_errors_carry_the_json_path() {
+        let r = report(
+            r#"{"name":"t","type":"command","actions":{"a":{"target":{"Endpoint":{"url":1,"method":"Get"}}}}}"#,
+        );
+        assert_eq!(r.errors(), 1);
+        assert_eq!(r.findings[0].path, "actions.a.target.Endpoint.url");
+    }
+}
