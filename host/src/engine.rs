@@ -275,8 +275,18 @@ impl Engine {
                                 .map(|(k, v)| (k.clone(), v.clone())),
                         );
                     }
+                    // Secrets a step produced (a token from configure_auth) are carried to
+                    // the next steps but never shown.
+                    let mut secrets = resolved.secret_values();
+                    if let Value::Object(map) = &value {
+                        secrets.extend(
+                            map.iter()
+                                .filter(|(k, _)| crate::secret::is_secret_name(k, provider))
+                                .map(|(_, v)| params::value_to_param(v)),
+                        );
+                    }
                     let mut shown = value;
-                    Redactor::new(resolved.secret_values()).redact_json(&mut shown);
+                    Redactor::new(secrets).redact_json(&mut shown);
                     reports.push(StepReport {
                         action: name.into(),
                         outcome: "ok",

@@ -245,10 +245,22 @@ fn unknown_fields(raw: &Value, report: &mut Report) {
 fn check_provider(provider: &Provider, report: &mut Report) {
     for method in REQUIRED_METHODS {
         if !provider.actions.contains_key(method) {
+            let lookalike = provider.actions.keys().find(|name| {
+                standard_action_name(name).as_deref() == Some(method)
+                    || name
+                        .strip_prefix(method)
+                        .is_some_and(|rest| matches!(rest, "_info" | "_details"))
+            });
+            let hint = match lookalike {
+                Some(name) => format!(
+                    "; action '{name}' looks like it: rename it to '{method}' so callers find it"
+                ),
+                None => String::new(),
+            };
             report.push(
                 Severity::Error,
                 "actions",
-                format!("required method '{method}' is missing (§2.1)"),
+                format!("required method '{method}' is missing (§2.1){hint}"),
             );
         }
     }
@@ -277,39 +289,59 @@ fn check_provider(provider: &Provider, report: &mut Report) {
             );
         }
     }
+    for (scope, defaults) in
+        std::iter::once(("default_settings".to_string(), &provider.default_settings)).chain(
+            provider.actions.iter().map(|(name, a)| {
+                (
+                    format!("actions.{name}.default_settings"),
+                    &a.default_settings,
+                )
+            }),
+        )
+    {
+        for (name, value) in defaults {
+            let Some(text) = value.as_str() else { continue };
+            let inner: Vec<&str> = template::placeholders(text).collect();
+            if let Some(first) = inner.first() {
+                report.push(
+                    Severity::Warning,
+                    format!("{scope}.{name}"),
+                    format!(
+                        "the default for '{name}' contains the placeholder {{{first}}}; cpi substitutes values once, so it is sent literally as \"{{{first}}}\", not as the value of '{first}'"
+                    ),
+                );
+            }
+        }
+    }
     let mut seen_params = BTreeSet::new();
     for (name, action) in &provider.actions {
         let path = format!("actions.{name}");
         check_name(name, &path, report);
-        check_action(
-            provider,
-            action,
-            &path,
-            &BTreeSet::new(),
-            report,
-            &mut seen_params,
-        );
-        let mut produced: BTreeSet<String> = field_names(action);
+        // Every step runs with the values resolved for the action: its params (given by the
+        // caller), its defaults and the provider's, plus the fields parsed by earlier steps.
+        let top = Context {
+            parent: None,
+            produced: BTreeSet::new(),
+        };
+        check_action(provider, action, &path, &top, report, &mut seen_params);
+        let mut produced = BTreeSet::new();
         for (i, step) in action.pre_exec.iter().enumerate() {
-            check_action(
-                provider,
-                step,
-                &format!("{path}.pre_exec[{i}]"),
-                &produced,
-                report,
-                &mut seen_params,
-            );
+            let ctx = Context {
+                parent: Some(action),
+                produced: produced.clone(),
+            };
+            let step_path = format!("{path}.pre_exec[{i}]");
+            check_action(provider, step, &step_path, &ctx, report, &mut seen_params);
             produced.extend(field_names(step));
         }
+        produced.extend(field_names(action));
         for (i, step) in action.post_exec.iter().enumerate() {
-            check_action(
-                provider,
-                step,
-                &format!("{path}.post_exec[{i}]"),
-                &produced,
-                report,
-                &mut seen_params,
-            );
+            let ctx = Context {
+                parent: Some(action),
+                produced: produced.clone(),
+            };
+            let step_path = format!("{path}.post_exec[{i}]");
+            check_action(provider, step, &step_path, &ctx, report, &mut seen_params);
             produced.extend(field_names(step));
         }
         let used: BTreeSet<String> = std::iter::once(action)
@@ -329,6 +361,13 @@ fn check_provider(provider: &Provider, report: &mut Report) {
     }
 }
 
+/// Where a step runs: the action it belongs to (for `pre_exec`/`post_exec` steps) and the
+/// fields earlier steps produce.
+struct Context<'a> {
+    parent: Option<&'a Action>,
+    produced: BTreeSet<String>,
+}
+
 fn field_names(action: &Action) -> BTreeSet<String> {
     action
         .parse_rules
@@ -342,22 +381,33 @@ fn check_action(
     provider: &Provider,
     action: &Action,
     path: &str,
-    produced: &BTreeSet<String>,
+    ctx: &Context<'_>,
     report: &mut Report,
     seen_params: &mut BTreeSet<String>,
 ) {
-    let defaults = |name: &str| {
-        provider.default_settings.contains_key(name) || action.default_settings.contains_key(name)
+    // The value a parameter takes when nobody gives one: the engine resolves a step with the
+    // action's defaults over the provider's.
+    let default_of = |name: &str| {
+        [Some(action), ctx.parent]
+            .into_iter()
+            .flatten()
+            .find_map(|a| a.default_settings.get(name))
+            .or_else(|| provider.default_settings.get(name))
+    };
+    let in_parent = |name: &str| {
+        ctx.parent
+            .is_some_and(|p| p.params.iter().any(|n| n == name))
     };
     for name in action.target.placeholders() {
-        let declared = action.params.contains(&name);
-        if !declared && !defaults(&name) && !produced.contains(&name) {
+        let declared = action.params.contains(&name) || in_parent(&name);
+        let produced = ctx.produced.contains(&name);
+        if !declared && default_of(&name).is_none() && !produced {
             report.push(
                 Severity::Error,
                 format!("{path}.target"),
                 format!("placeholder {{{name}}} is not in params and has no default, so it can never get a value (§9.4)"),
             );
-        } else if !declared && !produced.contains(&name) {
+        } else if !declared && !produced {
             report.push(
                 Severity::Warning,
                 format!("{path}.params"),
@@ -365,13 +415,19 @@ fn check_action(
             );
         }
     }
-    for name in &action.params {
-        if seen_params.insert(name.clone())
+    for (i, name) in action.params.iter().enumerate() {
+        if action.params[..i].contains(name) {
+            report.push(
+                Severity::Warning,
+                format!("{path}.params[{i}]"),
+                format!("parameter '{name}' is listed more than once"),
+            );
+        } else if seen_params.insert(name.clone())
             && let Some(standard) = standard_param_name(name)
         {
             report.push(
                 Severity::Warning,
-                format!("{path}.params"),
+                format!("{path}.params[{i}]"),
                 format!("parameter '{name}' has a standard name: '{standard}' (§7)"),
             );
         }
@@ -391,6 +447,27 @@ fn check_action(
                     format!("{path}.target.Command"),
                     err.message().to_string(),
                 );
+            } else {
+                for name in lone_word_placeholders(&cmd.command) {
+                    let default = default_of(&name).map(crate::params::value_to_param);
+                    let fragment = ["_param", "_params", "_args", "_flags", "_options"]
+                        .iter()
+                        .any(|suffix| name.ends_with(suffix));
+                    if default.as_deref() == Some("") || fragment {
+                        let empty = if default.as_deref() == Some("") {
+                            " With its default \"\" the command gets an empty argument."
+                        } else {
+                            ""
+                        };
+                        report.push(
+                            Severity::Warning,
+                            format!("{path}.target.Command"),
+                            format!(
+                                "placeholder {{{name}}} stands alone as an argument: cpi passes its value as exactly one argument, never split into words or dropped when empty, so it cannot carry an optional flag like \"--key value\".{empty} Use a fixed flag with a placeholder value (\"--key {{value}}\") instead"
+                            ),
+                        );
+                    }
+                }
             }
         }
         Target::Endpoint(ep) => {
@@ -401,7 +478,15 @@ fn check_action(
                     "uses plain HTTP; prefer HTTPS (§12.1)",
                 );
             }
-            if let Some(body) = &ep.body {
+            let content_type = ep
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                .map(|(_, value)| value.to_ascii_lowercase());
+            let form = content_type
+                .as_deref()
+                .is_some_and(|t| t.contains("x-www-form-urlencoded"));
+            if let Some(body) = ep.body.as_deref().filter(|_| !form) {
                 let probe = template::body(
                     body,
                     &template::placeholders(body)
@@ -409,11 +494,26 @@ fn check_action(
                         .collect(),
                     template::BodyKind::Json,
                 );
-                let is_json = probe
-                    .as_deref()
-                    .is_ok_and(|b| serde_json::from_str::<Value>(b).is_ok());
-                if !is_json {
-                    report.push(Severity::Warning, format!("{path}.target.Endpoint.body"), "the body template is not JSON; values are still JSON-escaped inside strings");
+                let problem = match probe {
+                    Ok(b) => serde_json::from_str::<Value>(&b)
+                        .err()
+                        .map(|e| e.to_string()),
+                    Err(e) => Some(e.message().to_string()),
+                };
+                if let Some(problem) = problem {
+                    let declared = match content_type.as_deref() {
+                        Some(t) if t.contains("json") => {
+                            ", although its Content-Type says JSON; a JSON API will reject it"
+                        }
+                        _ => "",
+                    };
+                    report.push(
+                        Severity::Warning,
+                        format!("{path}.target.Endpoint.body"),
+                        format!(
+                            "the body template is not valid JSON with its placeholders filled in ({problem}); cpi sends it as written, with values JSON-escaped inside strings{declared}"
+                        ),
+                    );
                 }
             }
         }
@@ -494,7 +594,13 @@ fn check_name(name: &str, path: &str, report: &mut Report) {
         "rotate",
     ];
     let (verb, resource) = name.split_once('_').unwrap_or((name, ""));
-    if !VERBS.contains(&verb) || resource.is_empty() {
+    if let Some(standard) = standard_action_name(name) {
+        report.push(
+            Severity::Warning,
+            path.to_string(),
+            format!("action name '{name}' does not follow the §5 conventions: the standard name is '{standard}'"),
+        );
+    } else if !VERBS.contains(&verb) || resource.is_empty() {
         report.push(
             Severity::Warning,
             path.to_string(),
@@ -507,6 +613,59 @@ fn check_name(name: &str, path: &str, report: &mut Report) {
             format!("'{name}': list_ takes a plural resource (§5.1)"),
         );
     }
+}
+
+/// The §5 name for an action named with a common synonym of a standard verb
+/// (`power_on_worker` → `start_worker`, `terminate_worker` → `delete_worker`).
+pub fn standard_action_name(name: &str) -> Option<String> {
+    const SYNONYMS: &[(&str, &str)] = &[
+        ("power_on_", "start"),
+        ("poweron_", "start"),
+        ("boot_", "start"),
+        ("power_off_", "stop"),
+        ("poweroff_", "stop"),
+        ("shutdown_", "stop"),
+        ("halt_", "stop"),
+        ("restart_", "reboot"),
+        ("reset_", "reboot"),
+        ("terminate_", "delete"),
+        ("destroy_", "delete"),
+        ("remove_", "delete"),
+        ("describe_", "get"),
+        ("show_", "get"),
+        ("add_", "create"),
+        ("modify_", "update"),
+    ];
+    SYNONYMS.iter().find_map(|(prefix, verb)| {
+        let resource = name.strip_prefix(prefix)?;
+        // `add_tag_to_resource` names two resources; no single §5 name fits it.
+        let plain =
+            !resource.is_empty() && !resource.contains("_to_") && !resource.contains("_from_");
+        plain.then(|| format!("{verb}_{resource}"))
+    })
+}
+
+/// Placeholders that make up a whole command argument on their own, outside a shell script
+/// and not as the value of a preceding `-flag`.
+fn lone_word_placeholders(command: &str) -> Vec<String> {
+    let names: Vec<String> = template::placeholders(command)
+        .map(str::to_string)
+        .collect();
+    let marker = |n: &str| format!("\u{1}{n}\u{1}");
+    let values: template::Values = names.iter().map(|n| (n.clone(), marker(n))).collect();
+    let Ok(argv) = template::command_argv(command, &values) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (i, word) in argv.iter().enumerate().skip(1) {
+        let Some(name) = names.iter().find(|n| *word == marker(n)) else {
+            continue;
+        };
+        if !argv[i - 1].starts_with('-') && !found.contains(name) {
+            found.push(name.clone());
+        }
+    }
+    found
 }
 
 /// The §7 standard name for a common non-standard parameter name.

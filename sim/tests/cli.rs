@@ -35,7 +35,8 @@ impl Fixture {
             .build()
             .expect("runtime");
         let mut cfg = SimConfig::new(dir.path().join("sim.json"));
-        cfg.transition = Duration::from_millis(100);
+        // Long enough for the list test to see "provisioning" even on a loaded machine.
+        cfg.transition = Duration::from_secs(1);
         cfg.max_workers = max_workers;
         let sim = rt.block_on(Sim::start(cfg)).expect("sim starts");
         Fixture {
@@ -116,14 +117,25 @@ fn capture(re: &str, text: &str) -> Option<String> {
 fn version_and_usage() {
     let f = Fixture::new(20);
     let o = f.cli(&["--version"]);
-    assert_eq!((o.code, o.stdout.as_str()), (0, "cloudco-cli version 1.4.2\n"));
-    assert_eq!(capture(r"cloudco-cli version ([\d\.]+)", &o.stdout).as_deref(), Some("1.4.2"));
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "cloudco-cli version 1.4.2\n")
+    );
+    assert_eq!(
+        capture(r"cloudco-cli version ([\d\.]+)", &o.stdout).as_deref(),
+        Some("1.4.2")
+    );
     let o = f.cli(&["teleport"]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("Usage: cloudco-cli"), "{}", o.stderr);
     let o = f.cli(&["worker", "create", "--name", "x", "--colour", "red"]);
     assert_eq!(o.code, 2);
-    assert!(o.stderr.starts_with("Error: invalid argument: unknown flag '--colour'"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .starts_with("Error: invalid argument: unknown flag '--colour'"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -131,31 +143,64 @@ fn create_list_describe_lifecycle_delete() {
     let f = Fixture::new(20);
     f.sim_call("DELETE", "/_sim/requests", None);
     let o = f.cli(&[
-        "worker", "create", "--region", "us-west", "--name", "web 1", "--type", "standard-4",
-        "--image", "debian-12", "--network", "prod",
+        "worker",
+        "create",
+        "--region",
+        "us-west",
+        "--name",
+        "web 1",
+        "--type",
+        "standard-4",
+        "--image",
+        "debian-12",
+        "--network",
+        "prod",
     ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.stderr, "");
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.len(), 8, "{}", o.stdout);
     assert_eq!(lines[0], "Worker created successfully");
-    assert!(Regex::new(r"^Worker ID: wrk-[0-9a-f]{8}$").expect("re").is_match(lines[1]), "{}", lines[1]);
+    assert!(
+        Regex::new(r"^Worker ID: wrk-[0-9a-f]{8}$")
+            .expect("re")
+            .is_match(lines[1]),
+        "{}",
+        lines[1]
+    );
     assert_eq!(
         &lines[2..],
-        ["Name: web 1", "Type: standard-4", "Image: debian-12", "Region: us-west", "IP Address: 10.0.0.2", "Status: provisioning"]
+        [
+            "Name: web 1",
+            "Type: standard-4",
+            "Image: debian-12",
+            "Region: us-west",
+            "IP Address: 10.0.0.2",
+            "Status: provisioning"
+        ]
     );
     // The §4.1 create_worker regexes.
     let id = capture(r"Worker ID:\s+([a-z0-9-]+)", &o.stdout).expect("id");
-    assert_eq!(capture(r"Name:\s+([^\n]+)", &o.stdout).as_deref(), Some("web 1"));
-    assert_eq!(capture(r"IP Address:\s+([0-9\.]+)", &o.stdout).as_deref(), Some("10.0.0.2"));
-    assert_eq!(capture(r"Status:\s+(\w+)", &o.stdout).as_deref(), Some("provisioning"));
+    assert_eq!(
+        capture(r"Name:\s+([^\n]+)", &o.stdout).as_deref(),
+        Some("web 1")
+    );
+    assert_eq!(
+        capture(r"IP Address:\s+([0-9\.]+)", &o.stdout).as_deref(),
+        Some("10.0.0.2")
+    );
+    assert_eq!(
+        capture(r"Status:\s+(\w+)", &o.stdout).as_deref(),
+        Some("provisioning")
+    );
 
     // Exactly one well-formed request reached the server.
     let log = f.sim_call("GET", "/_sim/requests", None);
     assert_eq!(log["count"], 1, "{log}");
     assert_eq!(log["requests"][0]["method"], "POST");
     assert_eq!(log["requests"][0]["path"], "/instances");
-    let sent: Value = serde_json::from_str(log["requests"][0]["body"].as_str().expect("body")).expect("json body");
+    let sent: Value = serde_json::from_str(log["requests"][0]["body"].as_str().expect("body"))
+        .expect("json body");
     assert_eq!(
         sent,
         json!({"name": "web 1", "type": "standard-4", "image": "debian-12", "region": "us-west", "network": "prod"})
@@ -179,18 +224,46 @@ fn create_list_describe_lifecycle_delete() {
     let o = f.cli(&["worker", "list", "--region", "nowhere"]);
     assert_eq!((o.code, o.stdout.as_str()), (0, "[\n]\n"));
 
-    std::thread::sleep(Duration::from_millis(150));
-    let o = f.cli(&["worker", "describe", &id, "--region", "us-west", "--output", "json"]);
+    let t = std::time::Instant::now();
+    while f.sim_call("GET", &format!("/instances/{id}"), None)["status"] != "running" {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "worker never became running"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let o = f.cli(&[
+        "worker", "describe", &id, "--region", "us-west", "--output", "json",
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let keys: Vec<String> = o
         .stdout
         .lines()
         .filter_map(|l| capture(r#"^  "([a-z_]+)":"#, l))
         .collect();
-    assert_eq!(keys, ["id", "name", "status", "type", "image", "region", "network", "ip", "created_at"]);
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "name",
+            "status",
+            "type",
+            "image",
+            "region",
+            "network",
+            "ip",
+            "created_at"
+        ]
+    );
     assert!(o.stdout.starts_with("{\n  \"id\": \""), "{}", o.stdout);
-    assert_eq!(capture(r#""status":\s*"([^"]+)""#, &o.stdout).as_deref(), Some("running"));
-    assert_eq!(capture(r#""ip":\s*"([^"]+)""#, &o.stdout).as_deref(), Some("10.0.0.2"));
+    assert_eq!(
+        capture(r#""status":\s*"([^"]+)""#, &o.stdout).as_deref(),
+        Some("running")
+    );
+    assert_eq!(
+        capture(r#""ip":\s*"([^"]+)""#, &o.stdout).as_deref(),
+        Some("10.0.0.2")
+    );
     let v: Value = serde_json::from_str(&o.stdout).expect("describe is JSON");
     assert_eq!(v["network"], "prod");
 
@@ -202,7 +275,12 @@ fn create_list_describe_lifecycle_delete() {
         ("delete", "Worker deleted successfully\n"),
     ] {
         let o = f.cli(&["worker", verb, &id, "--region", "us-west"]);
-        assert_eq!((o.code, o.stdout.as_str()), (0, msg), "{verb}: {}", o.stderr);
+        assert_eq!(
+            (o.code, o.stdout.as_str()),
+            (0, msg),
+            "{verb}: {}",
+            o.stderr
+        );
     }
     let o = f.cli(&["workers", "describe", &id]);
     assert_eq!(o.code, 4);
@@ -219,27 +297,58 @@ fn create_list_describe_lifecycle_delete() {
 fn auth_configure_and_status() {
     let f = Fixture::new(20);
     let o = f.cli_with(&["auth", "status"], None, &f.url);
-    assert_eq!((o.code, o.stdout.as_str()), (0, "Authentication Status: unauthenticated\n"));
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "Authentication Status: unauthenticated\n")
+    );
     let o = f.cli_with(&["worker", "list"], None, &f.url);
     assert_eq!(o.code, 3);
     assert!(o.stderr.contains("authentication failed"), "{}", o.stderr);
 
-    let o = f.cli_with(&["auth", "configure", "--api-key", "bogus", "--project", "p1"], None, &f.url);
+    let o = f.cli_with(
+        &["auth", "configure", "--api-key", "bogus", "--project", "p1"],
+        None,
+        &f.url,
+    );
     assert_eq!(o.code, 3);
-    assert!(o.stderr.starts_with("Error: authentication failed"), "{}", o.stderr);
+    assert!(
+        o.stderr.starts_with("Error: authentication failed"),
+        "{}",
+        o.stderr
+    );
     assert!(!f.home().join(".cloudco/config.json").exists());
 
-    let o = f.cli_with(&["auth", "configure", "--api-key", &f.token, "--project", "p1"], None, &f.url);
+    let o = f.cli_with(
+        &[
+            "auth",
+            "configure",
+            "--api-key",
+            &f.token,
+            "--project",
+            "p1",
+        ],
+        None,
+        &f.url,
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines[0], "Authentication configured successfully");
-    assert!(Regex::new(r"^Account ID: acct-[0-9a-f]{8}$").expect("re").is_match(lines[1]), "{}", o.stdout);
+    assert!(
+        Regex::new(r"^Account ID: acct-[0-9a-f]{8}$")
+            .expect("re")
+            .is_match(lines[1]),
+        "{}",
+        o.stdout
+    );
     let account = capture(r"Account ID:\s+([a-z0-9-]+)", &o.stdout).expect("account");
     let cfg = f.home().join(".cloudco/config.json");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&cfg).expect("config written").permissions().mode();
+        let mode = std::fs::metadata(&cfg)
+            .expect("config written")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -249,12 +358,18 @@ fn auth_configure_and_status() {
         o.stdout,
         format!("Authentication Status: authenticated\nUsername: admin\nAccount ID: {account}\n")
     );
-    assert_eq!(capture(r"Authentication Status:\s+(\w+)", &o.stdout).as_deref(), Some("authenticated"));
+    assert_eq!(
+        capture(r"Authentication Status:\s+(\w+)", &o.stdout).as_deref(),
+        Some("authenticated")
+    );
     let o = f.cli_with(&["worker", "list"], None, &f.url);
     assert_eq!((o.code, o.stdout.as_str()), (0, "[\n]\n"), "{}", o.stderr);
 
     let o = f.cli_with(&["auth", "validate"], Some("revoked"), &f.url);
-    assert_eq!((o.code, o.stdout.as_str()), (0, "Authentication Status: invalid\n"));
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "Authentication Status: invalid\n")
+    );
     let o = f.cli_with(&["worker", "list"], Some("revoked"), &f.url);
     assert_eq!(o.code, 3);
 }
@@ -265,7 +380,11 @@ fn errors_are_categorised() {
     f.create("only", "us-central");
     let o = f.cli(&["worker", "create", "--name", "second"]);
     assert_eq!(o.code, 5);
-    assert!(o.stderr.starts_with("Error: quota exceeded"), "{}", o.stderr);
+    assert!(
+        o.stderr.starts_with("Error: quota exceeded"),
+        "{}",
+        o.stderr
+    );
 
     f.sim_call(
         "PUT",
@@ -273,9 +392,16 @@ fn errors_are_categorised() {
         Some(json!({"fail_status": 429, "fail_count": 1, "retry_after_secs": 2})),
     );
     let o = f.cli(&["worker", "list"]);
-    assert_eq!((o.code, o.stderr.as_str()), (6, "Error: rate limit exceeded, retry after 2 seconds\n"));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (6, "Error: rate limit exceeded, retry after 2 seconds\n")
+    );
 
-    f.sim_call("PUT", "/_sim/faults", Some(json!({"fail_status": 500, "fail_count": 1})));
+    f.sim_call(
+        "PUT",
+        "/_sim/faults",
+        Some(json!({"fail_status": 500, "fail_count": 1})),
+    );
     let o = f.cli(&["worker", "list"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.starts_with("Error: server error"), "{}", o.stderr);
@@ -283,18 +409,29 @@ fn errors_are_categorised() {
     f.sim_call("PUT", "/_sim/faults", Some(json!({"malformed": true})));
     let o = f.cli(&["worker", "list", "--region", "us-central"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(serde_json::from_str::<Value>(&o.stdout).is_err(), "{}", o.stdout);
+    assert!(
+        serde_json::from_str::<Value>(&o.stdout).is_err(),
+        "{}",
+        o.stdout
+    );
     assert!(o.stdout.starts_with("[{\"id\""), "{}", o.stdout);
     f.sim_call("DELETE", "/_sim/faults", None);
 
     let o = f.cli(&["worker", "create", "--name", "x", "--type", ""]);
-    assert_eq!(o.code, 5, "empty values fall back to defaults; quota still applies");
+    assert_eq!(
+        o.code, 5,
+        "empty values fall back to defaults; quota still applies"
+    );
 
     // Connection refused: a port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let o = f.cli_with(&["worker", "list"], Some("k"), &format!("http://127.0.0.1:{port}"));
+    let o = f.cli_with(
+        &["worker", "list"],
+        Some("k"),
+        &format!("http://127.0.0.1:{port}"),
+    );
     assert_eq!(o.code, 1);
     assert!(o.stderr.starts_with("Error: server error"), "{}", o.stderr);
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);

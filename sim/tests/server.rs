@@ -6,7 +6,8 @@ use cpi_sim::{Sim, SimConfig, SimError};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const TRANSITION: Duration = Duration::from_millis(100);
+/// Long enough that back-to-back requests on a loaded machine still see transitional states.
+const TRANSITION: Duration = Duration::from_millis(300);
 
 fn config(dir: &TempDir) -> SimConfig {
     let mut cfg = SimConfig::new(dir.path().join("state").join("sim.json"));
@@ -96,6 +97,22 @@ async fn status_of(c: &Client, id: &str) -> String {
     r.json()["status"].as_str().unwrap_or("").to_owned()
 }
 
+/// Polls until the worker reaches `want`; panics after 5 s. Returns how long it took.
+async fn wait_status(c: &Client, id: &str, want: &str) -> Duration {
+    let t = Instant::now();
+    loop {
+        let got = status_of(c, id).await;
+        if got == want {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "stuck in {got}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn worker_lifecycle_transitions() {
     let dir = TempDir::new().expect("tempdir");
@@ -136,8 +153,7 @@ async fn worker_lifecycle_transitions() {
     assert_eq!(r.json()["type"], "standard-2");
     assert_eq!(r.json()["region"], "us-central");
 
-    tokio::time::sleep(TRANSITION + Duration::from_millis(50)).await;
-    assert_eq!(status_of(&c, &id).await, "running");
+    wait_status(&c, &id, "running").await;
 
     let r = c.post(&format!("/instances/{id}/start"), "").await;
     assert_eq!(
@@ -155,8 +171,8 @@ async fn worker_lifecycle_transitions() {
         (r.status, r.json()["status"].clone()),
         (200, json!("stopping"))
     );
-    tokio::time::sleep(TRANSITION + Duration::from_millis(50)).await;
-    assert_eq!(status_of(&c, &id).await, "stopped");
+    let took = wait_status(&c, &id, "stopped").await;
+    assert!(took >= TRANSITION / 2, "settled too early: {took:?}");
     let r = c.post(&format!("/instances/{id}/stop"), "").await;
     assert_eq!(
         (r.status, r.json()["status"].clone()),
@@ -165,13 +181,11 @@ async fn worker_lifecycle_transitions() {
 
     let r = c.post(&format!("/instances/{id}/start"), "").await;
     assert_eq!(r.json()["status"], "starting");
-    tokio::time::sleep(TRANSITION + Duration::from_millis(50)).await;
-    assert_eq!(status_of(&c, &id).await, "running");
+    wait_status(&c, &id, "running").await;
 
     let r = c.post(&format!("/instances/{id}/reboot"), "").await;
     assert_eq!(r.json()["status"], "rebooting");
-    tokio::time::sleep(TRANSITION + Duration::from_millis(50)).await;
-    assert_eq!(status_of(&c, &id).await, "running");
+    wait_status(&c, &id, "running").await;
 
     let r = c.get("/instances?region=us-west").await;
     let list = r.json();

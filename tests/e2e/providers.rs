@@ -1,0 +1,514 @@
+//! The standard's two example providers (§4), run unchanged against the simulated cloud:
+//! every required method (§2.1), the lifecycle (§8), and the error categories (§10).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{World, repo};
+
+/// Polls `get_worker` until the status is `want` (the simulator moves states over time).
+fn wait_status(world: &World, provider_args: &[String], want: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let mut args: Vec<String> = vec!["run".into(), "--json".into()];
+        args.extend(provider_args.iter().cloned());
+        let got = world.cpi(&args).ok();
+        if got["status"] == want {
+            return got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never reached {want}: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn cloudco_every_required_method_end_to_end() {
+    let w = World::new();
+    let version = w.cpi(&["run", "cloudco", "test_install", "--json"]).ok();
+    assert_eq!(version, json!({"version": "1.4.2"}));
+
+    let created = w
+        .cpi(&[
+            "run",
+            "cloudco",
+            "create_worker",
+            "-p",
+            "name=web-1",
+            "--json",
+        ])
+        .ok();
+    let id = created["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("wrk-"), "{created}");
+    assert_eq!(created["name"], "web-1");
+    assert_eq!(created["status"], "provisioning");
+    assert_eq!(created["raw_status"], "provisioning");
+    // Output keys follow the provider file's order, with raw_status right after status.
+    let keys: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["id", "name", "ip_address", "status", "raw_status"]);
+
+    let listed = w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["type"], "standard-2");
+
+    let get = vec![
+        "cloudco".to_string(),
+        "get_worker".into(),
+        "-p".into(),
+        format!("worker_id={id}"),
+    ];
+    let running = wait_status(&w, &get, "running");
+    assert_eq!(running["ip_address"], created["ip_address"]);
+
+    let by_id = |action: &str| {
+        w.cpi(&[
+            "run",
+            "cloudco",
+            action,
+            "-p",
+            &format!("worker_id={id}"),
+            "--json",
+        ])
+    };
+    assert_eq!(by_id("stop_worker").ok(), json!({"success": true}));
+    wait_status(&w, &get, "stopped");
+    assert_eq!(by_id("start_worker").ok(), json!({"success": true}));
+    wait_status(&w, &get, "running");
+    assert_eq!(by_id("reboot_worker").ok(), json!({"success": true}));
+    assert_eq!(by_id("delete_worker").ok(), json!({"success": true}));
+    assert_eq!(
+        w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok(),
+        json!([])
+    );
+
+    let err = by_id("get_worker").err("ResourceNotFoundError");
+    assert!(err["message"].as_str().unwrap().contains(&id), "{err}");
+    assert_eq!(by_id("get_worker").code, 12);
+}
+
+#[test]
+fn truenas_every_required_method_end_to_end() {
+    let w = World::new();
+    let auth = w.truenas_args();
+    let run = |action: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "truenas".into(),
+            action.into(),
+            "--json".into(),
+        ];
+        args.extend(auth.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        w.cpi(&args)
+    };
+    let info = run("test_install", &[]).ok();
+    assert_eq!(info["hostname"], "cpi-sim");
+
+    // disk_names sits in a bare JSON position of the body: it must be one JSON value.
+    let created = run(
+        "create_worker",
+        &["-p", "name=tank", "-p", r#"disk_names=["ada0","ada1"]"#],
+    )
+    .ok();
+    let id = created["id"]
+        .as_str()
+        .expect("id is captured text")
+        .to_string();
+    let body = last_request(&w)["body"].as_str().unwrap().to_string();
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"name": "tank", "topology": {"data": [{"type": "STRIPE", "disks": ["ada0", "ada1"]}]}})
+    );
+
+    let datasets = run("list_workers", &[]).ok();
+    assert_eq!(
+        datasets["datasets"][0]["name"], "tank",
+        "whole-body capture yields JSON: {datasets}"
+    );
+
+    let worker = format!("worker_id={id}");
+    let pool = run("get_worker", &["-p", &worker]).ok();
+    assert_eq!(pool["pool"]["name"], "tank");
+    assert_eq!(pool["pool"]["status"], "running");
+    assert_eq!(pool["pool"]["raw_status"], "ONLINE");
+
+    let stopped = run("stop_worker", &["-p", &worker]).ok();
+    assert_eq!(stopped["result"]["status"], "stopped", "{stopped}");
+    assert_eq!(
+        run("get_worker", &["-p", &worker]).ok()["pool"]["raw_status"],
+        "OFFLINE"
+    );
+    let started = run("start_worker", &["-p", &worker]).ok();
+    assert_eq!(started["result"]["status"], "running");
+    assert_eq!(
+        run("delete_worker", &["-p", &worker]).ok(),
+        json!({"result": true})
+    );
+    run("get_worker", &["-p", &worker]).err("ResourceNotFoundError");
+
+    let bad_disks = run(
+        "create_worker",
+        &["-p", "name=x", "-p", "disk_names=ada0, ada1"],
+    );
+    let err = bad_disks.err("ValidationError");
+    assert!(
+        err["message"].as_str().unwrap().contains("disk_names"),
+        "{err}"
+    );
+}
+
+fn last_request(w: &World) -> Value {
+    let log = w.requests();
+    let list = log["requests"]
+        .as_array()
+        .or_else(|| log.as_array())
+        .cloned()
+        .unwrap_or_default();
+    list.last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no requests recorded: {log}"))
+}
+
+#[test]
+fn lifecycle_runs_the_steps_a_provider_defines_in_order() {
+    let w = World::new();
+    let mut args: Vec<String> = vec!["init".into(), "truenas".into(), "--json".into()];
+    args.extend(w.truenas_args());
+    let report = w.cpi(&args).ok();
+    assert_eq!(report["ready"], true);
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("initialize_cli", "skipped"),
+            ("configure_auth", "skipped"),
+            ("test_auth", "skipped"),
+            ("test_install", "ok")
+        ]
+    );
+}
+
+/// The §8.2 snippets (both revisions of test_auth) assembled into full providers.
+#[test]
+fn lifecycle_with_auth_steps_feeds_the_token_forward() {
+    let w = World::new();
+    let fixtures = repo().join("tests/fixtures/lifecycle");
+    let password = w.sim.as_ref().unwrap().password().to_string();
+    let run = w.cpi(&[
+        "--provider-dir".to_string(),
+        fixtures.display().to_string(),
+        "init".into(),
+        "truenas-auth".into(),
+        "--json".into(),
+        "-p".into(),
+        format!("api_url={}/api/v2.0", w.url()),
+        "-p".into(),
+        format!("password={password}"),
+    ]);
+    let report = run.ok();
+    assert_eq!(report["ready"], true, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[1]["action"], "configure_auth");
+    // The token configure_auth returned is a secret: it is never printed...
+    assert_eq!(steps[1]["result"]["api_key"], "[REDACTED]");
+    // ...but test_auth used it and the simulator accepted it.
+    assert_eq!(steps[2]["result"]["authenticated"], true);
+    assert!(!run.all_output().contains(&password));
+
+    // A wrong password fails at configure_auth; later steps do not run.
+    let bad = w.cpi(&[
+        "--provider-dir".to_string(),
+        fixtures.display().to_string(),
+        "init".into(),
+        "truenas-auth".into(),
+        "--json".into(),
+        "-p".into(),
+        format!("api_url={}/api/v2.0", w.url()),
+        "-p".into(),
+        "password=wrong".into(),
+    ]);
+    assert_eq!(
+        bad.code, 11,
+        "AuthenticationError exit code: {}",
+        bad.stdout
+    );
+    let report = bad.json();
+    assert_eq!(report["ready"], false);
+    assert_eq!(report["steps"][1]["outcome"], "failed");
+    assert_eq!(report["steps"][2]["outcome"], "not_run");
+
+    let cloudco = w.cpi(&[
+        "--provider-dir".to_string(),
+        fixtures.display().to_string(),
+        "init".into(),
+        "cloudco-auth".into(),
+        "--json".into(),
+        "-p".into(),
+        format!("api_key={}", w.token()),
+        "-p".into(),
+        "project_id=demo".into(),
+    ]);
+    let report = cloudco.ok();
+    assert_eq!(report["ready"], true, "{report}");
+    assert_eq!(report["steps"][1]["result"]["success"], true);
+    assert_eq!(report["steps"][2]["result"]["status"], "authenticated");
+}
+
+#[test]
+fn error_categories_are_reachable_from_the_simulator() {
+    // Authentication: a wrong key.
+    let w = World::with(|cfg| cfg.max_workers = 1);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = vec!["run".into(), "truenas".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("--json".into());
+        args.push("-p".into());
+        args.push(format!("api_url={}/api/v2.0", w.url()));
+        w.cpi(&args)
+    };
+    let denied = run(&["test_install", "-p", "api_key=wrong-key"]);
+    denied.err("AuthenticationError");
+    assert_eq!(denied.code, 11);
+
+    let key = format!("api_key={}", w.token());
+    // ResourceNotFound.
+    run(&["get_worker", "-p", &key, "-p", "worker_id=999"]).err("ResourceNotFoundError");
+    // Validation (before anything runs): a missing parameter, named.
+    let missing = run(&["get_worker", "-p", &key]).err("ValidationError");
+    assert!(
+        missing["message"].as_str().unwrap().contains("worker_id"),
+        "{missing}"
+    );
+    // Validation from the server: a non-numeric pool id.
+    run(&["get_worker", "-p", &key, "-p", "worker_id=abc"]).err("ValidationError");
+
+    // QuotaExceeded through the command provider (quota is one worker).
+    w.cpi(&["run", "cloudco", "create_worker", "-p", "name=a", "--json"])
+        .ok();
+    let quota = w.cpi(&["run", "cloudco", "create_worker", "-p", "name=b", "--json"]);
+    quota.err("QuotaExceededError");
+    assert_eq!(quota.code, 13);
+
+    // RateLimit with Retry-After kept.
+    w.set_faults(json!({"fail_status": 429, "fail_count": 1, "retry_after_secs": 7}));
+    let limited = run(&["test_install", "-p", &key]).err("RateLimitError");
+    assert_eq!(limited["details"]["retry_after"], 7, "{limited}");
+
+    // Provider: a 500.
+    w.set_faults(json!({"fail_status": 500, "fail_count": 1}));
+    run(&["test_install", "-p", &key]).err("ProviderError");
+
+    // Provider: malformed output the parse rules cannot read, naming the field.
+    w.set_faults(json!({"malformed": true}));
+    let garbled = w.cpi(&[
+        "run",
+        "cloudco",
+        "get_worker",
+        "-p",
+        "worker_id=wrk-1",
+        "--json",
+    ]);
+    let err = garbled.json()["error"].clone();
+    assert!(
+        err["code"] == "ProviderError" || err["code"] == "ResourceNotFoundError",
+        "malformed output must not parse: {err}"
+    );
+    w.set_faults(json!({"malformed": false}));
+
+    // Timeout: a slow server.
+    w.set_faults(json!({"latency_ms": 3000}));
+    let slow = run(&["test_install", "-p", &key, "--timeout", "0.5"]);
+    slow.err("TimeoutError");
+    assert_eq!(slow.code, 16);
+    w.set_faults(json!({"latency_ms": 0}));
+
+    // Unsupported: an OmniCloud-style in_vm command.
+    let fixtures = repo().join("tests/fixtures/lifecycle");
+    let in_vm = w.cpi(&[
+        "--provider-dir".to_string(),
+        fixtures.display().to_string(),
+        "run".into(),
+        "cloudco-auth".into(),
+        "ssh_uptime".into(),
+        "--json".into(),
+    ]);
+    let err = in_vm.err("UnsupportedError");
+    assert!(err["message"].as_str().unwrap().contains("in_vm"), "{err}");
+}
+
+#[test]
+fn dry_run_shows_the_exact_call_and_runs_nothing() {
+    let w = World::new();
+    let plan = w
+        .cpi(&[
+            "run",
+            "cloudco",
+            "create_worker",
+            "-p",
+            "name=web 1; rm -rf /",
+            "--dry-run",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(
+        plan["calls"][0]["argv"],
+        json!([
+            "cloudco-cli",
+            "worker",
+            "create",
+            "--name",
+            "web 1; rm -rf /",
+            "--type",
+            "standard-2",
+            "--image",
+            "ubuntu-20-04",
+            "--region",
+            "us-central",
+            "--network",
+            "default"
+        ])
+    );
+    assert_eq!(plan["params"]["region"]["source"], "provider_default");
+    assert_eq!(plan["params"]["name"]["source"], "command_line");
+    assert_eq!(
+        w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok(),
+        json!([])
+    );
+}
+
+#[test]
+fn parameter_precedence_cli_env_config_defaults() {
+    let w = World::new();
+    let config = w.dir.path().join("cpi.toml");
+    std::fs::write(
+        &config,
+        "[providers.cloudco]\nregion = \"from-config\"\nimage = \"img-config\"\n",
+    )
+    .unwrap();
+    let plan = |cmd: &mut std::process::Command| {
+        let out = crate::support::run(cmd);
+        out.ok()
+    };
+    let mut cmd = w.command();
+    cmd.args([
+        "--config",
+        config.to_str().unwrap(),
+        "run",
+        "cloudco",
+        "create_worker",
+        "-p",
+        "name=n",
+    ])
+    .args(["--dry-run", "--json"])
+    .env("CPI_PARAM_REGION", "from-env")
+    .env("CPI_PARAM_NETWORK", "net-env");
+    let p = plan(&mut cmd);
+    assert_eq!(p["params"]["region"]["value"], "from-env");
+    assert_eq!(p["params"]["image"]["value"], "img-config");
+    assert_eq!(p["params"]["network"]["value"], "net-env");
+    assert_eq!(p["params"]["worker_type"]["value"], "standard-2");
+
+    let mut cmd = w.command();
+    cmd.args([
+        "--config",
+        config.to_str().unwrap(),
+        "run",
+        "cloudco",
+        "create_worker",
+    ])
+    .args([
+        "-p",
+        "name=n",
+        "-p",
+        "region=from-cli",
+        "--dry-run",
+        "--json",
+    ])
+    .env("CPI_PARAM_REGION", "from-env");
+    assert_eq!(plan(&mut cmd)["params"]["region"]["value"], "from-cli");
+
+    // A typo in -p is caught, not ignored.
+    let typo = w.cpi(&[
+        "run",
+        "cloudco",
+        "create_worker",
+        "-p",
+        "name=n",
+        "-p",
+        "regoin=x",
+        "--json",
+    ]);
+    let err = typo.err("ValidationError");
+    assert!(err["message"].as_str().unwrap().contains("regoin"), "{err}");
+}
+
+#[test]
+fn parse_applies_rules_to_saved_output() {
+    let w = World::new();
+    let saved = w.dir.path().join("describe.txt");
+    std::fs::write(&saved, "{\n  \"id\": \"wrk-9\",\n  \"name\": \"db\",\n  \"status\": \"shut off\",\n  \"type\": \"m\"\n}\n").unwrap();
+    let parsed = w
+        .cpi(&[
+            "parse",
+            "cloudco",
+            "get_worker",
+            "--input",
+            saved.to_str().unwrap(),
+            "--json",
+        ])
+        .ok();
+    assert_eq!(
+        parsed,
+        json!({"id": "wrk-9", "name": "db", "status": "stopped", "raw_status": "shut off", "type": "m"})
+    );
+}
+
+#[test]
+fn providers_show_and_validate_the_standard_examples() {
+    let w = World::new();
+    let list = w.cpi(&["providers", "--json"]).ok();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cloudco", "truenas"]);
+    let show = w.cpi(&["show", "truenas", "--json"]).ok();
+    assert_eq!(show["actions"]["get_worker"]["target"]["method"], "GET");
+    let validate = w.cpi(&[
+        "validate",
+        repo().join("providers").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(validate.code, 0, "{}", validate.stdout);
+    for report in validate.json().as_array().unwrap() {
+        let errors: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}

@@ -1,0 +1,220 @@
+//! The test world: a simulated cloud on loopback, a temp home, and the `cpi` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cpi_sim::{Sim, SimConfig};
+use serde_json::Value;
+
+/// The repository root (providers/, tests/fixtures/ live here).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// The `cpi` binary under test.
+pub fn cpi_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cpi"))
+}
+
+/// A running simulator plus an isolated home directory for one test.
+pub struct World {
+    pub sim: Option<Sim>,
+    rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    pub bin: PathBuf,
+    url: String,
+    token: String,
+}
+
+/// A finished `cpi` process.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as JSON (panics with the output when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Asserts success and returns the JSON result.
+    pub fn ok(&self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "cpi failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.json()
+    }
+
+    /// Asserts failure with the given §10 code and exit code; returns the error object.
+    pub fn err(&self, code: &str) -> Value {
+        assert_ne!(
+            self.code, 0,
+            "expected {code}, cpi succeeded: {}",
+            self.stdout
+        );
+        let json = self.json();
+        assert_eq!(
+            json["error"]["code"], code,
+            "wrong category: {json}\nstderr: {}",
+            self.stderr
+        );
+        json["error"].clone()
+    }
+
+    /// Everything the process printed.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl World {
+    /// A world whose workers change state after 100 ms.
+    pub fn new() -> World {
+        World::with(|_| {})
+    }
+
+    /// A world with a customized simulator configuration.
+    pub fn with(configure: impl FnOnce(&mut SimConfig)) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin dir");
+        std::os::unix::fs::symlink(cpi_bin(), bin.join("cloudco-cli"))
+            .expect("symlink cloudco-cli");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut cfg = SimConfig::new(dir.path().join("state.json"));
+        cfg.transition = Duration::from_millis(100);
+        configure(&mut cfg);
+        let sim = rt.block_on(Sim::start(cfg)).expect("simulator starts");
+        let (url, token) = (sim.url(), sim.token().to_string());
+        World {
+            sim: Some(sim),
+            rt,
+            dir,
+            bin,
+            url,
+            token,
+        }
+    }
+
+    /// The simulator's base URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The simulator's admin token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `-p api_url=... -p api_key=...` for the truenas provider.
+    pub fn truenas_args(&self) -> Vec<String> {
+        vec![
+            "-p".into(),
+            format!("api_url={}/api/v2.0", self.url),
+            "-p".into(),
+            format!("api_key={}", self.token),
+        ]
+    }
+
+    /// A `cpi` command with an isolated environment: the repo's providers, the simulator's
+    /// cloudco-cli on PATH, no user config.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(cpi_bin());
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("CLOUDCO_API_URL", &self.url)
+            .env("CLOUDCO_API_KEY", &self.token)
+            .env("CLOUDCO_CONFIG_DIR", self.dir.path().join("cloudco"))
+            .arg("--provider-dir")
+            .arg(repo().join("providers"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `cpi ARGS...` and waits for it.
+    pub fn cpi<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
+        run(self.command().args(args))
+    }
+
+    /// Blocking HTTP GET on the simulator with the admin token.
+    pub fn get(&self, path: &str) -> Value {
+        let client = reqwest::blocking::Client::new();
+        let resp = client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("GET");
+        resp.json().expect("JSON body")
+    }
+
+    /// Sets the simulator's fault switches (`PUT /_sim/faults`).
+    pub fn set_faults(&self, faults: Value) {
+        let client = reqwest::blocking::Client::new();
+        let resp = client
+            .put(format!("{}/_sim/faults", self.url))
+            .bearer_auth(&self.token)
+            .json(&faults)
+            .send()
+            .expect("PUT faults");
+        assert!(
+            resp.status().is_success(),
+            "faults not set: {}",
+            resp.status()
+        );
+    }
+
+    /// The simulator's request log (`GET /_sim/requests`).
+    pub fn requests(&self) -> Value {
+        self.get("/_sim/requests")
+    }
+
+    /// Stops the simulator (for tests of a dead server).
+    pub fn stop_sim(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.rt.block_on(sim.shutdown());
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_sim();
+    }
+}
+
+/// Runs a prepared command to completion.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("cpi runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
