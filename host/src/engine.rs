@@ -117,18 +117,18 @@ impl Engine {
                 step.rules()?;
             }
             for step in &action.pre_exec {
-                let out = self.run_step(step, resolved).await?;
+                let out = self.run_step(step, resolved, &redactor).await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
             }
-            let mut result = self.run_step(action, resolved).await?;
+            let mut result = self.run_step(action, resolved, &redactor).await?;
             for step in &action.post_exec {
                 if let Value::Object(map) = &result {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.require(step)?;
-                let out = self.run_step(step, resolved).await?;
+                let out = self.run_step(step, resolved, &redactor).await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
@@ -151,8 +151,16 @@ impl Engine {
     }
 
     /// Runs one step: build the invocation, execute it, parse the output.
-    async fn run_step(&self, step: &Action, resolved: &Resolved) -> Result<Value> {
-        let output = match target::build(&step.target, &resolved.values)? {
+    async fn run_step(
+        &self,
+        step: &Action,
+        resolved: &Resolved,
+        redactor: &Redactor,
+    ) -> Result<Value> {
+        let invocation = target::build(&step.target, &resolved.values)?;
+        tracing::info!(call = %invocation.describe(redactor), "running");
+        let started = std::time::Instant::now();
+        let output = match invocation {
             Invocation::Command { argv } => {
                 command::run(&argv, &self.env, &self.limits).await?.stdout
             }
@@ -168,6 +176,12 @@ impl Engine {
                     .body
             }
         };
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            bytes = output.len(),
+            output = %redactor.redact(&crate::exec::excerpt(&output, 4096)),
+            "finished"
+        );
         match step.rules()? {
             Some(rules) => rules.apply(&output),
             None => Ok(serde_json::from_str(output.trim()).unwrap_or(Value::String(output))),

@@ -1,6 +1,6 @@
 //! Rendering: human-readable text on a terminal, JSON with `--json`; errors as §10.2 JSON.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use cpi::Error;
 use serde_json::Value;
@@ -17,9 +17,11 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("cpi={level},cpi_sim={level}"))
     });
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .without_time()
         .try_init();
 }
