@@ -1,5 +1,7 @@
 //! The engine: runs one action (with its `pre_exec`/`post_exec` steps) or the §8 lifecycle.
 
+#[cfg(feature = "wasm")]
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,7 +29,48 @@ pub struct Engine {
     http: HttpClient,
     limits: Limits,
     env: Vec<(String, String)>,
+    #[cfg(feature = "wasm")]
+    wasm: WasmOptions,
+    #[cfg(feature = "wasm")]
+    sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
 }
+
+/// Settings for WebAssembly component providers.
+#[cfg(feature = "wasm")]
+#[derive(Debug, Clone)]
+pub struct WasmOptions {
+    /// CPU, memory, log and result limits per call.
+    pub limits: crate::wasm::SandboxLimits,
+    /// Where compiled components are cached (`None`: no cache).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Where grants are stored (`None`: nothing is granted but the one-off grants).
+    pub grants: Option<crate::grants::GrantStore>,
+    /// Grants for this run only (`--allow-run`, `--allow-net`), within the manifest's request.
+    pub one_off: crate::policy::Capabilities,
+}
+
+#[cfg(feature = "wasm")]
+impl Default for WasmOptions {
+    fn default() -> Self {
+        WasmOptions {
+            limits: Default::default(),
+            cache_dir: crate::wasm::Sandbox::default_cache_dir(),
+            grants: crate::grants::GrantStore::default_store(),
+            one_off: Default::default(),
+        }
+    }
+}
+
+/// The component behind a provider during one run: its hooks and the grants in force.
+#[cfg(feature = "wasm")]
+struct Guard {
+    component: Arc<crate::wasm::Component>,
+    ctx: Arc<crate::wasm::CallContext>,
+}
+
+/// Without the wasm feature there are no components, so no guards.
+#[cfg(not(feature = "wasm"))]
+enum Guard {}
 
 /// What `--dry-run` shows: the calls an action would make, secrets redacted.
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +114,10 @@ impl Engine {
             http: HttpClient::new(connect)?,
             limits,
             env: Vec::new(),
+            #[cfg(feature = "wasm")]
+            wasm: WasmOptions::default(),
+            #[cfg(feature = "wasm")]
+            sandbox: Arc::new(OnceLock::new()),
         })
     }
 
@@ -85,6 +132,37 @@ impl Engine {
         &self.limits
     }
 
+    /// Settings for component providers.
+    #[cfg(feature = "wasm")]
+    pub fn with_wasm(mut self, wasm: WasmOptions) -> Engine {
+        self.wasm = wasm;
+        self.sandbox = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// The component sandbox, created on first use.
+    #[cfg(feature = "wasm")]
+    pub fn sandbox(&self) -> Result<Arc<crate::wasm::Sandbox>> {
+        if let Some(sandbox) = self.sandbox.get() {
+            return Ok(sandbox.clone());
+        }
+        let sandbox =
+            crate::wasm::Sandbox::new(self.wasm.limits.clone(), self.wasm.cache_dir.clone())?;
+        Ok(self.sandbox.get_or_init(|| Arc::new(sandbox)).clone())
+    }
+
+    /// Loads a provider's component (compiling it, or taking it from the cache).
+    #[cfg(feature = "wasm")]
+    pub async fn load_component(&self, provider: &Provider) -> Result<Arc<crate::wasm::Component>> {
+        let path = provider.component_path().ok_or_else(|| {
+            Error::validation(format!("provider '{}' has no component", provider.name))
+        })?;
+        let sandbox = self.sandbox()?;
+        tokio::task::spawn_blocking(move || sandbox.load(&path))
+            .await
+            .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
+    }
+
     /// Runs `action_name` of `provider` and returns its parsed, status-normalized result.
     pub async fn run(
         &self,
@@ -92,10 +170,170 @@ impl Engine {
         action_name: &str,
         inputs: &Inputs,
     ) -> Result<Value> {
+        #[cfg(feature = "wasm")]
+        if provider.component.is_some() {
+            return self.run_component(provider, action_name, inputs).await;
+        }
         let action = provider.action(action_name)?;
         let mut resolved = params::resolve(provider, action, inputs);
-        self.run_resolved(provider, action_name, action, &mut resolved)
+        self.run_resolved(provider, action_name, action, &mut resolved, None)
             .await
+    }
+
+    /// Runs an action of a component-backed provider: `invoke` if the component implements
+    /// the action, otherwise the provider's targets (checked against the grants) with the
+    /// component's `parse` and `map-status` hooks where it has them.
+    #[cfg(feature = "wasm")]
+    async fn run_component(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        inputs: &Inputs,
+    ) -> Result<Value> {
+        let component = self
+            .load_component(provider)
+            .await
+            .map_err(|e| e.context(&provider.name, action_name))?;
+        let manifest = component.manifest();
+        let owned;
+        let effective: &Provider = match (&manifest.provider_json, provider.actions.is_empty()) {
+            (Some(json), true) => {
+                let mut defined = Provider::from_json(json, component.path())?;
+                if defined.name != provider.name {
+                    return Err(Error::validation(format!(
+                        "component {} defines provider '{}' but its file is named '{}'",
+                        component.path().display(),
+                        defined.name,
+                        provider.name
+                    )));
+                }
+                defined.component = provider.component.clone();
+                defined.source = component.path().to_path_buf();
+                owned = defined;
+                &owned
+            }
+            _ => provider,
+        };
+        let stored = match &self.wasm.grants {
+            Some(store) => store.load(&provider.name)?,
+            None => None,
+        };
+        let (grants, env_names) = crate::grants::effective(
+            stored.as_ref(),
+            component.sha256(),
+            &manifest.requested,
+            &self.wasm.one_off,
+        )
+        .map_err(|e| e.context(&provider.name, action_name))?;
+        let env: Vec<(String, String)> = env_names
+            .iter()
+            .filter_map(|name| {
+                let from_engine = self
+                    .env
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone());
+                from_engine
+                    .or_else(|| std::env::var(name).ok())
+                    .map(|v| (name.clone(), v))
+            })
+            .collect();
+        let ctx = crate::wasm::CallContext::new(&provider.name, grants, self.limits.clone(), env)?;
+        let guard = Guard {
+            component: component.clone(),
+            ctx: Arc::new(ctx),
+        };
+
+        if !manifest.invokes.iter().any(|a| a == action_name) {
+            let action = effective.action(action_name)?;
+            let mut resolved = params::resolve(effective, action, inputs);
+            return self
+                .run_resolved(effective, action_name, action, &mut resolved, Some(&guard))
+                .await;
+        }
+        let resolved = match effective.actions.get(action_name) {
+            Some(action) => {
+                let resolved = params::resolve(effective, action, inputs);
+                resolved
+                    .require(action)
+                    .map_err(|e| e.context(&provider.name, action_name))?;
+                resolved
+            }
+            None => {
+                let mut resolved = Resolved::default();
+                for (k, v) in &effective.default_settings {
+                    resolved.values.insert(k.clone(), params::value_to_param(v));
+                }
+                for (k, v) in &inputs.cli {
+                    resolved.values.insert(k.clone(), v.clone());
+                }
+                resolved.secret_names = resolved
+                    .values
+                    .keys()
+                    .filter(|n| crate::secret::is_secret_name(n, effective))
+                    .cloned()
+                    .collect();
+                resolved
+            }
+        };
+        let redactor = Redactor::new(resolved.secret_values());
+        let params: Map<String, Value> = resolved
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        let (call, ctx, action) = (
+            component.clone(),
+            guard.ctx.clone(),
+            action_name.to_string(),
+        );
+        let outcome = tokio::task::spawn_blocking(move || call.invoke(ctx, &action, &params))
+            .await
+            .map_err(|e| Error::internal(format!("component call failed: {e}")))
+            .and_then(|r| r);
+        let outcome = match outcome {
+            Ok(mut value) => self
+                .normalize(effective, action_name, &mut value, Some(&guard))
+                .await
+                .map(|()| value),
+            Err(e) => Err(e),
+        };
+        outcome.map_err(|e| {
+            e.map_text(|t| redactor.redact(t))
+                .context(&provider.name, action_name)
+        })
+    }
+
+    /// Status normalization: the component's `map-status` hook when it has one, then the
+    /// provider's table, then the built-in one.
+    async fn normalize(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        value: &mut Value,
+        guard: Option<&Guard>,
+    ) -> Result<()> {
+        #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
+        let mut table = provider.status_map.clone();
+        #[cfg(feature = "wasm")]
+        if let Some(guard) = guard
+            && guard.component.manifest().maps_status
+        {
+            let mut raws = Vec::new();
+            collect_statuses(value, &mut raws);
+            for raw in raws {
+                let (component, ctx, text) =
+                    (guard.component.clone(), guard.ctx.clone(), raw.clone());
+                let mapped = tokio::task::spawn_blocking(move || component.map_status(ctx, &text))
+                    .await
+                    .map_err(|e| Error::internal(format!("component call failed: {e}")))??;
+                table.insert(raw, mapped.to_string());
+            }
+        }
+        #[cfg(not(feature = "wasm"))]
+        let _ = guard;
+        StatusMapper::new(&table).normalize(value, Vocabulary::for_action(action_name));
+        Ok(())
     }
 
     async fn run_resolved(
@@ -104,6 +342,7 @@ impl Engine {
         action_name: &str,
         action: &Action,
         resolved: &mut Resolved,
+        guard: Option<&Guard>,
     ) -> Result<Value> {
         let redactor = Redactor::new(resolved.secret_values());
         let outcome = async {
@@ -117,24 +356,30 @@ impl Engine {
                 step.rules()?;
             }
             for step in &action.pre_exec {
-                let out = self.run_step(step, resolved, &redactor).await?;
+                let out = self
+                    .run_step(step, None, resolved, &redactor, guard)
+                    .await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
             }
-            let mut result = self.run_step(action, resolved, &redactor).await?;
+            let mut result = self
+                .run_step(action, Some(action_name), resolved, &redactor, guard)
+                .await?;
             for step in &action.post_exec {
                 if let Value::Object(map) = &result {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.require(step)?;
-                let out = self.run_step(step, resolved, &redactor).await?;
+                let out = self
+                    .run_step(step, None, resolved, &redactor, guard)
+                    .await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
             }
-            StatusMapper::new(&provider.status_map)
-                .normalize(&mut result, Vocabulary::for_action(action_name));
+            self.normalize(provider, action_name, &mut result, guard)
+                .await?;
             Ok(result)
         }
         .await;
@@ -150,27 +395,70 @@ impl Engine {
         })
     }
 
-    /// Runs one step: build the invocation, execute it, parse the output.
+    /// Runs one step: build the invocation, execute it, parse the output. `name` is the
+    /// action's name for the action itself (`None` for pre/post steps).
     async fn run_step(
         &self,
         step: &Action,
+        name: Option<&str>,
         resolved: &Resolved,
         redactor: &Redactor,
+        guard: Option<&Guard>,
     ) -> Result<Value> {
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
-        let output = match invocation {
-            Invocation::Command { argv } => {
-                command::run(&argv, &self.env, &self.limits).await?.stdout
+        let output = match (invocation, guard) {
+            (Invocation::Command { argv }, None) => {
+                let spec = command::Spec {
+                    argv: &argv,
+                    env: &self.env,
+                    inherit_env: true,
+                    stdin: None,
+                };
+                command::run(&spec, &self.limits).await?.stdout
             }
-            Invocation::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => {
+            (
+                Invocation::Http {
+                    method,
+                    url,
+                    headers,
+                    body,
+                },
+                None,
+            ) => {
                 self.http
+                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
+                    .await?
+                    .body
+            }
+            #[cfg(feature = "wasm")]
+            (Invocation::Command { argv }, Some(guard)) => {
+                guard.ctx.grants.check_command(&argv[0], &argv[1..])?;
+                let env = &guard.ctx.env;
+                let spec = command::Spec {
+                    argv: &argv,
+                    env,
+                    inherit_env: false,
+                    stdin: None,
+                };
+                command::run(&spec, &self.limits).await?.stdout
+            }
+            #[cfg(feature = "wasm")]
+            (
+                Invocation::Http {
+                    method,
+                    url,
+                    headers,
+                    body,
+                },
+                Some(guard),
+            ) => {
+                let parsed = url::Url::parse(&url)
+                    .map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
+                guard.ctx.grants.check_url(&parsed)?;
+                let client = HttpClient::from_client(guard.ctx.http.clone());
+                client
                     .send(&method, &url, &headers, body.as_deref(), &self.limits)
                     .await?
                     .body
@@ -182,6 +470,18 @@ impl Engine {
             output = %redactor.redact(&crate::exec::excerpt(&output, 4096)),
             "finished"
         );
+        #[cfg(feature = "wasm")]
+        if let (Some(guard), Some(name)) = (guard, name)
+            && guard.component.manifest().parses.iter().any(|a| a == name)
+        {
+            let (component, ctx, action) =
+                (guard.component.clone(), guard.ctx.clone(), name.to_string());
+            return tokio::task::spawn_blocking(move || component.parse(ctx, &action, &output))
+                .await
+                .map_err(|e| Error::internal(format!("component call failed: {e}")))?;
+        }
+        #[cfg(not(feature = "wasm"))]
+        let _ = name;
         match step.rules()? {
             Some(rules) => rules.apply(&output),
             None => Ok(serde_json::from_str(output.trim()).unwrap_or(Value::String(output))),
@@ -277,7 +577,7 @@ impl Engine {
             let mut resolved = params::resolve(provider, action, inputs);
             resolved.add_step_outputs(&carried, provider);
             match self
-                .run_resolved(provider, name, action, &mut resolved)
+                .run_resolved(provider, name, action, &mut resolved, None)
                 .await
                 .and_then(|v| check_auth(name, v))
             {
@@ -345,5 +645,22 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
             ErrorKind::Authentication,
             format!("test_auth reports the provider is not authenticated: {value}"),
         ))
+    }
+}
+
+/// Every string under a `status` key, deduplicated.
+#[cfg(feature = "wasm")]
+fn collect_statuses(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| collect_statuses(v, out)),
+        Value::Object(map) => {
+            if let Some(Value::String(raw)) = map.get("status")
+                && !out.contains(raw)
+            {
+                out.push(raw.clone());
+            }
+            map.values().for_each(|v| collect_statuses(v, out));
+        }
+        _ => {}
     }
 }

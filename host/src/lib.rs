@@ -33,14 +33,18 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod grants;
 pub mod params;
 pub mod parse;
+pub mod policy;
 pub mod provider;
 pub mod secret;
 pub mod status;
 pub mod target;
 pub mod template;
 pub mod validate;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

@@ -32,7 +32,11 @@ pub fn looks_secret(name: &str) -> bool {
             .any(|part| part == "pass" || part == "pwd")
 }
 
-/// Replaces secret values in text, including their JSON-escaped and percent-encoded forms.
+/// How [`crate::exec::excerpt`] marks where it cut a text.
+const CUT_MARK: &str = "… (";
+
+/// Replaces secret values in text, including their JSON-escaped, percent-encoded and
+/// shell-quoted forms.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
@@ -49,6 +53,10 @@ impl Redactor {
                     .to_string();
             needles.push(json[1..json.len() - 1].to_string());
             needles.push(encoded);
+            // As URLs and form bodies carry it (`-._~` stay as they are).
+            needles.push(crate::template::encode_component(&secret));
+            // As a `sh -c` script carries it (dry runs and logs show the script).
+            needles.extend(crate::template::script_forms(&secret));
             needles.push(secret);
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
@@ -61,12 +69,23 @@ impl Redactor {
         self.needles.is_empty()
     }
 
-    /// `text` with every secret replaced by [`REDACTED`].
+    /// `text` with every secret replaced by [`REDACTED`], including a secret cut short where
+    /// an excerpt ends (its start would otherwise survive).
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for needle in &self.needles {
             if out.contains(needle.as_str()) {
                 out = out.replace(needle.as_str(), REDACTED);
+            }
+        }
+        if out.contains(CUT_MARK) {
+            for needle in &self.needles {
+                for (cut, _) in needle.char_indices().rev().filter(|&(at, _)| at > 0) {
+                    let start = format!("{}{CUT_MARK}", &needle[..cut]);
+                    if out.contains(&start) {
+                        out = out.replace(&start, &format!("{REDACTED}{CUT_MARK}"));
+                    }
+                }
             }
         }
         out
@@ -105,6 +124,24 @@ mod tests {
         for name in ["name", "ssh_key_id", "region", "passes", "worker_type"] {
             assert!(!looks_secret(name), "{name}");
         }
+    }
+
+    #[test]
+    fn redacts_url_shell_and_cut_forms() {
+        let secret = "k-1/+ 'q' \"$\"";
+        let r = Redactor::new([secret.to_string()]);
+        for form in [
+            crate::template::encode_component(secret),
+            crate::template::script_forms(secret).join(" "),
+        ] {
+            assert!(!r.redact(&form).contains("k-1"), "{form}");
+        }
+        let long = format!("{}{secret}", "x".repeat(95));
+        let cut = crate::exec::excerpt(&long, 100);
+        assert!(
+            cut.contains("k-1") && !r.redact(&cut).contains("k-1"),
+            "{cut}"
+        );
     }
 
     #[test]

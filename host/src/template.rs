@@ -29,6 +29,11 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// `value` percent-encoded exactly as URLs and form bodies carry it.
+pub(crate) fn encode_component(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
 /// One `{name}` occurrence in a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Placeholder<'a> {
@@ -105,16 +110,20 @@ pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
     }
     let mut argv: Vec<String> = Vec::with_capacity(words.len());
     let mut script_next = false;
-    for (i, word) in words.iter().enumerate() {
+    // A shell's script is quoted wherever the shell comes in the command: `sh -c`, but also
+    // behind a wrapper (`env sh -c`, `timeout 5 bash -c`, `docker exec box sh -c`).
+    let mut shell_seen = false;
+    for word in &words {
         let value = if script_next {
             script_next = false;
             quote_into_script(word, values)?
         } else {
             substitute(word, |p| lookup(values, p.name).map(str::to_string))?
         };
-        if i > 0 && is_shell(&argv[0]) && is_command_flag(&value) {
+        if shell_seen && is_command_flag(&value) {
             script_next = true;
         }
+        shell_seen |= is_shell(&value);
         argv.push(value);
     }
     Ok(argv)
@@ -254,10 +263,58 @@ enum Ctx {
     Single,
     /// Inside `"..."`: backslash-escape `$`, `` ` ``, `"` and `\`.
     Double,
-    /// Inside `` `...` ``: like plain.
+    /// Inside `` `...` ``: like plain, then escaped once more for the backtick (see
+    /// [`escape_for_backtick`]).
     Backtick,
-    /// Inside `${...}` or after `<<`: too subtle to quote for; placeholders are refused.
+    /// Inside `${...}`: too subtle to quote for; placeholders are refused.
     Opaque,
+    /// A `#` comment, up to the end of the line: a newline in a value would end it, so
+    /// placeholders are refused.
+    Comment,
+}
+
+/// Inside backticks the shell removes one level of backslashes (before `\\`, `` ` `` and `$`)
+/// before it parses the inner command, so text meant for the inner command is escaped once
+/// more per enclosing backtick.
+fn escape_for_backtick(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '\\' | '`' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A value as it appears inside `"..."` in a script.
+fn escape_for_double_quotes(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if matches!(c, '$' | '`' | '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every form in which [`command_argv`] can write `value` into a shell script (so that
+/// redaction can find a secret there too).
+pub(crate) fn script_forms(value: &str) -> Vec<String> {
+    let single = value.replace('\'', r"'\''");
+    let double = escape_for_double_quotes(value);
+    let in_backticks = [escape_for_backtick(&single), escape_for_backtick(&double)];
+    [single, double].into_iter().chain(in_backticks).collect()
+}
+
+/// Whether byte `i` of a script starts a word (so a `#` there starts a comment).
+fn at_word_start(bytes: &[u8], i: usize) -> bool {
+    i == 0
+        || matches!(
+            bytes[i - 1],
+            b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>' | b'`'
+        )
 }
 
 /// Substitutes values into a shell script so each value stays one literal string.
@@ -267,51 +324,57 @@ fn quote_into_script(script: &str, values: &Values) -> Result<String> {
     let mut out = String::with_capacity(script.len());
     let mut i = 0;
     let mut placeholders = scan(script).peekable();
-    let mut heredoc = false;
+    // Set after a here-document (`<<`), an ANSI-C string (`$'...'`, which bash and dash parse
+    // differently) or a `case` inside `$(...)` (whose pattern `)` would look like the end of
+    // the substitution): the rest of the script is not scanned reliably, so any placeholder
+    // after it is refused.
+    let mut opaque_rest = false;
     while i < bytes.len() {
         if let Some(p) = placeholders.peek().copied()
             && p.start == i
         {
             placeholders.next();
             let value = lookup(values, p.name)?;
-            let ctx = if heredoc {
+            let ctx = if opaque_rest {
                 Ctx::Opaque
             } else {
                 *stack.last().unwrap_or(&Ctx::Opaque)
             };
-            match ctx {
-                Ctx::Plain(_) | Ctx::Backtick => {
-                    out.push('\'');
-                    out.push_str(&value.replace('\'', r"'\''"));
-                    out.push('\'');
-                }
-                Ctx::Single => out.push_str(&value.replace('\'', r"'\''")),
-                Ctx::Double => {
-                    for c in value.chars() {
-                        if matches!(c, '$' | '`' | '"' | '\\') {
-                            out.push('\\');
-                        }
-                        out.push(c);
-                    }
-                }
-                Ctx::Opaque => {
+            let mut text = match ctx {
+                Ctx::Plain(_) | Ctx::Backtick => format!("'{}'", value.replace('\'', r"'\''")),
+                Ctx::Single => value.replace('\'', r"'\''"),
+                Ctx::Double => escape_for_double_quotes(value),
+                Ctx::Opaque | Ctx::Comment => {
                     return Err(Error::unsupported(format!(
-                        "placeholder {{{}}} is inside ${{...}} or a here-document of a shell \
-                         script; cpi cannot quote a value safely there",
+                        "placeholder {{{}}} is inside ${{...}}, a comment, or after a \
+                         here-document, $'...' or a case inside $(...) of a shell script; cpi \
+                         cannot quote a value safely there",
                         p.name
                     ))
                     .with_detail("parameter", p.name));
                 }
+            };
+            for _ in stack.iter().filter(|&&c| c == Ctx::Backtick) {
+                text = escape_for_backtick(&text);
             }
+            out.push_str(&text);
             i = p.end;
             continue;
         }
         let c = bytes[i];
         let next = bytes.get(i + 1).copied();
         let depth = stack.len();
+        let in_backtick = stack.contains(&Ctx::Backtick);
         let top = stack.last_mut().expect("context stack is never empty");
         let mut advance = 1;
         match (*top, c) {
+            (Ctx::Comment, b'\n') => {
+                stack.pop();
+            }
+            (Ctx::Comment, _) => {}
+            (Ctx::Plain(_) | Ctx::Backtick, b'#') if at_word_start(bytes, i) => {
+                stack.push(Ctx::Comment);
+            }
             (Ctx::Single, b'\'') => {
                 stack.pop();
             }
@@ -319,7 +382,24 @@ fn quote_into_script(script: &str, values: &Values) -> Result<String> {
             (Ctx::Double, b'"') => {
                 stack.pop();
             }
-            (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick, b'\\') => advance = 2,
+            (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick, b'\\') => {
+                // An escaped backtick inside backticks nests a second level of quoting.
+                if in_backtick && next == Some(b'`') {
+                    opaque_rest = true;
+                }
+                advance = 2;
+            }
+            (Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'$') if next == Some(b'\'') => {
+                opaque_rest = true;
+            }
+            (Ctx::Plain(_), b'c')
+                if depth > 1
+                    && at_word_start(bytes, i)
+                    && script[i..].starts_with("case")
+                    && bytes.get(i + 4).is_some_and(u8::is_ascii_whitespace) =>
+            {
+                opaque_rest = true;
+            }
             (Ctx::Double | Ctx::Plain(_) | Ctx::Backtick | Ctx::Opaque, b'$')
                 if next == Some(b'(') =>
             {
@@ -347,7 +427,7 @@ fn quote_into_script(script: &str, values: &Values) -> Result<String> {
             }
             (Ctx::Plain(depth), b')') => *top = Ctx::Plain(depth.saturating_sub(1)),
             (Ctx::Plain(_), b'<') if next == Some(b'<') => {
-                heredoc = true;
+                opaque_rest = true;
                 advance = 2;
             }
             _ => {}
@@ -405,6 +485,15 @@ pub fn url(template: &str, values: &Values) -> Result<String> {
         Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
     })?);
 
+    // `http::Uri`, which every request goes through, keeps offsets in 16 bits.
+    const MAX_URL_LEN: usize = u16::MAX as usize - 1;
+    if out.len() > MAX_URL_LEN {
+        return Err(Error::validation(format!(
+            "the endpoint URL is {} bytes long after substitution; at most {MAX_URL_LEN} bytes \
+             can be sent",
+            out.len()
+        )));
+    }
     let parsed = url::Url::parse(&out).map_err(|err| {
         Error::validation(format!(
             "the endpoint URL is not a valid absolute URL: {err}"
@@ -611,6 +700,33 @@ mod tests {
             "{script}"
         );
         assert!(script.contains(r#"c "$(dirname 'x'\''"#), "{script}");
+    }
+
+    #[test]
+    fn shell_scripts_behind_wrappers_and_in_backticks_are_quoted() {
+        let v = values(&[("p", "a`b\\c$d'e")]);
+        let argv = command_argv("env sh -c 'echo {p}'", &v).unwrap();
+        assert_eq!(argv[3], r"echo 'a`b\c$d'\''e'");
+        // Inside backticks one more level of backslashes is removed before the inner parse.
+        let argv = command_argv("sh -c 'x=`echo {p}`'", &v).unwrap();
+        assert_eq!(argv[2], r"x=`echo 'a\`b\\c\$d'\\''e'`");
+    }
+
+    #[test]
+    fn shell_contexts_the_scanner_cannot_follow_are_refused() {
+        let v = values(&[("p", "x")]);
+        for t in [
+            "sh -c 'echo ok # {p}'",
+            r#"bash -c "echo $'{p}'""#,
+            r#"sh -c 'echo "$(case a in a) echo {p};; esac)"'"#,
+            r"sh -c 'echo `echo \`echo {p}\``'",
+        ] {
+            let err = command_argv(t, &v).unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::Unsupported, "{t}");
+        }
+        // `#` inside a word starts no comment.
+        let argv = command_argv("sh -c 'echo a#{p} $#'", &v).unwrap();
+        assert_eq!(argv[2], "echo a#'x' $#");
     }
 
     #[test]

@@ -154,6 +154,7 @@ const PROVIDER_KEYS: &[&str] = &[
     "default_settings",
     "status_map",
     "secrets",
+    "component",
     "actions",
     "version",
     "$schema",
@@ -448,25 +449,55 @@ fn check_action(
                     err.message().to_string(),
                 );
             } else {
-                for name in lone_word_placeholders(&cmd.command) {
-                    let default = default_of(&name).map(crate::params::value_to_param);
-                    let fragment = ["_param", "_params", "_args", "_flags", "_options"]
+                // OmniCloud's `{ssh_key_param}` idiom: a placeholder meant to expand to a whole
+                // optional flag (`--ssh-key k`) or to nothing.
+                let fragments: Vec<String> = lone_word_placeholders(&cmd.command)
+                    .into_iter()
+                    .filter(|name| {
+                        ["_param", "_params", "_args", "_flags", "_options"]
+                            .iter()
+                            .any(|suffix| name.ends_with(suffix))
+                    })
+                    .collect();
+                if !fragments.is_empty() {
+                    let empty: Vec<String> = fragments
                         .iter()
-                        .any(|suffix| name.ends_with(suffix));
-                    if default.as_deref() == Some("") || fragment {
-                        let empty = if default.as_deref() == Some("") {
-                            " With its default \"\" the command gets an empty argument."
-                        } else {
-                            ""
-                        };
-                        report.push(
-                            Severity::Warning,
-                            format!("{path}.target.Command"),
+                        .filter(|n| {
+                            default_of(n).map(crate::params::value_to_param).as_deref() == Some("")
+                        })
+                        .map(|n| format!("{{{n}}}"))
+                        .collect();
+                    let listed: Vec<String> =
+                        fragments.iter().map(|n| format!("{{{n}}}")).collect();
+                    let (them, each) = if listed.len() == 1 {
+                        (
+                            format!("placeholder {} is a whole argument by itself", listed[0]),
+                            "its value",
+                        )
+                    } else {
+                        (
                             format!(
-                                "placeholder {{{name}}} stands alone as an argument: cpi passes its value as exactly one argument, never split into words or dropped when empty, so it cannot carry an optional flag like \"--key value\".{empty} Use a fixed flag with a placeholder value (\"--key {{value}}\") instead"
+                                "placeholders {} are each a whole argument by themselves",
+                                listed.join(", ")
                             ),
-                        );
-                    }
+                            "each value",
+                        )
+                    };
+                    let empty = if empty.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (the default \"\" of {} becomes an empty argument)",
+                            empty.join(", ")
+                        )
+                    };
+                    report.push(
+                        Severity::Warning,
+                        format!("{path}.target.Command"),
+                        format!(
+                            "{them}, apparently to hold an optional flag (\"--key value\") or nothing: cpi passes {each} as exactly one argument, never split into words or dropped when empty{empty}. Write the flag in the template (\"--key {{value}}\") instead"
+                        ),
+                    );
                 }
             }
         }
@@ -638,10 +669,14 @@ pub fn standard_action_name(name: &str) -> Option<String> {
     ];
     SYNONYMS.iter().find_map(|(prefix, verb)| {
         let resource = name.strip_prefix(prefix)?;
-        // `add_tag_to_resource` names two resources; no single §5 name fits it.
-        let plain =
-            !resource.is_empty() && !resource.contains("_to_") && !resource.contains("_from_");
-        plain.then(|| format!("{verb}_{resource}"))
+        let fits = match *verb {
+            // The §5.2 state operations are worker operations: restarting a service is not
+            // rebooting it.
+            "start" | "stop" | "reboot" => resource == "worker",
+            // `add_tag_to_resource` names two resources; no single §5 name fits it.
+            _ => !resource.is_empty() && !resource.contains("_to_") && !resource.contains("_from_"),
+        };
+        fits.then(|| format!("{verb}_{resource}"))
     })
 }
 
@@ -739,5 +774,60 @@ mod tests {
         );
         assert_eq!(r.errors(), 1);
         assert_eq!(r.findings[0].path, "actions.a.target.Endpoint.url");
+    }
+
+    #[test]
+    fn steps_run_with_the_actions_values() {
+        // OmniCloud's vmware-esxi create_worker: the post_exec step uses the action's param and
+        // the field the step before it parsed; neither is a missing value.
+        let r = report(
+            r#"{"name":"t","type":"command","actions":{
+            "create_worker":{"target":{"Command":"vim-cmd create {worker_name}"},"params":["worker_name"],
+              "post_exec":[
+                {"target":{"Command":"vim-cmd find {worker_name}"},
+                 "parse_rules":{"type":"object","patterns":{"vmid":{"regex":"(\\d+)"}}}},
+                {"target":{"Command":"vim-cmd devices {vmid} {nowhere}"}}]}}}"#,
+        );
+        let text = format!("{:#?}", r.findings);
+        assert!(!text.contains("{worker_name}"), "{text}");
+        assert!(!text.contains("{vmid}"), "{text}");
+        assert!(
+            r.findings.iter().any(|f| f.severity == Severity::Error
+                && f.path == "actions.create_worker.post_exec[1].target"
+                && f.message.contains("{nowhere}")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn names_point_at_the_standard_equivalent() {
+        let r = report(
+            r#"{"name":"t","type":"command","actions":{
+            "power_on_worker":{"target":{"Command":"x"},"params":["instance_id","instance_id"]},
+            "restart_service":{"target":{"Command":"x"}},
+            "create_disk":{"target":{"Command":"x create {tags_param}"},"default_settings":{"tags_param":""}}}}"#,
+        );
+        let find = |path: &str| -> Vec<&str> {
+            r.findings
+                .iter()
+                .filter(|f| f.path == path)
+                .map(|f| f.message.as_str())
+                .collect()
+        };
+        let all = format!("{:#?}", r.findings);
+        assert!(all.contains("required method 'start_worker' is missing (§2.1); action 'power_on_worker' looks like it"), "{all}");
+        assert!(find("actions.power_on_worker")[0].contains("the standard name is 'start_worker'"));
+        assert!(
+            !find("actions.restart_service")[0].contains("reboot"),
+            "{all}"
+        );
+        assert!(find("actions.power_on_worker.params[0]")[0].contains("'worker_id' (§7)"));
+        assert!(find("actions.power_on_worker.params[1]")[0].contains("listed more than once"));
+        let cmd = find("actions.create_disk.target.Command");
+        assert!(
+            cmd[0].contains("{tags_param} is a whole argument")
+                && cmd[0].contains("empty argument"),
+            "{all}"
+        );
     }
 }

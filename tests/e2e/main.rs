@@ -3,3 +3,8 @@
 mod support;
 
 mod providers;
+mod wasm;
+
+mod compat;
+
+mod hostile;

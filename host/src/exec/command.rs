@@ -18,20 +18,89 @@ pub struct ProcessOutput {
     pub stderr: String,
 }
 
-/// Runs `argv` with extra environment `env`; a non-zero exit becomes a categorized error
+/// How to run one command.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    /// Program and arguments (no shell).
+    pub argv: &'a [String],
+    /// Extra environment variables.
+    pub env: &'a [(String, String)],
+    /// Whether the child inherits cpi's environment (JSON providers: yes; components: no).
+    pub inherit_env: bool,
+    /// Bytes written to the child's stdin, which is otherwise closed.
+    pub stdin: Option<&'a [u8]>,
+}
+
+/// What a command produced, whatever its exit status.
+#[derive(Debug, Clone)]
+pub struct RawOutput {
+    /// Exit code (-1 when killed by a signal).
+    pub exit_code: i32,
+    /// Standard output, at most [`Limits::max_output`] bytes.
+    pub stdout: Vec<u8>,
+    /// Standard error, truncated to [`Limits::max_stderr`] bytes.
+    pub stderr: String,
+}
+
+/// Runs a command; a non-zero exit becomes a categorized error
 /// carrying the command's stderr.
-pub async fn run(
-    argv: &[String],
-    env: &[(String, String)],
-    limits: &Limits,
-) -> Result<ProcessOutput> {
-    let (program, args) = argv
+pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
+    let raw = run_raw(spec, limits).await?;
+    let program = &spec.argv[0];
+    let stderr = raw.stderr;
+    if raw.exit_code != 0 {
+        let text = stderr.trim();
+        let kind = classify_text(text);
+        let shown = if text.is_empty() {
+            "(no error output)".to_string()
+        } else {
+            excerpt(text, 2048)
+        };
+        let how = match raw.exit_code {
+            -1 => "was killed by a signal".to_string(),
+            code => format!("exited with status {code}"),
+        };
+        let mut error = Error::new(kind, format!("command '{program}' {how}: {shown}"))
+            .with_detail("program", program.as_str())
+            .with_detail("stderr", excerpt(text, 8192))
+            .with_detail("exit_code", raw.exit_code);
+        if let Some(secs) = retry_after_in_text(text) {
+            error = error.with_detail("retry_after", secs);
+        }
+        return Err(error);
+    }
+    let stdout = String::from_utf8(raw.stdout).map_err(|err| {
+        Error::provider(format!(
+            "command '{program}' printed output that is not valid UTF-8 (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(ProcessOutput { stdout, stderr })
+}
+
+/// Runs a command to completion under `limits`; only failures to run it at all, timeouts and
+/// output floods are errors.
+pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
+    let (program, args) = spec
+        .argv
         .split_first()
         .ok_or_else(|| Error::validation("empty command"))?;
+    if spec.argv.iter().any(|a| a.contains('\0')) {
+        return Err(Error::validation(format!(
+            "an argument of '{program}' contains a NUL byte"
+        )));
+    }
     let mut cmd = Command::new(program);
+    if !spec.inherit_env {
+        cmd.env_clear();
+    }
     cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -50,11 +119,20 @@ pub async fn run(
     let pid = child.id();
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
+    let stdin = child.stdin.take();
+    let input = spec.stdin.map(<[u8]>::to_vec);
 
     let work = async {
-        let (out, err) = tokio::join!(
+        let feed = async {
+            if let (Some(mut pipe), Some(bytes)) = (stdin, input) {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(&bytes).await;
+            }
+        };
+        let (out, err, ()) = tokio::join!(
             read_capped(stdout, limits.max_output, true),
-            read_capped(stderr, limits.max_stderr, false)
+            read_capped(stderr, limits.max_stderr, false),
+            feed
         );
         let status = child.wait().await;
         (out, err, status)
@@ -89,37 +167,11 @@ pub async fn run(
     let stderr = String::from_utf8_lossy(&err.unwrap_or_default()).into_owned();
     let status =
         status.map_err(|e| Error::internal(format!("waiting for '{program}' failed: {e}")))?;
-    if !status.success() {
-        let code = status.code();
-        let text = stderr.trim();
-        let kind = classify_text(text);
-        let shown = if text.is_empty() {
-            "(no error output)".to_string()
-        } else {
-            excerpt(text, 2048)
-        };
-        let how = match code {
-            Some(code) => format!("exited with status {code}"),
-            None => "was killed by a signal".to_string(),
-        };
-        let mut error = Error::new(kind, format!("command '{program}' {how}: {shown}"))
-            .with_detail("program", program.as_str())
-            .with_detail("stderr", excerpt(text, 8192));
-        if let Some(code) = code {
-            error = error.with_detail("exit_code", code);
-        }
-        if let Some(secs) = retry_after_in_text(text) {
-            error = error.with_detail("retry_after", secs);
-        }
-        return Err(error);
-    }
-    let stdout = String::from_utf8(stdout).map_err(|err| {
-        Error::provider(format!(
-            "command '{program}' printed output that is not valid UTF-8 (invalid byte at offset {})",
-            err.utf8_error().valid_up_to()
-        ))
-    })?;
-    Ok(ProcessOutput { stdout, stderr })
+    Ok(RawOutput {
+        exit_code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    })
 }
 
 struct Overflow;
@@ -167,6 +219,23 @@ mod tests {
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn run(
+        argv: &[String],
+        env: &[(String, String)],
+        limits: &Limits,
+    ) -> Result<ProcessOutput> {
+        super::run(
+            &Spec {
+                argv,
+                env,
+                inherit_env: true,
+                stdin: None,
+            },
+            limits,
+        )
+        .await
     }
 
     #[tokio::test]

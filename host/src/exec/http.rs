@@ -37,6 +37,11 @@ impl HttpClient {
         Ok(HttpClient { client })
     }
 
+    /// Wraps a client built elsewhere (e.g. with a grant-checking redirect policy).
+    pub fn from_client(client: reqwest::Client) -> HttpClient {
+        HttpClient { client }
+    }
+
     /// Sends one request; non-2xx statuses become categorized errors.
     pub async fn send(
         &self,

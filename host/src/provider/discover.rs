@@ -32,8 +32,13 @@ impl Registry {
     pub fn discover(dirs: &[PathBuf]) -> Result<Registry> {
         let mut registry = Registry::default();
         for dir in dirs {
-            for path in provider_files(dir)? {
-                match Provider::load(&path) {
+            for path in provider_files(dir)?.into_iter().chain(component_files(dir)) {
+                let loaded = if path.extension().is_some_and(|e| e == "wasm") {
+                    Provider::standalone_component(&path)
+                } else {
+                    Provider::load(&path)
+                };
+                match loaded {
                     Ok(provider) => registry.insert(provider)?,
                     Err(err) => registry.problems.push(err),
                 }
@@ -91,6 +96,19 @@ impl Registry {
     pub fn problems(&self) -> &[Error] {
         &self.problems
     }
+}
+
+/// Standalone component files (`*.wasm`) directly inside `dir`, sorted.
+fn component_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+        .collect();
+    files.sort();
+    files
 }
 
 /// The `*.json` files directly inside `dir`, sorted; a missing directory has none.

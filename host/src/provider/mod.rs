@@ -44,7 +44,12 @@ pub struct Provider {
     /// Extra parameter names whose values are secret (beyond the built-in name rules).
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// A WebAssembly component (path relative to this file) whose hooks override the JSON
+    /// rules for the actions it covers.
+    #[serde(default)]
+    pub component: Option<String>,
     /// The provider's actions, in file order.
+    #[serde(default)]
     pub actions: IndexMap<String, Action>,
     /// Where the provider was loaded from.
     #[serde(skip)]
@@ -364,6 +369,40 @@ impl Provider {
             .with_detail("file", path.display().to_string())
         })?;
         Provider::from_json(&text, path)
+    }
+
+    /// A standalone component file (`NAME.wasm` in a provider directory): named after the
+    /// file; its definition comes from the component's manifest when it runs.
+    pub fn standalone_component(path: &Path) -> Result<Provider> {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty() {
+            return Err(Error::validation(format!(
+                "cannot name a provider after {}",
+                path.display()
+            )));
+        }
+        Ok(Provider {
+            name,
+            kind: ProviderKind::Command,
+            description: Some("WebAssembly component provider".to_string()),
+            default_settings: Map::new(),
+            status_map: IndexMap::new(),
+            secrets: Vec::new(),
+            component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            actions: IndexMap::new(),
+            source: path.to_path_buf(),
+        })
+    }
+
+    /// The component file this provider uses, if any.
+    pub fn component_path(&self) -> Option<PathBuf> {
+        let relative = self.component.as_deref()?;
+        let base = self.source.parent().unwrap_or(Path::new("."));
+        Some(base.join(relative))
     }
 
     /// Looks an action up by name, with an error listing the available ones.

@@ -98,6 +98,35 @@ pub enum Command {
         #[arg(long, default_value_t = 2000)]
         transition_ms: u64,
     },
+    /// Show what a component provider requests and what is granted; grant all of it
+    /// (`--all`) or a subset (`--run`, `--net`), and which environment variables its
+    /// commands may see (`--env`).
+    #[command(
+        after_help = "Examples:\n  cpi grant cloudco-wasm                       # show requested vs granted\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
+    )]
+    Grant {
+        /// Provider name.
+        provider: String,
+        /// Grant everything the component requests.
+        #[arg(long)]
+        all: bool,
+        /// Grant one requested command pattern, e.g. 'cloudco-cli worker **' (repeatable).
+        #[arg(long = "run", value_name = "PATTERN")]
+        run: Vec<String>,
+        /// Grant one requested HTTP origin, e.g. https://api.example.com:443 (repeatable).
+        #[arg(long = "net", value_name = "URL")]
+        net: Vec<String>,
+        /// Pass this environment variable to the commands it runs (repeatable; never LD_*).
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
+    },
+    /// Remove every grant of a component provider.
+    Revoke {
+        /// Provider name.
+        provider: String,
+    },
+    /// List stored grants.
+    Grants,
     /// Start the simulated cloud and drive both standard example providers through the
     /// lifecycle and every required method.
     Demo,
@@ -112,4 +141,16 @@ pub struct ParamArgs {
     /// Give up on a command or request after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     pub timeout: f64,
+    /// For this run only, let a component run a command pattern it requested (repeatable).
+    #[arg(long = "allow-run", value_name = "PATTERN")]
+    pub allow_run: Vec<String>,
+    /// For this run only, let a component reach an HTTP origin it requested (repeatable).
+    #[arg(long = "allow-net", value_name = "URL")]
+    pub allow_net: Vec<String>,
+    /// CPU budget per component call, in fuel units (about one per instruction).
+    #[arg(long, value_name = "UNITS", default_value_t = 20_000_000_000)]
+    pub wasm_fuel: u64,
+    /// Memory cap per component instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    pub wasm_memory_mb: usize,
 }

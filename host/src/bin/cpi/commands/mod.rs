@@ -1,6 +1,7 @@
 //! One module per subcommand; each `exec` calls the library and renders the outcome.
 
 mod demo;
+mod grant;
 mod run;
 mod show;
 mod sim;
@@ -41,6 +42,15 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             state,
             transition_ms,
         } => sim::exec(addr, state, Duration::from_millis(transition_ms)),
+        Command::Grant {
+            provider,
+            all,
+            run,
+            net,
+            env,
+        } => grant::grant(g, &provider, all, &run, &net, &env),
+        Command::Revoke { provider } => grant::revoke(g, &provider),
+        Command::Grants => grant::list(g),
         Command::Demo => demo::exec(g),
     }
 }
@@ -89,7 +99,7 @@ pub fn inputs(g: &Global, provider: &str, args: &ParamArgs) -> Result<Inputs> {
     })
 }
 
-/// An engine honouring `--timeout`.
+/// An engine honouring `--timeout`, the one-off grants and the sandbox limits.
 pub fn engine(args: &ParamArgs) -> Result<Engine> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(Error::validation(format!(
@@ -97,10 +107,34 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
             args.timeout
         )));
     }
-    Engine::with_limits(Limits {
+    let limits = Limits {
         timeout: Duration::from_secs_f64(args.timeout),
         ..Limits::default()
-    })
+    };
+    let mut one_off = cpi::policy::Capabilities::default();
+    for pattern in &args.allow_run {
+        one_off
+            .commands
+            .push(cpi::policy::CommandRule::parse(pattern)?);
+    }
+    for origin in &args.allow_net {
+        one_off.http.push(cpi::policy::HttpRule::parse(origin)?);
+    }
+    if args.wasm_fuel == 0 || args.wasm_memory_mb == 0 {
+        return Err(Error::validation(
+            "--wasm-fuel and --wasm-memory-mb must be positive",
+        ));
+    }
+    let wasm = cpi::engine::WasmOptions {
+        limits: cpi::wasm::SandboxLimits {
+            fuel: args.wasm_fuel,
+            memory_bytes: args.wasm_memory_mb.saturating_mul(1 << 20),
+            ..Default::default()
+        },
+        one_off,
+        ..Default::default()
+    };
+    Ok(Engine::with_limits(limits)?.with_wasm(wasm))
 }
 
 /// A tokio runtime for one command.

@@ -18,12 +18,15 @@ pub fn run(
 ) -> Result<ExitCode> {
     let registry = registry(g)?;
     let provider = registry.get(provider)?;
-    let def = provider.action(action)?;
     let inputs = inputs(g, &provider.name, args)?;
-    cpi::params::check_unknown(
-        &inputs.cli,
-        &cpi::params::known_names(provider, def, &inputs),
-    )?;
+    // A component provider's actions are known only once its component is loaded.
+    if provider.component.is_none() {
+        let def = provider.action(action)?;
+        cpi::params::check_unknown(
+            &inputs.cli,
+            &cpi::params::known_names(provider, def, &inputs),
+        )?;
+    }
     let engine = engine(args)?;
     if dry_run {
         let plan = engine.plan(provider, action, &inputs)?;

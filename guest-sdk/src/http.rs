@@ -1,0 +1,214 @@
+//! HTTP requests through the host.
+//!
+//! A component has no sockets. [`Request::send`] asks cpi, which checks the URL against the
+//! destinations the user granted (see [`Manifest::http`](crate::Manifest::http)), follows
+//! redirects only to granted destinations, and enforces its timeout and response-size cap.
+//! A refused request fails with
+//! [`ErrorCategory::CapabilityDenied`]. Any HTTP
+//! status is a [`Response`]; [`Response::error_for_status`] and [`Response::json`] turn an
+//! error status into a categorized [`Error`].
+//!
+//! ```no_run
+//! use cpi_guest_sdk::http;
+//! use serde_json::Value;
+//!
+//! let workers: Vec<Value> = http::get("http://127.0.0.1:8787/instances")?.json()?;
+//! let created = http::Request::new("POST", "http://127.0.0.1:8787/instances")
+//!     .header("authorization", "Bearer KEY")
+//!     .json(&serde_json::json!({ "name": "web-1" }))?
+//!     .send()?
+//!     .error_for_status()?;
+//! # Ok::<(), cpi_guest_sdk::Error>(())
+//! ```
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::{self, WitRequest, WitResponse};
+use crate::error::{Error, ErrorCategory, Result};
+use crate::exec::excerpt;
+
+/// Sends a `GET` request for `url`.
+pub fn get(url: &str) -> Result<Response> {
+    Request::new("GET", url).send()
+}
+
+/// An HTTP request, built with chained calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// A request with `method` (`"GET"`, `"POST"`, ...) for `url`, no headers and no body.
+    pub fn new(method: &str, url: &str) -> Request {
+        Request {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sets the body to `value` as JSON, with `content-type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(self, value: &T) -> Result<Request> {
+        let body = serde_json::to_vec(value)?;
+        Ok(self.header("content-type", "application/json").body(body))
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends the request and returns the response, whatever its status; fails only if the
+    /// host refused or could not send it (not granted, unreachable, timed out, too large).
+    pub fn send(&self) -> Result<Response> {
+        let req = WitRequest {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        };
+        let WitResponse {
+            status,
+            headers,
+            body,
+        } = bindings::http_request(&req)?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// An HTTP response, whatever its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The headers, in the order received (names as sent by the server).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first header called `name` (ignoring case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.body)
+            .map_err(|e| Error::provider(format!("the response body is not UTF-8: {e}")))
+    }
+
+    /// `Ok(self)` for a 2xx status; otherwise an error categorized from the status (401/403
+    /// authentication, 404 not found, 429 rate limit, ...; a body mentioning a quota makes it
+    /// quota exceeded) whose message carries the status and the body.
+    pub fn error_for_status(self) -> Result<Response> {
+        if self.is_success() {
+            return Ok(self);
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        let body = body.trim();
+        let mut category = ErrorCategory::from_http_status(self.status);
+        if self.status != 429
+            && ErrorCategory::from_error_text(body) == ErrorCategory::QuotaExceeded
+        {
+            category = ErrorCategory::QuotaExceeded;
+        }
+        let shown = if body.is_empty() {
+            "(empty body)".to_string()
+        } else {
+            excerpt(body, 1024)
+        };
+        Err(Error::new(
+            category,
+            format!("HTTP {}: {shown}", self.status),
+        ))
+    }
+
+    /// Deserializes a 2xx body as JSON; an error status becomes the error
+    /// [`error_for_status`](Response::error_for_status) gives.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        if !self.is_success() {
+            return Err(self.clone().error_for_status().unwrap_err());
+        }
+        Ok(serde_json::from_slice(&self.body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn json_and_headers() {
+        let r = response(200, r#"[{"id": "w-1"}]"#);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v: Vec<serde_json::Value> = r.json().unwrap();
+        assert_eq!(v[0]["id"], "w-1");
+    }
+
+    #[test]
+    fn error_statuses_are_categorized() {
+        let err = response(404, r#"{"error": "no worker w-9"}"#)
+            .json::<serde_json::Value>()
+            .unwrap_err();
+        assert_eq!(err.category, ErrorCategory::ResourceNotFound);
+        assert!(err.message.starts_with("HTTP 404: "), "{}", err.message);
+        let quota = response(403, "quota exceeded")
+            .error_for_status()
+            .unwrap_err();
+        assert_eq!(quota.category, ErrorCategory::QuotaExceeded);
+    }
+
+    #[test]
+    fn json_bodies_set_the_content_type() {
+        let req = Request::new("POST", "http://h:1/x")
+            .json(&serde_json::json!({"a": 1}))
+            .unwrap();
+        assert_eq!(req.body.as_deref(), Some(br#"{"a":1}"#.as_slice()));
+        assert_eq!(req.headers[0].1, "application/json");
+    }
+}

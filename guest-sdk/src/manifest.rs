@@ -1,0 +1,187 @@
+//! What a component declares about itself: name, version and the capabilities it asks for.
+
+/// The `cpi:provider` WIT package version this SDK is built against; [`Manifest`] reports it
+/// as the component's `api-version`, and cpi refuses components built for another one.
+pub const API_VERSION: &str = "0.1.0";
+
+/// A program the component asks to run, with its argument patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandCapability {
+    /// The program name (`cloudco-cli`).
+    pub program: String,
+    /// Argument patterns: an exact string, `*` for exactly one argument, or a trailing `**`
+    /// for any remaining arguments.
+    pub args: Vec<String>,
+}
+
+/// Who a component is, what it asks to do, and which hooks it implements.
+///
+/// Built with chained calls; the SDK fills in [`API_VERSION`]. Nothing is granted by asking:
+/// the user grants (a subset of) these capabilities, and every host call is checked against
+/// the grant.
+///
+/// ```
+/// use cpi_guest_sdk::Manifest;
+///
+/// let manifest = Manifest::new("cloudco-wasm", "0.1.0")
+///     .command("cloudco-cli", &["worker", "**"])
+///     .http("http://127.0.0.1:8787")
+///     .parses(&["list_workers"])
+///     .invokes(&["get_worker"])
+///     .maps_status();
+/// assert_eq!(manifest.name(), "cloudco-wasm");
+/// assert_eq!(manifest.invoked_actions(), ["get_worker"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) commands: Vec<CommandCapability>,
+    pub(crate) http: Vec<String>,
+    pub(crate) provider_json: Option<String>,
+    pub(crate) parses: Vec<String>,
+    pub(crate) invokes: Vec<String>,
+    pub(crate) maps_status: bool,
+}
+
+impl Manifest {
+    /// A manifest for provider `name` (`cpi run NAME ...`; letters, digits, `-` and `_`) at
+    /// the component's own `version`, asking for nothing.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: version.into(),
+            commands: Vec::new(),
+            http: Vec::new(),
+            provider_json: None,
+            parses: Vec::new(),
+            invokes: Vec::new(),
+            maps_status: false,
+        }
+    }
+
+    /// Asks to run `program` with arguments matching `args`: each pattern is an exact string,
+    /// `*` (exactly one argument) or, last, `**` (any remaining arguments). Without it, every
+    /// [`exec::Command`](crate::exec::Command) for `program` is refused.
+    pub fn command(mut self, program: &str, args: &[&str]) -> Manifest {
+        self.commands.push(CommandCapability {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Asks to reach an HTTP destination: `scheme://host:port`, optionally with a path prefix
+    /// (`https://api.example.com:443/v1`).
+    pub fn http(mut self, destination: &str) -> Manifest {
+        self.http.push(destination.to_string());
+        self
+    }
+
+    /// Ships a full provider definition (provider JSON text), making the component
+    /// standalone: cpi takes the actions, parameters and targets from it and calls the hooks
+    /// for the actions named in [`parses`](Manifest::parses) and
+    /// [`invokes`](Manifest::invokes).
+    pub fn provider_json(mut self, json: impl Into<String>) -> Manifest {
+        self.provider_json = Some(json.into());
+        self
+    }
+
+    /// Declares the actions whose raw output [`Provider::parse`](crate::Provider::parse)
+    /// turns into JSON (instead of the definition's parse rules).
+    pub fn parses(mut self, actions: &[&str]) -> Manifest {
+        self.parses.extend(actions.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Declares the actions [`Provider::invoke`](crate::Provider::invoke) runs entirely.
+    pub fn invokes(mut self, actions: &[&str]) -> Manifest {
+        self.invokes.extend(actions.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Declares that [`Provider::map_status`](crate::Provider::map_status) replaces the
+    /// built-in status table.
+    pub fn maps_status(mut self) -> Manifest {
+        self.maps_status = true;
+        self
+    }
+
+    /// The provider name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The component's own version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The API version reported to the host (always [`API_VERSION`]).
+    pub fn api_version(&self) -> &str {
+        API_VERSION
+    }
+
+    /// The programs asked for.
+    pub fn commands(&self) -> &[CommandCapability] {
+        &self.commands
+    }
+
+    /// The HTTP destinations asked for.
+    pub fn http_destinations(&self) -> &[String] {
+        &self.http
+    }
+
+    /// The provider definition, if the component ships one.
+    pub fn provider_definition(&self) -> Option<&str> {
+        self.provider_json.as_deref()
+    }
+
+    /// The actions `parse` handles.
+    pub fn parsed_actions(&self) -> &[String] {
+        &self.parses
+    }
+
+    /// The actions `invoke` runs.
+    pub fn invoked_actions(&self) -> &[String] {
+        &self.invokes
+    }
+
+    /// Whether `map_status` replaces the status table.
+    pub fn maps_status_hook(&self) -> bool {
+        self.maps_status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_version_matches_the_wit_package() {
+        let wit = include_str!("../../wit/provider.wit");
+        let package = format!("package cpi:provider@{API_VERSION};");
+        assert!(
+            wit.lines().any(|l| l.trim() == package),
+            "wit/provider.wit does not declare `{package}`"
+        );
+    }
+
+    #[test]
+    fn builder_accumulates() {
+        let m = Manifest::new("p", "1.0.0")
+            .command("a", &["x", "*"])
+            .command("b", &["**"])
+            .http("https://h:443")
+            .parses(&["one"])
+            .parses(&["two"])
+            .provider_json("{}");
+        assert_eq!(m.commands().len(), 2);
+        assert_eq!(m.commands()[0].args, ["x", "*"]);
+        assert_eq!(m.parsed_actions(), ["one", "two"]);
+        assert_eq!(m.http_destinations(), ["https://h:443"]);
+        assert_eq!(m.provider_definition(), Some("{}"));
+        assert!(!m.maps_status_hook());
+        assert_eq!(m.api_version(), API_VERSION);
+    }
+}

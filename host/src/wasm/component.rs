@@ -1,0 +1,350 @@
+//! One loaded component: compiled (or taken from the cache), checked for the API version,
+//! pre-instantiated once, and called with a fresh store per hook call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use wasmtime::Store;
+
+use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
+use super::host::{CallContext, State, from_wit};
+use super::{API_VERSION, Sandbox, SandboxLimits, cache};
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::{Capabilities, CommandRule, HttpRule};
+
+/// What a component declares about itself.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Provider name.
+    pub name: String,
+    /// The component's version.
+    pub version: String,
+    /// The API version it was built against.
+    pub api_version: String,
+    /// The capabilities it requests.
+    pub requested: Capabilities,
+    /// A full provider definition, for standalone components.
+    pub provider_json: Option<String>,
+    /// Actions whose output its `parse` hook parses.
+    pub parses: Vec<String>,
+    /// Actions its `invoke` hook runs entirely.
+    pub invokes: Vec<String>,
+    /// Whether its `map-status` hook replaces the status table.
+    pub maps_status: bool,
+}
+
+/// A loaded, pre-instantiated component.
+pub struct Component {
+    path: PathBuf,
+    sha256: String,
+    manifest: Manifest,
+    pre: ProviderComponentPre<State>,
+    engine: wasmtime::Engine,
+    limits: SandboxLimits,
+}
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+const EXPORT: &str = "cpi:provider/provider@";
+
+impl Component {
+    pub(super) fn load(
+        sandbox: &Sandbox,
+        path: &Path,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<Component> {
+        let shown = path.display();
+        let compiled = compile(sandbox, path, bytes, &sha256)?;
+        check_api_version(&sandbox.engine, &compiled, path)?;
+        let instance_pre = sandbox.linker.instantiate_pre(&compiled).map_err(|e| {
+            Error::validation(format!(
+                "component {shown} imports something cpi does not provide: {e:#}"
+            ))
+        })?;
+        let pre = ProviderComponentPre::new(instance_pre).map_err(|e| {
+            Error::validation(format!("component {shown} is not a cpi provider: {e:#}"))
+        })?;
+        let mut component = Component {
+            path: path.to_path_buf(),
+            sha256,
+            manifest: Manifest {
+                name: String::new(),
+                version: String::new(),
+                api_version: String::new(),
+                requested: Capabilities::default(),
+                provider_json: None,
+                parses: Vec::new(),
+                invokes: Vec::new(),
+                maps_status: false,
+            },
+            pre,
+            engine: sandbox.engine.clone(),
+            limits: sandbox.limits.clone(),
+        };
+        let ctx = Arc::new(CallContext::new(
+            "(loading)",
+            Capabilities::default(),
+            Default::default(),
+            Vec::new(),
+        )?);
+        let raw = component.call(ctx, |p, store| {
+            p.cpi_provider_provider().call_describe(store)
+        })?;
+        component.manifest = convert_manifest(raw, path)?;
+        Ok(component)
+    }
+
+    /// Hex sha256 of the component file (what grants are pinned to).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The component file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The manifest the component declared.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Runs `f` against a fresh instance in a fresh store, mapping traps to errors.
+    fn call<R>(
+        &self,
+        ctx: Arc<CallContext>,
+        f: impl FnOnce(&ProviderComponent, &mut Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let name = ctx.name.clone();
+        let mut store = Store::new(&self.engine, State::new(ctx, &self.limits));
+        store.limiter(|state| &mut state.limits);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| Error::internal(format!("fuel: {e}")))?;
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&instance, &mut store));
+        let log = store.data().take_log();
+        if !log.trim().is_empty() {
+            tracing::debug!(provider = %name, "component output:\n{}", log.trim_end());
+        }
+        outcome.map_err(|err| trap_error(&name, &self.limits, err))
+    }
+
+    /// Calls the `parse` hook; the result must be valid JSON within the size limit.
+    pub fn parse(&self, ctx: Arc<CallContext>, action: &str, raw: &str) -> Result<Value> {
+        let out = self.call(ctx, |p, store| {
+            p.cpi_provider_provider().call_parse(store, action, raw)
+        })?;
+        self.json_result(out.map_err(from_wit)?, "parse")
+    }
+
+    /// Calls the `map-status` hook.
+    pub fn map_status(&self, ctx: Arc<CallContext>, raw: &str) -> Result<&'static str> {
+        let status = self.call(ctx, |p, store| {
+            p.cpi_provider_provider().call_map_status(store, raw)
+        })?;
+        Ok(match status {
+            types::WorkerStatus::Running => "running",
+            types::WorkerStatus::Stopped => "stopped",
+            types::WorkerStatus::Starting => "starting",
+            types::WorkerStatus::Stopping => "stopping",
+            types::WorkerStatus::Provisioning => "provisioning",
+            types::WorkerStatus::Terminating => "terminating",
+            types::WorkerStatus::Error => "error",
+            types::WorkerStatus::Suspended => "suspended",
+            types::WorkerStatus::Unknown => "unknown",
+        })
+    }
+
+    /// Calls the `invoke` hook with the action's parameters; a capability the guest was
+    /// denied is reported as such even if the guest turned it into another error.
+    pub fn invoke(
+        &self,
+        ctx: Arc<CallContext>,
+        action: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
+        let params = Value::Object(params.clone()).to_string();
+        let mut denied = None;
+        let out = self.call(ctx, |p, store| {
+            let out = p
+                .cpi_provider_provider()
+                .call_invoke(&mut *store, action, &params);
+            denied = store.data().denied.clone();
+            out
+        })?;
+        match out {
+            Ok(text) => self.json_result(text, "invoke"),
+            Err(err) => Err(denied.unwrap_or_else(|| from_wit(err))),
+        }
+    }
+
+    fn json_result(&self, text: String, hook: &str) -> Result<Value> {
+        if text.len() > self.limits.max_result_bytes {
+            return Err(Error::provider(format!(
+                "component '{}' returned {} bytes from {hook}; the limit is {}",
+                self.manifest.name,
+                text.len(),
+                self.limits.max_result_bytes
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            Error::provider(format!(
+                "component '{}' returned invalid JSON from {hook}: {e}",
+                self.manifest.name
+            ))
+        })
+    }
+}
+
+fn compile(
+    sandbox: &Sandbox,
+    path: &Path,
+    bytes: &[u8],
+    sha: &str,
+) -> Result<wasmtime::component::Component> {
+    let entry = sandbox
+        .cache_dir
+        .as_deref()
+        .map(|dir| cache::entry(dir, &sandbox.engine, sha));
+    if let Some(entry) = &entry
+        && cache::trusted(entry)
+    {
+        // SAFETY: `trusted` checked the entry is a private file in a private directory owned by
+        // this user, i.e. one cpi wrote with `Component::serialize` for this engine's config.
+        match unsafe { wasmtime::component::Component::deserialize_file(&sandbox.engine, entry) } {
+            Ok(component) => return Ok(component),
+            Err(err) => tracing::debug!("ignoring cache entry {}: {err}", entry.display()),
+        }
+    }
+    let component = wasmtime::component::Component::new(&sandbox.engine, bytes).map_err(|e| {
+        Error::validation(format!(
+            "{} is not a valid WebAssembly component: {e:#}",
+            path.display()
+        ))
+    })?;
+    if let Some(entry) = &entry
+        && let Ok(serialized) = component.serialize()
+    {
+        cache::store(entry, &serialized);
+    }
+    Ok(component)
+}
+
+fn check_api_version(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+    path: &Path,
+) -> Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    match exports.iter().find_map(|name| name.strip_prefix(EXPORT)) {
+        Some(API_VERSION) => Ok(()),
+        Some(other) => Err(Error::validation(format!(
+            "component {} was built for cpi:provider@{other}; this cpi implements cpi:provider@{API_VERSION}. \
+             Rebuild it against the current guest SDK",
+            path.display()
+        ))
+        .with_detail("api_version", other)),
+        None => Err(Error::validation(format!(
+            "{} is not a cpi provider component: it does not export cpi:provider/provider (it exports: {})",
+            path.display(),
+            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+        ))),
+    }
+}
+
+fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
+    let bad = |why: String| {
+        Error::validation(format!(
+            "component {}: invalid manifest: {why}",
+            path.display()
+        ))
+    };
+    if raw.api_version != API_VERSION {
+        return Err(bad(format!(
+            "api-version {:?} does not match {API_VERSION}",
+            raw.api_version
+        )));
+    }
+    if raw.name.is_empty()
+        || raw.name.len() > 64
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(bad(format!(
+            "name {:?} must be 1-64 letters, digits, '-' or '_'",
+            raw.name
+        )));
+    }
+    let mut requested = Capabilities::default();
+    for cmd in raw.commands {
+        let rule = CommandRule {
+            program: cmd.program,
+            args: cmd.args,
+        };
+        rule.check().map_err(|e| bad(e.message().to_string()))?;
+        requested.commands.push(rule);
+    }
+    for http in raw.http {
+        requested
+            .http
+            .push(HttpRule::parse(&http).map_err(|e| bad(e.message().to_string()))?);
+    }
+    Ok(Manifest {
+        name: raw.name,
+        version: raw.version,
+        api_version: raw.api_version,
+        requested,
+        provider_json: raw.provider_json,
+        parses: raw.parses,
+        invokes: raw.invokes,
+        maps_status: raw.maps_status,
+    })
+}
+
+fn trap_error(name: &str, limits: &SandboxLimits, err: wasmtime::Error) -> Error {
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "component '{name}' used up its CPU budget ({} fuel units) and was stopped",
+                limits.fuel
+            ),
+        ),
+        Some(wasmtime::Trap::StackOverflow) => Error::provider(format!(
+            "component '{name}' overflowed its stack (runaway recursion) and was stopped"
+        )),
+        Some(trap) => Error::provider(format!("component '{name}' trapped: {trap}")),
+        None => {
+            let text = format!("{err:#}");
+            if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
+                Error::provider(format!(
+                    "component '{name}' exceeded its memory cap ({} MiB) and was stopped",
+                    limits.memory_bytes >> 20
+                ))
+            } else {
+                Error::provider(format!(
+                    "component '{name}' failed: {}",
+                    super::host::strip_controls(&text)
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! A hostile provider component for the sandbox tests: every `invoke` action is an attack.
+//! Built for `wasm32-wasip2`; see `tests/e2e/wasm.rs`.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "provider-component",
+});
+
+use cpi::provider::host;
+use cpi::provider::types::{CommandCapability, Error, ErrorCategory, Manifest, WorkerStatus};
+use exports::cpi::provider::provider::Guest;
+
+/// The origin the redirect test grants (a server the test runs on this fixed loopback port).
+const GRANTED_ORIGIN: &str = "http://127.0.0.1:47311";
+
+const ACTIONS: &[&str] = &[
+    "ok",
+    "spin",
+    "alloc-bomb",
+    "recurse",
+    "run-undeclared",
+    "run-outside-grant",
+    "run-semicolon",
+    "http-ungranted",
+    "http-redirect",
+    "read-file",
+    "read-env",
+    "trap",
+    "huge-result",
+    "invalid-json",
+    "flood-stdout",
+    "escape-log",
+    "tcp",
+];
+
+struct Hostile;
+
+fn ok(text: String) -> Result<String, Error> {
+    Ok(text)
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    if n == u64::MAX {
+        return 0;
+    }
+    let mut buf = [0u8; 256];
+    buf[(n % 256) as usize] = n as u8;
+    std::hint::black_box(&mut buf);
+    recurse(n + 1) + u64::from(buf[0])
+}
+
+impl Guest for Hostile {
+    fn describe() -> Manifest {
+        Manifest {
+            name: "hostile".into(),
+            version: "0.0.1".into(),
+            api_version: "0.1.0".into(),
+            commands: vec![CommandCapability {
+                program: "echo".into(),
+                args: vec!["hello".into(), "*".into()],
+            }],
+            http: vec![GRANTED_ORIGIN.into()],
+            provider_json: None,
+            parses: vec![],
+            invokes: ACTIONS.iter().map(|s| s.to_string()).collect(),
+            maps_status: false,
+        }
+    }
+
+    fn parse(_action: String, _raw: String) -> Result<String, Error> {
+        Err(Error {
+            category: ErrorCategory::Unsupported,
+            message: "no parse".into(),
+        })
+    }
+
+    fn map_status(_raw: String) -> WorkerStatus {
+        WorkerStatus::Unknown
+    }
+
+    fn invoke(action: String, _params: String) -> Result<String, Error> {
+        match action.as_str() {
+            "ok" => ok("{\"ok\":true}".into()),
+            "spin" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![7u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => ok(format!("{}", recurse(0))),
+            "run-undeclared" => {
+                let cmd = host::Command {
+                    program: "rm".into(),
+                    args: vec!["-rf".into(), "/tmp/cpi-hostile".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            "run-outside-grant" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec!["goodbye".into(), "world".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            "run-semicolon" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec![
+                        "hello".into(),
+                        "x; touch CANARY $(touch CANARY) `touch CANARY`".into(),
+                    ],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                let out = host::run_command(&cmd)?;
+                ok(format!(
+                    "{{\"stdout\":{},\"exit_code\":{}}}",
+                    quote(&out.stdout),
+                    out.exit_code
+                ))
+            }
+            "http-ungranted" => {
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: "http://127.0.0.1:9/steal".into(),
+                    headers: vec![],
+                    body: None,
+                };
+                host::http_request(&req).map(|r| r.status.to_string())
+            }
+            "http-redirect" => {
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{GRANTED_ORIGIN}/redirect"),
+                    headers: vec![],
+                    body: None,
+                };
+                host::http_request(&req).map(|r| format!("{{\"status\":{}}}", r.status))
+            }
+            "read-file" => {
+                let read = std::fs::read_to_string("/etc/passwd");
+                let dir = std::fs::read_dir("/").map(|d| d.count());
+                ok(format!(
+                    "{{\"passwd\":{},\"root_entries\":{}}}",
+                    read.map(|t| quote(&t)).unwrap_or_else(|_| "null".into()),
+                    dir.map(|n| n.to_string()).unwrap_or_else(|_| "null".into())
+                ))
+            }
+            "read-env" => {
+                let vars = std::env::vars().count();
+                let args = std::env::args().count();
+                ok(format!("{{\"vars\":{vars},\"args\":{args}}}"))
+            }
+            "trap" => panic!("the guest gave up mid-call"),
+            "huge-result" => ok(format!("\"{}\"", "x".repeat(20 << 20))),
+            "invalid-json" => ok("{\"unterminated\": ".into()),
+            "flood-stdout" => {
+                use std::io::Write;
+                let line = vec![b'A'; 64 << 10];
+                let mut out = std::io::stdout();
+                for _ in 0..512 {
+                    let _ = out.write_all(&line);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "escape-log" => {
+                host::log(
+                    host::LogLevel::Warn,
+                    "\u{1b}[2J\u{1b}]0;pwned\u{7}visible-text",
+                );
+                ok("{\"logged\":true}".into())
+            }
+            "tcp" => {
+                let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
+                ok(format!("{{\"connected\":{connected}}}"))
+            }
+            other => Err(Error {
+                category: ErrorCategory::Validation,
+                message: format!("unknown action {other}"),
+            }),
+        }
+    }
+}
+
+export!(Hostile);
