@@ -292,10 +292,13 @@ impl Engine {
             .map_err(|e| Error::internal(format!("component call failed: {e}")))
             .and_then(|r| r);
         let outcome = match outcome {
-            Ok(mut value) => self
-                .normalize(effective, action_name, &mut value, Some(&guard))
-                .await
-                .map(|()| value),
+            Ok(mut value) => {
+                let normalized = self
+                    .normalize(effective, action_name, &mut value, Some(&guard))
+                    .await;
+                redactor.redact_json(&mut value);
+                normalized.map(|()| value)
+            }
             Err(e) => Err(e),
         };
         outcome.map_err(|e| {
@@ -380,6 +383,9 @@ impl Engine {
             }
             self.normalize(provider, action_name, &mut result, guard)
                 .await?;
+            // Secrets the caller gave never come back in a result (a CLI echoing its key);
+            // secrets an action produces (a fresh token) are what the caller asked for.
+            redactor.redact_json(&mut result);
             Ok(result)
         }
         .await;

@@ -512,3 +512,33 @@ fn providers_show_and_validate_the_standard_examples() {
         assert!(errors.is_empty(), "{errors:?}");
     }
 }
+
+#[test]
+fn secrets_the_caller_gave_never_come_back_in_results() {
+    let w = World::new();
+    let dir = w.dir.path().join("echo");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("echo.json"),
+        r#"{"name": "echo-key", "type": "command", "actions": {"test_auth": {
+            "target": {"Command": "printf 'key=%s user=%s\n' {api_key} {user}"},
+            "params": ["api_key", "user"],
+            "parse_rules": {"type": "object", "patterns": {
+                "key": {"regex": "key=(\\S+)"}, "user": {"regex": "user=(\\S+)"}}}}}}"#,
+    )
+    .unwrap();
+    let out = w.cpi(&[
+        "--provider-dir",
+        dir.to_str().unwrap(),
+        "run",
+        "echo-key",
+        "test_auth",
+        "-p",
+        "api_key=s3cr3t-Zq9-echo",
+        "-p",
+        "user=alice",
+        "--json",
+    ]);
+    assert_eq!(out.ok(), json!({"key": "[REDACTED]", "user": "alice"}));
+    assert!(!out.all_output().contains("s3cr3t-Zq9-echo"));
+}
