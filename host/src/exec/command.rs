@@ -90,10 +90,15 @@ pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
             "an argument of '{program}' contains a NUL byte"
         )));
     }
-    let mut cmd = Command::new(program);
-    if !spec.inherit_env {
+    let mut cmd = if spec.inherit_env {
+        Command::new(program)
+    } else {
+        // With a cleared environment the child has no PATH, so find the program the way a
+        // shell would, on cpi's own PATH.
+        let mut cmd = Command::new(find_program(program).unwrap_or_else(|| program.into()));
         cmd.env_clear();
-    }
+        cmd
+    };
     cmd.args(args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(if spec.stdin.is_some() {
@@ -172,6 +177,22 @@ pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
         stdout,
         stderr,
     })
+}
+
+/// The first executable file named `program` on cpi's `PATH` (programs with a `/` are used as
+/// given).
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 struct Overflow;

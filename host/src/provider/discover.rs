@@ -31,7 +31,15 @@ impl Registry {
     /// others from loading; two files declaring the same provider name are an error naming both.
     pub fn discover(dirs: &[PathBuf]) -> Result<Registry> {
         let mut registry = Registry::default();
+        // The same directory named twice (`--provider-dir providers` from the repo root) is
+        // searched once.
+        let mut seen = Vec::new();
         for dir in dirs {
+            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if seen.contains(&canonical) {
+                continue;
+            }
+            seen.push(canonical);
             for path in provider_files(dir)?.into_iter().chain(component_files(dir)) {
                 let loaded = if path.extension().is_some_and(|e| e == "wasm") {
                     Provider::standalone_component(&path)
