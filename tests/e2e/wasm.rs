@@ -361,6 +361,18 @@ fn rust_example_component_runs_like_its_json_provider() {
         w.cpi(&all)
     };
 
+    // `cpi show` reads the manifest and the definition the component carries.
+    let shown = cpi(&["show", "cloudco-wasm"]).ok();
+    assert_eq!(
+        shown["component"]["invokes"],
+        serde_json::json!(["get_worker", "count_workers"])
+    );
+    assert_eq!(
+        shown["component"]["requested"]["commands"][0]["program"],
+        "cloudco-cli"
+    );
+    assert!(shown["actions"].get("create_worker").is_some(), "{shown}");
+
     // Nothing granted: the very first command is refused.
     cpi(&["run", "cloudco-wasm", "test_install"]).err("CapabilityDeniedError");
     cpi(&[

@@ -16,7 +16,19 @@ pub fn providers(g: &Global) -> Result<ExitCode> {
     let list: Vec<Value> = registry
         .providers()
         .map(|p| {
-            json!({"name": p.name, "type": p.kind.to_string(), "actions": p.actions.len(),
+            let kind = if p.component.is_some() && p.actions.is_empty() {
+                "component".to_string()
+            } else if p.component.is_some() {
+                format!("{}+component", p.kind)
+            } else {
+                p.kind.to_string()
+            };
+            let actions = if p.component.is_some() && p.actions.is_empty() {
+                Value::from("(in the component)")
+            } else {
+                Value::from(p.actions.len())
+            };
+            json!({"name": p.name, "type": kind, "actions": actions,
                    "source": p.source.display().to_string()})
         })
         .collect();
@@ -26,7 +38,30 @@ pub fn providers(g: &Global) -> Result<ExitCode> {
 
 pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
     let registry = registry(g)?;
-    let p = registry.get(name)?;
+    let listed = registry.get(name)?;
+    // A component provider: show its manifest, and the definition it carries.
+    let (component, defined) = match &listed.component {
+        Some(_) => {
+            let engine = cpi::Engine::new()?;
+            let component = super::runtime()?.block_on(engine.load_component(listed))?;
+            let defined = match (
+                &component.manifest().provider_json,
+                listed.actions.is_empty(),
+            ) {
+                (Some(json), true) => Some(cpi::Provider::from_json(json, component.path())?),
+                _ => None,
+            };
+            (Some(component), defined)
+        }
+        None => (None, None),
+    };
+    let p = defined.as_ref().unwrap_or(listed);
+    let component_json = component.as_ref().map(|c| {
+        let m = c.manifest();
+        json!({"path": c.path().display().to_string(), "sha256": c.sha256(), "name": m.name,
+               "version": m.version, "requested": m.requested, "parses": m.parses,
+               "invokes": m.invokes, "maps_status": m.maps_status})
+    });
     let mut defaults = Map::new();
     for (k, v) in &p.default_settings {
         let shown = if secret::is_secret_name(k, p) && v.as_str() != Some("") {
@@ -55,10 +90,28 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         );
     }
     let value = json!({"name": p.name, "type": p.kind.to_string(), "source": p.source.display().to_string(),
-        "description": p.description, "default_settings": defaults, "actions": actions});
+        "description": p.description, "default_settings": defaults, "actions": actions,
+        "component": component_json});
     if g.json {
         println!("{value}");
     } else {
+        if let Some(c) = &component_json {
+            println!(
+                "component {} ({} {}), sha256 {}",
+                c["path"].as_str().unwrap_or(""),
+                c["name"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or(""),
+                c["sha256"].as_str().unwrap_or("")
+            );
+            println!(
+                "  hooks: parse {}, invoke {}, map-status {}",
+                c["parses"], c["invokes"], c["maps_status"]
+            );
+            println!(
+                "  requests: {}  (see `cpi grant {}`)",
+                c["requested"], p.name
+            );
+        }
         println!("{} ({} provider, {})", p.name, p.kind, p.source.display());
         if let Some(d) = &p.description {
             println!("{d}");
