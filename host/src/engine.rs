@@ -29,10 +29,84 @@ pub struct Engine {
     http: HttpClient,
     limits: Limits,
     env: Vec<(String, String)>,
+    retry: RetryPolicy,
     #[cfg(feature = "wasm")]
     wasm: WasmOptions,
     #[cfg(feature = "wasm")]
     sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
+}
+
+/// When and how often a failed action that is safe to repeat is tried again: exponential
+/// backoff with full jitter, honouring `Retry-After`, on rate limits, timeouts, connection
+/// failures and 5xx answers. `create_*` and other non-idempotent actions are never retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retries).
+    pub attempts: u32,
+    /// The first backoff delay; each retry doubles it.
+    pub base: Duration,
+    /// The longest delay between attempts; a `Retry-After` beyond it is not waited for.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`, or `None` when `err` is final.
+    pub fn delay(&self, attempt: u32, err: &Error) -> Option<Duration> {
+        if attempt >= self.attempts || !is_transient(err) {
+            return None;
+        }
+        let backoff = self
+            .base
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.max_delay);
+        let jittered = backoff.mul_f64(0.5 + 0.5 * random_unit());
+        match err.details().get("retry_after").and_then(Value::as_u64) {
+            Some(secs) if Duration::from_secs(secs) > self.max_delay => None,
+            Some(secs) => Some(Duration::from_secs(secs).max(jittered)),
+            None => Some(jittered),
+        }
+    }
+}
+
+/// Whether an error may go away by itself.
+fn is_transient(err: &Error) -> bool {
+    match err.kind() {
+        ErrorKind::RateLimit | ErrorKind::Timeout => true,
+        ErrorKind::Provider => {
+            let status = err.details().get("http_status").and_then(Value::as_u64);
+            status.is_some_and(|s| s >= 500) || err.message().contains("cannot connect")
+        }
+        _ => false,
+    }
+}
+
+/// Whether repeating an action is safe: by its name (§5 read-only verbs) or its flag.
+pub fn is_repeatable(provider: &Provider, action_name: &str) -> bool {
+    if let Some(flag) = provider.actions.get(action_name).and_then(|a| a.idempotent) {
+        return flag;
+    }
+    ["get_", "list_", "has_", "test_"]
+        .iter()
+        .any(|p| action_name.starts_with(p))
+}
+
+/// A number in [0, 1) for jitter (not for secrets).
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Settings for WebAssembly component providers.
@@ -114,6 +188,7 @@ impl Engine {
             http: HttpClient::new(connect)?,
             limits,
             env: Vec::new(),
+            retry: RetryPolicy::default(),
             #[cfg(feature = "wasm")]
             wasm: WasmOptions::default(),
             #[cfg(feature = "wasm")]
@@ -165,6 +240,51 @@ impl Engine {
 
     /// Runs `action_name` of `provider` and returns its parsed, status-normalized result.
     pub async fn run(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        inputs: &Inputs,
+    ) -> Result<Value> {
+        let retry = &self.retry;
+        let repeatable = is_repeatable(provider, action_name);
+        let mut attempt = 1;
+        loop {
+            let outcome = self.run_once(provider, action_name, inputs).await;
+            let err = match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            let delay = retry.delay(attempt, &err).filter(|_| repeatable);
+            match delay {
+                Some(delay) => {
+                    tracing::info!(
+                        "{}/{action_name}: attempt {attempt} of {} failed ({}: {}); retrying in {delay:?}",
+                        provider.name,
+                        retry.attempts,
+                        err.kind(),
+                        err.message()
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => {
+                    return Err(if attempt > 1 {
+                        err.with_detail("attempts", attempt)
+                    } else {
+                        err
+                    });
+                }
+            }
+        }
+    }
+
+    /// Retry policy for actions that are safe to repeat.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Engine {
+        self.retry = retry;
+        self
+    }
+
+    async fn run_once(
         &self,
         provider: &Provider,
         action_name: &str,

@@ -167,6 +167,7 @@ const ACTION_KEYS: &[&str] = &[
     "pre_exec",
     "post_exec",
     "description",
+    "idempotent",
 ];
 const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns"];
 const PATTERN_KEYS: &[&str] = &["regex", "group", "optional", "transform"];

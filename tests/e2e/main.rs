@@ -2,8 +2,11 @@
 
 mod support;
 
+mod operations;
 mod providers;
 mod wasm;
+
+mod guests;
 
 mod compat;
 

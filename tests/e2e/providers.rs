@@ -282,6 +282,8 @@ fn error_categories_are_reachable_from_the_simulator() {
         let mut args: Vec<String> = vec!["run".into(), "truenas".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
         args.push("--json".into());
+        args.push("--attempts".into());
+        args.push("1".into());
         args.push("-p".into());
         args.push(format!("api_url={}/api/v2.0", w.url()));
         w.cpi(&args)

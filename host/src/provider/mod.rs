@@ -98,6 +98,10 @@ pub struct Action {
     /// Optional description (used by `cpi show`).
     #[serde(default)]
     pub description: Option<String>,
+    /// Whether the action is safe to repeat, so failed attempts may be retried (`get_*`,
+    /// `list_*`, `has_*` and `test_*` are by name).
+    #[serde(default)]
+    pub idempotent: Option<bool>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
 }

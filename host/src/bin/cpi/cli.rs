@@ -141,6 +141,10 @@ pub struct ParamArgs {
     /// Give up on a command or request after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     pub timeout: f64,
+    /// Attempts in all for actions safe to repeat (get_*, list_*, has_*, test_*, idempotent),
+    /// on rate limits, timeouts, connection failures and 5xx; create_* is never retried.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub attempts: u32,
     /// For this run only, let a component run a command pattern it requested (repeatable).
     #[arg(long = "allow-run", value_name = "PATTERN")]
     pub allow_run: Vec<String>,

@@ -134,7 +134,16 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
         one_off,
         ..Default::default()
     };
-    Ok(Engine::with_limits(limits)?.with_wasm(wasm))
+    if args.attempts == 0 {
+        return Err(Error::validation("--attempts must be at least 1"));
+    }
+    let retry = cpi::engine::RetryPolicy {
+        attempts: args.attempts,
+        ..Default::default()
+    };
+    Ok(Engine::with_limits(limits)?
+        .with_wasm(wasm)
+        .with_retry(retry))
 }
 
 /// A tokio runtime for one command.
