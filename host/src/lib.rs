@@ -43,6 +43,7 @@ pub mod status;
 pub mod target;
 pub mod template;
 pub mod validate;
+pub mod wait;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

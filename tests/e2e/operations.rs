@@ -76,3 +76,104 @@ fn create_is_never_retried_blindly() {
     // Nothing was created behind the user's back.
     assert_eq!(truenas(&w, "list_workers", &[]).ok()["datasets"], json!([]));
 }
+
+#[test]
+fn wait_polls_until_the_status_and_fails_fast_or_times_out() {
+    let w = World::with(|cfg| cfg.transition = std::time::Duration::from_millis(600));
+    // create + --wait: returns once the worker runs.
+    let running = w
+        .cpi(&[
+            "run",
+            "cloudco",
+            "create_worker",
+            "-p",
+            "name=w1",
+            "--wait",
+            "running",
+            "--wait-timeout",
+            "10s",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(running["status"], "running", "{running}");
+    let id = running["id"].as_str().unwrap().to_string();
+
+    // stop, then wait separately; plain progress lines when not on a terminal.
+    w.cpi(&[
+        "run",
+        "cloudco",
+        "stop_worker",
+        "-p",
+        &format!("worker_id={id}"),
+        "--json",
+    ])
+    .ok();
+    let waited = w.cpi(&[
+        "wait",
+        "cloudco",
+        &id,
+        "--for",
+        "stopped",
+        "--wait-timeout",
+        "10s",
+    ]);
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert!(
+        waited.stderr.contains("stopping"),
+        "progress shows the intermediate status: {}",
+        waited.stderr
+    );
+
+    // A status it never reaches within the timeout: TimeoutError naming the current status.
+    let slow = w.cpi(&[
+        "wait",
+        "cloudco",
+        &id,
+        "--for",
+        "running",
+        "--wait-timeout",
+        "1s",
+        "--json",
+    ]);
+    let err = slow.err("TimeoutError");
+    assert_eq!(err["details"]["status"], "stopped", "{err}");
+
+    // A worker that is gone fails at once with ResourceNotFound, not after the timeout.
+    w.cpi(&[
+        "run",
+        "cloudco",
+        "delete_worker",
+        "-p",
+        &format!("worker_id={id}"),
+        "--json",
+    ])
+    .ok();
+    let started = std::time::Instant::now();
+    w.cpi(&[
+        "wait",
+        "cloudco",
+        &id,
+        "--for",
+        "running",
+        "--wait-timeout",
+        "60s",
+        "--json",
+        "--attempts",
+        "1",
+    ])
+    .err("ResourceNotFoundError");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // Nonsense targets and --wait on a read action are usage errors.
+    w.cpi(&["wait", "cloudco", &id, "--for", "happy", "--json"])
+        .err("ValidationError");
+    w.cpi(&[
+        "run",
+        "cloudco",
+        "list_workers",
+        "--wait",
+        "running",
+        "--json",
+    ])
+    .err("ValidationError");
+}

@@ -68,6 +68,12 @@ pub enum Command {
         /// Show the resolved parameters and the exact command or request, without running it.
         #[arg(long)]
         dry_run: bool,
+        /// After create/start/stop/reboot, wait until the worker reaches this status.
+        #[arg(long, value_name = "STATUS")]
+        wait: Option<String>,
+        /// How long --wait waits (e.g. 90s, 10m).
+        #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        wait_timeout: std::time::Duration,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     Parse {
@@ -97,6 +103,24 @@ pub enum Command {
         /// How long workers take to change state, in milliseconds.
         #[arg(long, default_value_t = 2000)]
         transition_ms: u64,
+    },
+    /// Wait until a worker reaches a status (polls get_worker with backoff).
+    #[command(
+        after_help = "Examples:\n  cpi wait cloudco wrk-1a2b3c4d --for running --timeout 10m"
+    )]
+    Wait {
+        /// Provider name.
+        provider: String,
+        /// The worker's ID.
+        worker_id: String,
+        /// The standard status to wait for (running, stopped, ...).
+        #[arg(long = "for", value_name = "STATUS")]
+        target: String,
+        /// Give up after this long (e.g. 90s, 10m).
+        #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        wait_timeout: std::time::Duration,
+        #[command(flatten)]
+        params: ParamArgs,
     },
     /// Show what a component provider requests and what is granted; grant all of it
     /// (`--all`) or a subset (`--run`, `--net`), and which environment variables its

@@ -1,8 +1,10 @@
 //! `cpi run`, `cpi parse` and `cpi init`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use cpi::wait::WaitOptions;
 use cpi::{Engine, Error, Result};
 
 use super::{engine, inputs, registry, runtime};
@@ -15,7 +17,19 @@ pub fn run(
     action: &str,
     args: &ParamArgs,
     dry_run: bool,
+    wait_for: Option<&str>,
+    wait_timeout: Duration,
 ) -> Result<ExitCode> {
+    const WAITABLE: [&str; 4] = ["create_", "start_", "stop_", "reboot_"];
+    let wait_opts = match wait_for {
+        Some(_) if !WAITABLE.iter().any(|p| action.starts_with(p)) => {
+            return Err(Error::validation(format!(
+                "--wait applies to create/start/stop/reboot actions, not '{action}'"
+            )));
+        }
+        Some(target) => Some(WaitOptions::new(target, wait_timeout)?),
+        None => None,
+    };
     let registry = registry(g)?;
     let provider = registry.get(provider)?;
     let inputs = inputs(g, &provider.name, args)?;
@@ -34,9 +48,96 @@ pub fn run(
         output::print_value(&value, g.json);
         return Ok(ExitCode::SUCCESS);
     }
-    let result = runtime()?.block_on(engine.run(provider, action, &inputs))?;
-    output::print_value(&result, g.json);
+    let rt = runtime()?;
+    let result = rt.block_on(engine.run(provider, action, &inputs))?;
+    let Some(opts) = wait_opts else {
+        output::print_value(&result, g.json);
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !g.json {
+        output::print_value(&result, false);
+    }
+    let worker_id = match (
+        result.get("id").and_then(|v| v.as_str()),
+        inputs.cli.get("worker_id"),
+    ) {
+        (Some(id), _) => id.to_string(),
+        (None, Some(id)) => id.clone(),
+        (None, None) => inputs
+            .config
+            .get("worker_id")
+            .map(cpi::params::value_to_param)
+            .ok_or_else(|| {
+                Error::validation(
+                    "--wait needs a worker id: the result has no 'id' and no worker_id was given",
+                )
+            })?,
+    };
+    let worker = wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
+    output::print_value(&worker, g.json);
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn wait(
+    g: &Global,
+    provider: &str,
+    worker_id: &str,
+    target: &str,
+    timeout: Duration,
+    args: &ParamArgs,
+) -> Result<ExitCode> {
+    let registry = registry(g)?;
+    let provider = registry.get(provider)?;
+    let inputs = inputs(g, &provider.name, args)?;
+    let opts = WaitOptions::new(target, timeout)?;
+    let engine = engine(args)?;
+    let rt = runtime()?;
+    let worker = wait_loop(g, &rt, &engine, provider, &inputs, worker_id, &opts)?;
+    output::print_value(&worker, g.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Polls with a spinner on a terminal, plain lines otherwise (nothing with --json or -q).
+fn wait_loop(
+    g: &Global,
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    provider: &cpi::Provider,
+    inputs: &cpi::params::Inputs,
+    worker_id: &str,
+    opts: &WaitOptions,
+) -> Result<serde_json::Value> {
+    let mut inputs = inputs.clone();
+    inputs.cli.insert("worker_id".into(), worker_id.to_string());
+    let interactive = std::io::stderr().is_terminal() && !g.json && !g.quiet;
+    let spinner = interactive.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut last = String::new();
+    let outcome = rt.block_on(cpi::wait::wait_for(
+        engine,
+        provider,
+        &inputs,
+        opts,
+        |status, elapsed| {
+            let line = format!(
+                "waiting for {worker_id} to be {}: {status} ({:.0?})",
+                opts.target, elapsed
+            );
+            match &spinner {
+                Some(bar) => bar.set_message(line),
+                None if !g.json && !g.quiet && status != last => eprintln!("{line}"),
+                None => {}
+            }
+            last = status.to_string();
+        },
+    ));
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    outcome
 }
 
 pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<ExitCode> {
