@@ -1,0 +1,192 @@
+// `cloudco-js`: the CloudCo cpi provider of examples/rust-cloudco, in JavaScript.
+//
+// Built into a WebAssembly component with ComponentizeJS (see build.mjs). The component ships
+// its provider definition (`cloudco-js.json`: the CloudCo actions with the same `cloudco-cli`
+// command targets as `providers/cloudco.json`; build.mjs inlines it as DEFINITION), so cpi
+// runs most actions itself, and hooks in:
+//
+// - `parse`: `list_workers` output is read with `JSON.parse` (fields `id`, `name`, `status`,
+//   `type`, like the JSON provider);
+// - `invoke`: `get_worker` runs entirely here (`cloudco-cli worker describe ID --output json`
+//   through the host's `run-command`, returning `id`, `name`, `status`, `type`,
+//   `ip_address`), and `count_workers`, an action the definition does not have, counts a
+//   region's workers;
+// - `mapStatus`: the simulator's raw statuses (`rebooting` -> `starting`, ...).
+//
+// It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`.
+//
+// WIT mapping (ComponentizeJS / jco): records are objects with camelCase fields, enums are
+// their kebab-case names as strings, `option<T>` is the value or `undefined`, and a hook that
+// returns `result<T, error>` returns T or throws the `error` record.
+
+import { runCommand, log } from 'cpi:provider/host@0.1.0';
+
+/* global DEFINITION */ // the provider definition's JSON text, inlined by build.mjs
+
+const NAME = 'cloudco-js';
+const VERSION = '0.1.0';
+const API_VERSION = '0.1.0';
+
+const STATUSES = new Map(Object.entries({
+  provisioning: 'provisioning',
+  pending: 'provisioning',
+  creating: 'provisioning',
+  running: 'running',
+  starting: 'starting',
+  rebooting: 'starting',
+  stopping: 'stopping',
+  stopped: 'stopped',
+  terminating: 'terminating',
+  deleting: 'terminating',
+  error: 'error',
+  failed: 'error',
+  suspended: 'suspended',
+}));
+
+const SUMMARY_FIELDS = ['id', 'name', 'status', 'type'];
+
+/** The value to throw for the hook's `error` result. */
+function fail(category, message) {
+  return { category, message };
+}
+
+/** The error category cpi guesses from a command's stderr (as guest-sdk does). */
+function categoryFromText(text) {
+  const t = text.toLowerCase();
+  const has = (...words) => words.some((w) => t.includes(w));
+  if (has('rate limit', 'too many requests', 'throttl')) return 'rate-limit';
+  if (has('quota', 'limit exceeded', 'insufficient credit')) return 'quota-exceeded';
+  if (
+    has('authentication', 'unauthorized', 'unauthenticated', 'forbidden', 'access denied',
+      'invalid api key', 'invalid token', 'credentials')
+  ) {
+    return 'authentication';
+  }
+  if (has('not found', 'does not exist', 'no such', 'unknown worker')) return 'resource-not-found';
+  if (has('invalid argument', 'invalid value', 'validation', 'usage:', 'missing required')) {
+    return 'validation';
+  }
+  return 'provider';
+}
+
+/** Runs `cloudco-cli ARGS` through the host; stdout, or an error on a non-zero exit. */
+function cli(...args) {
+  let out;
+  try {
+    out = runCommand({ program: 'cloudco-cli', args, stdin: undefined, timeoutMs: undefined });
+  } catch (e) {
+    // A refused or failed run: the host's error record, passed on as is.
+    throw e && Object.prototype.hasOwnProperty.call(e, 'payload') ? e.payload : e;
+  }
+  if (out.exitCode !== 0) {
+    const text = out.stderr.trim();
+    const how = out.exitCode === -1 ? 'was killed by a signal' : `exited with status ${out.exitCode}`;
+    throw fail(categoryFromText(text),
+      `command 'cloudco-cli' ${how}: ${text.slice(0, 2048) || '(no error output)'}`);
+  }
+  return out.stdout;
+}
+
+function loadJson(raw, what) {
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw fail('provider', `${what} is not JSON: ${e.message}`);
+  }
+}
+
+/** The JSON provider's fields of one worker object (all required, all strings). */
+function summary(obj, what) {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw fail('provider', `${what}: expected an object, got ${JSON.stringify(obj)}`);
+  }
+  const out = {};
+  for (const field of SUMMARY_FIELDS) {
+    if (typeof obj[field] !== 'string') {
+      throw fail('provider', `${what}: missing field \`${field}\``);
+    }
+    out[field] = obj[field];
+  }
+  return out;
+}
+
+/** `cloudco-cli worker list --output json`: a JSON array (blank output is an empty list). */
+function parseList(raw) {
+  if (!raw.trim()) return [];
+  const workers = loadJson(raw, 'the worker list');
+  if (!Array.isArray(workers)) throw fail('provider', 'the worker list is not a JSON array');
+  return workers.map((w) => summary(w, 'worker list'));
+}
+
+/** `cloudco-cli worker describe ... --output json`: the summary plus `ip` if non-empty. */
+function parseDescribe(raw) {
+  const described = loadJson(raw, 'the worker description');
+  const detail = summary(described, 'worker description');
+  if (typeof described.ip === 'string' && described.ip) detail.ip_address = described.ip;
+  return detail;
+}
+
+function param(params, name) {
+  const value = params[name];
+  if (typeof value !== 'string') {
+    throw fail('validation', `missing required parameter '${name}'`);
+  }
+  return value;
+}
+
+/** The `worker_id` parameter, refused if it could be taken for a flag. */
+function workerId(params) {
+  const id = param(params, 'worker_id');
+  if (!id || id.startsWith('-')) {
+    throw fail('validation', `parameter 'worker_id' must be a worker ID, not ${JSON.stringify(id)}`);
+  }
+  return id;
+}
+
+export const provider = {
+  describe() {
+    return {
+      name: NAME,
+      version: VERSION,
+      apiVersion: API_VERSION,
+      commands: [
+        { program: 'cloudco-cli', args: ['worker', '**'] },
+        { program: 'cloudco-cli', args: ['--version'] },
+      ],
+      http: [],
+      providerJson: DEFINITION,
+      parses: ['list_workers'],
+      invokes: ['get_worker', 'count_workers'],
+      mapsStatus: true,
+    };
+  },
+
+  parse(action, raw) {
+    if (action === 'list_workers') return JSON.stringify(parseList(raw));
+    throw fail('unsupported', `${NAME} does not parse the output of '${action}'`);
+  },
+
+  mapStatus(raw) {
+    return STATUSES.get(raw.trim().toLowerCase()) ?? 'unknown';
+  },
+
+  invoke(action, params) {
+    const values = loadJson(params, 'the parameters');
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      throw fail('validation', 'the parameters are not a JSON object');
+    }
+    if (action === 'get_worker') {
+      const args = ['worker', 'describe', workerId(values)];
+      if (typeof values.region === 'string' && values.region) args.push('--region', values.region);
+      args.push('--output', 'json');
+      return JSON.stringify(parseDescribe(cli(...args)));
+    }
+    if (action === 'count_workers') {
+      const region = param(values, 'region');
+      const count = parseList(cli('worker', 'list', '--region', region, '--output', 'json')).length;
+      log('debug', `${count} workers in ${region}`);
+      return JSON.stringify({ region, count });
+    }
+    throw fail('unsupported', `${NAME} does not invoke '${action}'`);
+  },
+};

@@ -1,0 +1,215 @@
+//! The example provider in other guest languages (examples/python-cloudco with componentize-py,
+//! examples/js-cloudco with ComponentizeJS), each run through `cpi run` like the Rust example
+//! and compared with the JSON provider.
+//!
+//! A toolchain that is not installed skips its test with a `SKIPPED: ...` line on stderr;
+//! `.ci/run` installs both. Components are built once per test run into `target/guests/`.
+//! Run with `--nocapture` to see the build and `cpi run` timings.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{World, repo};
+
+/// What building a guest came to: the component, or why its test is skipped.
+type Built = Result<PathBuf, String>;
+
+/// Whether `program --version` runs (the toolchain is installed).
+fn available(program: &str) -> Result<(), String> {
+    match Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`{program} --version` failed ({status})")),
+        Err(e) => Err(format!("`{program}` not found ({e})")),
+    }
+}
+
+/// Runs a build command, panicking with its output when it fails (the toolchain is there, so
+/// a failed build is a real failure), and returns the component.
+fn build(what: &str, cmd: &mut Command, out: PathBuf) -> PathBuf {
+    let started = Instant::now();
+    let output = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let size = std::fs::metadata(&out)
+        .unwrap_or_else(|e| panic!("{what}: no {} ({e})", out.display()))
+        .len();
+    eprintln!(
+        "{what}: {} ({size} bytes, {:.1} MiB) in {:.1}s",
+        out.display(),
+        size as f64 / (1 << 20) as f64,
+        started.elapsed().as_secs_f64()
+    );
+    out
+}
+
+/// examples/python-cloudco built with componentize-py (`build.sh`).
+fn python_guest() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        available("componentize-py")
+            .map_err(|e| format!("{e}; install it with `pip install componentize-py==0.25.1`"))?;
+        let out = repo().join("target/guests/cloudco-py.wasm");
+        let script = repo().join("examples/python-cloudco/build.sh");
+        Ok(build(
+            "componentize-py build of examples/python-cloudco",
+            Command::new("bash").arg(script).arg(&out),
+            out,
+        ))
+    })
+}
+
+/// examples/js-cloudco built with ComponentizeJS (`build.mjs`, after `npm ci` there).
+fn js_guest() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        available("node")?;
+        let example = repo().join("examples/js-cloudco");
+        let installed = example.join("node_modules/@bytecodealliance/componentize-js/package.json");
+        if !installed.is_file() {
+            return Err(format!(
+                "ComponentizeJS is not installed; run `npm ci` in {}",
+                example.display()
+            ));
+        }
+        let out = repo().join("target/guests/cloudco-js.wasm");
+        Ok(build(
+            "ComponentizeJS build of examples/js-cloudco",
+            Command::new("node")
+                .current_dir(&example)
+                .arg("build.mjs")
+                .arg(&out),
+            out,
+        ))
+    })
+}
+
+/// Runs `f` and returns its result with the time it took.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let started = Instant::now();
+    let r = f();
+    (r, started.elapsed())
+}
+
+/// The Rust example's scenario (tests/e2e/wasm.rs) for the component `name`: refused until
+/// granted, then create, list (parse hook), get (invoke hook) and count like the JSON provider.
+fn runs_like_its_json_provider(name: &str, built: &Built) {
+    let wasm = match built {
+        Ok(wasm) => wasm,
+        Err(reason) => {
+            eprintln!("SKIPPED: {name}: {reason}");
+            return;
+        }
+    };
+    // Workers leave `provisioning` after 2 s (not 100 ms): an interpreter-based component
+    // takes longer per call than the Rust one, and the list below should see them first.
+    let w = World::with(|cfg| cfg.transition = Duration::from_secs(2));
+    let dir = w.dir.path().join("components");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+    let pd = dir.display().to_string();
+    let cpi = |args: &[&str]| {
+        let mut all = vec!["--provider-dir", pd.as_str()];
+        all.extend_from_slice(args);
+        all.push("--json");
+        w.cpi(&all)
+    };
+
+    // Nothing granted: the very first command is refused. It is also the first load of the
+    // component, so it compiles it (and fills the world's compile cache).
+    let (denied, first) = timed(|| cpi(&["run", name, "test_install"]));
+    denied.err("CapabilityDeniedError");
+    cpi(&[
+        "grant",
+        name,
+        "--all",
+        "--env",
+        "CLOUDCO_API_URL",
+        "--env",
+        "CLOUDCO_API_KEY",
+    ])
+    .ok();
+    assert_eq!(
+        cpi(&["run", name, "test_install"]).ok(),
+        json!({"version": "1.4.2"})
+    );
+
+    let created = cpi(&["run", name, "create_worker", "-p", "name=guest-1"]).ok();
+    let id = created["id"].as_str().unwrap().to_string();
+    // list_workers is parsed by the component, statuses mapped by its map-status hook.
+    let (listed, warm) = timed(|| cpi(&["run", name, "list_workers"]).ok());
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["name"], "guest-1");
+    assert!(
+        ["provisioning", "running"].contains(&listed[0]["status"].as_str().unwrap()),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["raw_status"], listed[0]["status"]);
+    let (json_listed, json_time) = timed(|| w.cpi(&["run", "cloudco", "list_workers", "--json"]));
+    let json_listed = json_listed.ok();
+    // get_worker runs entirely inside the component through the host's run-command.
+    let started = Instant::now();
+    let worker = loop {
+        let got = cpi(&["run", name, "get_worker", "-p", &format!("worker_id={id}")]).ok();
+        if got["status"] == "running" || started.elapsed() > Duration::from_secs(10) {
+            break got;
+        }
+    };
+    assert_eq!(worker["status"], "running", "{worker}");
+    assert_eq!(worker["name"], "guest-1");
+    // Same answers as the JSON provider.
+    let json = w
+        .cpi(&[
+            "run",
+            "cloudco",
+            "get_worker",
+            "-p",
+            &format!("worker_id={id}"),
+            "--json",
+        ])
+        .ok();
+    assert_eq!(worker, json);
+    let listed: Vec<Value> = listed.as_array().unwrap().to_vec();
+    let json_listed = json_listed.as_array().unwrap();
+    assert_eq!(listed.len(), json_listed.len());
+    for (ours, theirs) in listed.iter().zip(json_listed) {
+        assert_eq!(ours["id"], theirs["id"]);
+        assert_eq!(ours["name"], theirs["name"]);
+        assert_eq!(ours["type"], theirs["type"]);
+    }
+    let counted = cpi(&["run", name, "count_workers", "-p", "region=us-central"]).ok();
+    assert_eq!(counted, json!({"region": "us-central", "count": 1}));
+    // A flag-looking id is refused by the component before anything runs.
+    cpi(&["run", name, "get_worker", "-p", "worker_id=--help"]).err("ValidationError");
+
+    eprintln!(
+        "{name}: first `cpi run` (compiles) {:.2}s; warm `cpi run {name} list_workers` {:.3}s; \
+         `cpi run cloudco list_workers` (JSON provider) {:.3}s",
+        first.as_secs_f64(),
+        warm.as_secs_f64(),
+        json_time.as_secs_f64()
+    );
+}
+
+#[test]
+fn python_component_runs_like_its_json_provider() {
+    runs_like_its_json_provider("cloudco-py", python_guest());
+}
+
+#[test]
+fn js_component_runs_like_its_json_provider() {
+    runs_like_its_json_provider("cloudco-js", js_guest());
+}
