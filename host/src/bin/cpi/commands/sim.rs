@@ -47,7 +47,7 @@ pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> R
             "  cloudco:  export CLOUDCO_API_URL={url} CLOUDCO_API_KEY={}",
             sim.token()
         );
-            println!("            (cloudco-cli: cargo build --release -p cpi-sim, or a symlink named cloudco-cli to cpi)");
+        println!("            (cloudco-cli: cargo build --release -p cpi-sim, or link cpi as cloudco-cli)");
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::internal(format!("signal handler: {e}")))?;
