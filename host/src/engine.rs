@@ -479,6 +479,7 @@ impl Engine {
                 step.rules()?;
             }
             for step in &action.pre_exec {
+                resolved.enter_step(step, provider)?;
                 let out = self
                     .run_step(step, None, resolved, &redactor, guard)
                     .await?;
@@ -486,6 +487,7 @@ impl Engine {
                     resolved.add_step_outputs(map, provider);
                 }
             }
+            resolved.enter_step(action, provider)?;
             let mut result = self
                 .run_step(action, Some(action_name), resolved, &redactor, guard)
                 .await?;
@@ -493,7 +495,7 @@ impl Engine {
                 if let Value::Object(map) = &result {
                     resolved.add_step_outputs(map, provider);
                 }
-                resolved.require(step)?;
+                resolved.enter_step(step, provider)?;
                 let out = self
                     .run_step(step, None, resolved, &redactor, guard)
                     .await?;

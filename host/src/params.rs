@@ -77,6 +77,8 @@ impl Resolved {
     /// Checks that every parameter `action` (and its pre_exec steps) needs has a value.
     pub fn require(&self, action: &Action) -> Result<()> {
         let mut missing: Vec<String> = Vec::new();
+        // Fields a pre_exec step parses become values of the steps after it.
+        let mut produced: Vec<String> = Vec::new();
         for step in action.pre_exec.iter().chain(std::iter::once(action)) {
             for name in step
                 .params
@@ -84,9 +86,21 @@ impl Resolved {
                 .cloned()
                 .chain(step.target.placeholders())
             {
-                if !self.values.contains_key(&name) && !missing.contains(&name) {
+                let known = self.values.contains_key(&name)
+                    || produced.contains(&name)
+                    || step.default_settings.contains_key(&name);
+                if !known && !missing.contains(&name) {
                     missing.push(name);
                 }
+            }
+            if let Some(rules) = &step.parse_rules {
+                produced.extend(
+                    rules
+                        .patterns
+                        .keys()
+                        .chain(rules.array_patterns.keys())
+                        .cloned(),
+                );
             }
         }
         match missing.as_slice() {
@@ -102,6 +116,40 @@ impl Resolved {
                 many.join(", ")
             ))
             .with_detail("missing", many.to_vec())),
+        }
+    }
+
+    /// Before a step runs: its own `default_settings` fill what no explicit input (command
+    /// line, environment, config) or earlier step set, and its parameters must all be known.
+    pub fn enter_step(&mut self, step: &Action, provider: &Provider) -> Result<()> {
+        for (name, value) in &step.default_settings {
+            let explicit = matches!(
+                self.sources.get(name),
+                Some(Source::CommandLine | Source::Environment | Source::Config | Source::Step)
+            );
+            if !explicit {
+                self.values.insert(name.clone(), value_to_param(value));
+                self.sources.insert(name.clone(), Source::ActionDefault);
+                if secret::is_secret_name(name, provider) {
+                    self.secret_names.insert(name.clone());
+                }
+            }
+        }
+        let missing: Vec<String> = step
+            .params
+            .iter()
+            .cloned()
+            .chain(step.target.placeholders())
+            .filter(|name| !self.values.contains_key(name))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::validation(format!(
+                "a step of this action needs parameters no earlier step produced: {}",
+                missing.join(", ")
+            ))
+            .with_detail("missing", missing))
         }
     }
 
@@ -274,5 +322,43 @@ mod tests {
         );
         assert!(parse_assignment("=x").is_err());
         assert!(parse_assignment("novalue").is_err());
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn pre_exec_outputs_and_step_defaults_count_as_values() {
+        let p = Provider::from_json(
+            r#"{"name":"p","type":"command","actions":{"a":{
+              "pre_exec":[{"target":{"Command":"lookup {name}"},"params":["name"],
+                "parse_rules":{"type":"object","patterns":{"vmid":{"regex":"(\\d+)"}}}}],
+              "target":{"Command":"show {vmid}"},"params":["vmid"],
+              "post_exec":[{"target":{"Command":"tag {vmid} {tag}"},"default_settings":{"tag":"x"}}]}}}"#,
+            Path::new("p.json"),
+        )
+        .unwrap();
+        let a = &p.actions["a"];
+        let mut inputs = Inputs::default();
+        inputs.cli.insert("name".into(), "web".into());
+        let mut r = resolve(&p, a, &inputs);
+        // vmid comes from the pre_exec step: not missing up front.
+        r.require(a).unwrap();
+        // But the action itself cannot run until the step produced it.
+        assert!(r.enter_step(a, &p).unwrap_err().message().contains("vmid"));
+        r.values.insert("vmid".into(), "7".into());
+        r.sources.insert("vmid".into(), Source::Step);
+        let post = &a.post_exec[0];
+        r.enter_step(post, &p).unwrap();
+        assert_eq!(r.values["tag"], "x");
+        // An explicit value beats the step default.
+        inputs.cli.insert("tag".into(), "mine".into());
+        let mut r = resolve(&p, a, &inputs);
+        r.values.insert("vmid".into(), "7".into());
+        r.enter_step(post, &p).unwrap();
+        assert_eq!(r.values["tag"], "mine");
     }
 }
