@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::support::{World, repo};
 
 /// What building a guest came to: the component, or why its test is skipped.
-type Built = Result<PathBuf, String>;
+pub(crate) type Built = Result<PathBuf, String>;
 
 /// Whether `program --version` runs (the toolchain is installed).
 fn available(program: &str) -> Result<(), String> {
@@ -106,7 +106,9 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
 
 /// The Rust example's scenario (tests/e2e/wasm.rs) for the component `name`: refused until
 /// granted, then create, list (parse hook), get (invoke hook) and count like the JSON provider.
-fn runs_like_its_json_provider(name: &str, built: &Built) {
+/// The scenario every language's example runs: refused before a grant, then the same
+/// answers as the JSON `cloudco` provider.
+pub(crate) fn runs_like_its_json_provider(name: &str, built: &Built) {
     let wasm = match built {
         Ok(wasm) => wasm,
         Err(reason) => {
