@@ -208,23 +208,36 @@ fn lifecycle_runs_the_steps_a_provider_defines_in_order() {
     );
 }
 
+/// `cpi init PROVIDER --json -p ...` with the §8.2 fixture providers loaded.
+fn init_fixture(w: &World, provider: &str, params: &[String]) -> crate::support::Run {
+    let fixtures = repo().join("tests/fixtures/lifecycle");
+    let mut args: Vec<String> = vec![
+        "--provider-dir".into(),
+        fixtures.display().to_string(),
+        "init".into(),
+        provider.into(),
+        "--json".into(),
+    ];
+    for param in params {
+        args.push("-p".into());
+        args.push(param.clone());
+    }
+    w.cpi(&args)
+}
+
 /// The §8.2 snippets (both revisions of test_auth) assembled into full providers.
 #[test]
 fn lifecycle_with_auth_steps_feeds_the_token_forward() {
     let w = World::new();
-    let fixtures = repo().join("tests/fixtures/lifecycle");
     let password = w.sim.as_ref().unwrap().password().to_string();
-    let run = w.cpi(&[
-        "--provider-dir".to_string(),
-        fixtures.display().to_string(),
-        "init".into(),
-        "truenas-auth".into(),
-        "--json".into(),
-        "-p".into(),
-        format!("api_url={}/api/v2.0", w.url()),
-        "-p".into(),
-        format!("password={password}"),
-    ]);
+    let run = init_fixture(
+        &w,
+        "truenas-auth",
+        &[
+            format!("api_url={}/api/v2.0", w.url()),
+            format!("password={password}"),
+        ],
+    );
     let report = run.ok();
     assert_eq!(report["ready"], true, "{report}");
     let steps = report["steps"].as_array().unwrap();
@@ -236,17 +249,14 @@ fn lifecycle_with_auth_steps_feeds_the_token_forward() {
     assert!(!run.all_output().contains(&password));
 
     // A wrong password fails at configure_auth; later steps do not run.
-    let bad = w.cpi(&[
-        "--provider-dir".to_string(),
-        fixtures.display().to_string(),
-        "init".into(),
-        "truenas-auth".into(),
-        "--json".into(),
-        "-p".into(),
-        format!("api_url={}/api/v2.0", w.url()),
-        "-p".into(),
-        "password=wrong".into(),
-    ]);
+    let bad = init_fixture(
+        &w,
+        "truenas-auth",
+        &[
+            format!("api_url={}/api/v2.0", w.url()),
+            "password=wrong".to_string(),
+        ],
+    );
     assert_eq!(
         bad.code, 11,
         "AuthenticationError exit code: {}",
@@ -257,17 +267,14 @@ fn lifecycle_with_auth_steps_feeds_the_token_forward() {
     assert_eq!(report["steps"][1]["outcome"], "failed");
     assert_eq!(report["steps"][2]["outcome"], "not_run");
 
-    let cloudco = w.cpi(&[
-        "--provider-dir".to_string(),
-        fixtures.display().to_string(),
-        "init".into(),
-        "cloudco-auth".into(),
-        "--json".into(),
-        "-p".into(),
-        format!("api_key={}", w.token()),
-        "-p".into(),
-        "project_id=demo".into(),
-    ]);
+    let cloudco = init_fixture(
+        &w,
+        "cloudco-auth",
+        &[
+            format!("api_key={}", w.token()),
+            "project_id=demo".to_string(),
+        ],
+    );
     let report = cloudco.ok();
     assert_eq!(report["ready"], true, "{report}");
     assert_eq!(report["steps"][1]["result"]["success"], true);
