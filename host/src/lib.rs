@@ -33,6 +33,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod fixture;
 pub mod grants;
 pub mod params;
 pub mod parse;

@@ -169,8 +169,8 @@ const ACTION_KEYS: &[&str] = &[
     "description",
     "idempotent",
 ];
-const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns"];
-const PATTERN_KEYS: &[&str] = &["regex", "group", "optional", "transform"];
+const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns", "items"];
+const PATTERN_KEYS: &[&str] = &["regex", "pointer", "group", "optional", "transform"];
 const ARRAY_PATTERN_KEYS: &[&str] = &["prefix", "index", "object"];
 const ENDPOINT_KEYS: &[&str] = &["url", "method", "headers", "body"];
 
@@ -559,7 +559,7 @@ fn check_action(
         return;
     };
     for (field, pattern) in &rules.patterns {
-        if let Err(err) = parse::check_pattern(field, pattern) {
+        if let Err(err) = parse::check_pattern(rules.kind, field, pattern) {
             report.push(
                 Severity::Error,
                 format!("{path}.parse_rules.patterns.{field}"),
@@ -589,7 +589,7 @@ fn check_action(
             && rules
                 .patterns
                 .iter()
-                .all(|(f, p)| parse::check_pattern(f, p).is_ok())
+                .all(|(f, p)| parse::check_pattern(rules.kind, f, p).is_ok())
         {
             report.push(Severity::Error, format!("{path}.parse_rules"), msg);
         }

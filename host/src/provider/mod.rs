@@ -299,6 +299,10 @@ pub struct ParseRules {
     /// For `properties`: list fields whose items are numbered in the output.
     #[serde(default)]
     pub array_patterns: IndexMap<String, ArrayPattern>,
+    /// For `json`: a JSON Pointer to the list of results (`/servers`); without it the result
+    /// is one object. A `*` segment flattens every element (`/Reservations/*/Instances`).
+    #[serde(default)]
+    pub items: Option<String>,
 }
 
 /// The parser type of a rule set.
@@ -311,13 +315,21 @@ pub enum RuleKind {
     Array,
     /// An object with numbered list fields (`array_patterns`).
     Properties,
+    /// JSON output read by JSON Pointer (an extension): an object, or a list with `items`.
+    Json,
 }
 
 /// One field's extraction rule.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Pattern {
-    /// The regex (multi-line: `^`/`$` match at line boundaries).
-    pub regex: String,
+    /// The regex (multi-line: `^`/`$` match at line boundaries); required except in `json`
+    /// rules, where it optionally narrows the text at `pointer`.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// For `json` rules: the JSON Pointer (RFC 6901) of the field, relative to the item;
+    /// `*` segments collect every element into a list.
+    #[serde(default)]
+    pub pointer: Option<String>,
     /// Capture group to take; defaults to the last group, or the whole match without groups.
     #[serde(default)]
     pub group: Option<usize>,

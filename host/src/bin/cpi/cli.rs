@@ -54,6 +54,14 @@ pub enum Command {
         /// Provider files or directories (default: ./providers).
         paths: Vec<PathBuf>,
     },
+    /// Run providers' fixtures: saved platform output must parse into the expected JSON.
+    #[command(
+        after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker"
+    )]
+    Test {
+        /// Provider names (default: every provider with fixtures).
+        providers: Vec<String>,
+    },
     /// Run one action of a provider.
     #[command(
         after_help = "Examples:\n  cpi run cloudco create_worker -p name=web-1\n  cpi run truenas get_worker -p worker_id=3 --json\n  cpi run cloudco delete_worker -p worker_id=wrk-1 --dry-run"

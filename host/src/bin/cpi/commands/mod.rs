@@ -5,6 +5,7 @@ mod grant;
 mod run;
 mod show;
 mod sim;
+mod test;
 mod validate;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         Command::Providers => show::providers(g),
         Command::Show { provider } => show::show(g, &provider),
         Command::Validate { paths } => validate::exec(g, paths),
+        Command::Test { providers } => test::exec(g, &providers),
         Command::Run {
             provider,
             action,

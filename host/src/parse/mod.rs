@@ -9,7 +9,10 @@
 //!   matches are skipped; every other record yields one object, in output order;
 //! - `array_patterns`: the first capture group of each item regex is the item's index; items
 //!   come out ordered by index (numerically when the indices are numbers);
-//! - a whole-body capture (`(.*)`) yields the body as JSON when it is JSON, however formatted.
+//! - a whole-body capture (`(.*)`) yields the body as JSON when it is JSON, however formatted;
+//! - `json` (an extension): fields read by JSON Pointer, see [`json`].
+
+pub mod json;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,8 @@ pub struct CompiledRules {
     fields: Vec<Field>,
     separator: Regex,
     arrays: Vec<ArrayField>,
+    json_fields: Vec<json::JsonField>,
+    items: Option<json::Pointer>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,13 +103,21 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
     let at = |what: String| {
         Error::validation(format!("{within} field '{name}': {what}")).with_detail("field", name)
     };
-    let regex = compile_regex(&pattern.regex).map_err(|err| at(format!("invalid regex: {err}")))?;
+    if pattern.pointer.is_some() {
+        return Err(at(
+            "\"pointer\" fields only apply to rules of type 'json'; this rule set matches regexes"
+                .into(),
+        ));
+    }
+    let Some(source) = &pattern.regex else {
+        return Err(at("needs a \"regex\"".into()));
+    };
+    let regex = compile_regex(source).map_err(|err| at(format!("invalid regex: {err}")))?;
     let groups = regex.captures_len() - 1;
     let group = match pattern.group {
         Some(g) if g > groups => {
             return Err(at(format!(
-                "group {g} does not exist: the regex {:?} has {groups} capture group(s)",
-                pattern.regex
+                "group {g} does not exist: the regex {source:?} has {groups} capture group(s)"
             )));
         }
         Some(g) => g,
@@ -116,7 +129,7 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
         .map(Transform::from_name)
         .transpose()
         .map_err(|e| at(e.message().to_string()))?;
-    let whole_body = WHOLE_BODY.contains(&pattern.regex.as_str()) && group <= 1;
+    let whole_body = WHOLE_BODY.contains(&source.as_str()) && group <= 1;
     Ok(Field {
         name: name.to_string(),
         regex,
@@ -127,14 +140,26 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
     })
 }
 
-/// Checks one pattern as compilation would (regex, group number, transform).
-pub fn check_pattern(name: &str, pattern: &Pattern) -> Result<()> {
-    compile_field(name, pattern, "patterns").map(|_| ())
+/// Checks one pattern of a rule set of `kind` as compilation would (regex or pointer, group
+/// number, transform).
+pub fn check_pattern(kind: RuleKind, name: &str, pattern: &Pattern) -> Result<()> {
+    match kind {
+        RuleKind::Json => json::compile_field(name, pattern, "patterns").map(|_| ()),
+        _ => compile_field(name, pattern, "patterns").map(|_| ()),
+    }
 }
 
 impl CompiledRules {
-    /// Compiles and checks rules: regexes, group numbers, transforms, separators.
+    /// Compiles and checks rules: regexes, pointers, group numbers, transforms, separators.
     pub fn compile(rules: &ParseRules) -> Result<CompiledRules> {
+        if rules.kind == RuleKind::Json {
+            return Self::compile_json(rules);
+        }
+        if rules.items.is_some() {
+            return Err(Error::validation(
+                "\"items\" only applies to rules of type 'json'".to_string(),
+            ));
+        }
         let fields = rules
             .patterns
             .iter()
@@ -175,6 +200,37 @@ impl CompiledRules {
             fields,
             separator,
             arrays,
+            json_fields: Vec::new(),
+            items: None,
+        })
+    }
+
+    fn compile_json(rules: &ParseRules) -> Result<CompiledRules> {
+        if rules.separator.is_some() || !rules.array_patterns.is_empty() {
+            return Err(Error::validation(
+                "rules of type 'json' take \"items\" and \"patterns\"; \"separator\" and \
+                 \"array_patterns\" belong to the regex rule types"
+                    .to_string(),
+            ));
+        }
+        let json_fields = rules
+            .patterns
+            .iter()
+            .map(|(name, p)| json::compile_field(name, p, "patterns"))
+            .collect::<Result<Vec<_>>>()?;
+        let items = rules
+            .items
+            .as_deref()
+            .map(json::Pointer::parse)
+            .transpose()
+            .map_err(|e| Error::validation(format!("\"items\": {e}")))?;
+        Ok(CompiledRules {
+            kind: RuleKind::Json,
+            fields: Vec::new(),
+            separator: compile_regex("\n").expect("newline regex"),
+            arrays: Vec::new(),
+            json_fields,
+            items,
         })
     }
 
@@ -190,7 +246,28 @@ impl CompiledRules {
                 Ok(Value::Object(map))
             }
             RuleKind::Array => self.array(output),
+            RuleKind::Json => {
+                let doc = json::document(output)?;
+                match &self.items {
+                    None => Ok(Value::Object(json::object(&self.json_fields, &doc)?)),
+                    Some(items) => json::items(&doc, items)?
+                        .into_iter()
+                        .enumerate()
+                        .map(|(n, item)| {
+                            json::object(&self.json_fields, item)
+                                .map(Value::Object)
+                                .map_err(|e| e.with_detail("item", n))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                        .map(Value::Array),
+                }
+            }
         }
+    }
+
+    /// True when the rules produce a list.
+    pub fn is_list(&self) -> bool {
+        self.kind == RuleKind::Array || (self.kind == RuleKind::Json && self.items.is_some())
     }
 
     fn object(&self, output: &str) -> Result<Map<String, Value>> {
@@ -236,6 +313,7 @@ impl CompiledRules {
             .iter()
             .map(|f| f.name.as_str())
             .chain(self.arrays.iter().map(|a| a.name.as_str()))
+            .chain(json::names(&self.json_fields))
             .collect()
     }
 }

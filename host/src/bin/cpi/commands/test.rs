@@ -1,0 +1,72 @@
+//! `cpi test`: run providers' fixtures (saved output → expected JSON).
+
+use std::process::ExitCode;
+
+use cpi::fixture::{self, CaseReport};
+use cpi::{Engine, Error, Result};
+
+use crate::cli::Global;
+
+pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
+    let registry = super::registry(g)?;
+    let providers: Vec<_> = if names.is_empty() {
+        registry.providers().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| registry.get(n))
+            .collect::<Result<_>>()?
+    };
+    let engine = Engine::new()?;
+    let mut all: Vec<(String, Vec<CaseReport>)> = Vec::new();
+    for provider in providers {
+        let cases = fixture::run_all(&engine, provider)?;
+        if cases.is_empty() && names.is_empty() {
+            continue;
+        }
+        if cases.is_empty() {
+            return Err(Error::validation(format!(
+                "{} has no fixtures (expected *.json files in {})",
+                provider.name,
+                fixture::dir_for(provider).display()
+            )));
+        }
+        all.push((provider.name.clone(), cases));
+    }
+    let total: usize = all.iter().map(|(_, c)| c.len()).sum();
+    let failed: usize = all
+        .iter()
+        .map(|(_, c)| c.iter().filter(|c| !c.passed()).count())
+        .sum();
+    if g.json {
+        let value: serde_json::Map<_, _> = all
+            .iter()
+            .map(|(name, cases)| (name.clone(), serde_json::json!(cases)))
+            .collect();
+        println!("{}", serde_json::Value::Object(value));
+    } else {
+        for (name, cases) in &all {
+            for case in cases {
+                let file = case
+                    .file
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match &case.failure {
+                    None => println!("ok      {name} {} ({file})", case.action),
+                    Some(why) => println!("FAILED  {name} {} ({file}): {why}", case.action),
+                }
+            }
+        }
+        println!(
+            "{total} fixture(s) in {} provider(s): {} passed, {failed} failed",
+            all.len(),
+            total - failed
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

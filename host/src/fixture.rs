@@ -1,0 +1,314 @@
+//! Provider fixtures: saved raw output and the JSON a provider must turn it into (`cpi test`).
+//!
+//! A provider ships fixtures in `fixtures/NAME/*.json` beside its file. Each fixture names an
+//! action, the raw output the platform prints or returns for it (inline `output`, or
+//! `output_file` relative to the fixture), and either the `expected` result or the
+//! `expected_error` category. With `params`, the fixture can also pin the `request` the action
+//! would make (argv, or method / url / body), checked against a dry run — so a fixture guards
+//! both directions of a provider without an account on the platform.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::params::Inputs;
+use crate::provider::Provider;
+
+/// One fixture file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    /// The action whose parse rules are exercised.
+    pub action: String,
+    /// What the case shows (shown in reports).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where the output format is documented (an API reference or CLI docs URL).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The raw output, inline.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The raw output, in a file relative to the fixture.
+    #[serde(default)]
+    pub output_file: Option<PathBuf>,
+    /// The parsed, status-normalized result the provider must produce.
+    #[serde(default)]
+    pub expected: Option<Value>,
+    /// The error category the output must produce instead (e.g. `"ProviderError"`).
+    #[serde(default)]
+    pub expected_error: Option<String>,
+    /// Parameters for the `request` check.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// The request the action makes with `params`: keys of the dry-run call to compare
+    /// (`argv`, `method`, `url`, `body`, `headers`).
+    #[serde(default)]
+    pub request: Option<Map<String, Value>>,
+}
+
+/// The outcome of one fixture.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The fixture file.
+    pub file: PathBuf,
+    /// The action it exercises.
+    pub action: String,
+    /// The fixture's description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `None` when it passed; otherwise what differed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl CaseReport {
+    /// True when the fixture passed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The fixture directory of a provider: `fixtures/NAME/` beside its file.
+pub fn dir_for(provider: &Provider) -> PathBuf {
+    provider
+        .source
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("fixtures")
+        .join(&provider.name)
+}
+
+/// The fixture files of a provider, sorted by name (empty when it has none).
+pub fn files_for(provider: &Provider) -> Result<Vec<PathBuf>> {
+    let dir = dir_for(provider);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::validation(format!(
+                "cannot read fixture directory {}: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads a fixture file, naming the file and the JSON path of any problem.
+pub fn load(path: &Path) -> Result<Fixture> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::validation(format!("cannot read {}: {e}", path.display())))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let fixture: Fixture = serde_path_to_error::deserialize(de).map_err(|err| {
+        Error::validation(format!(
+            "{}: invalid fixture at `{}`: {}",
+            path.display(),
+            err.path(),
+            err.inner()
+        ))
+    })?;
+    if fixture.expected.is_some() == fixture.expected_error.is_some() {
+        return Err(Error::validation(format!(
+            "{}: a fixture needs exactly one of \"expected\" and \"expected_error\"",
+            path.display()
+        )));
+    }
+    if fixture.output.is_some() == fixture.output_file.is_some() {
+        return Err(Error::validation(format!(
+            "{}: a fixture needs exactly one of \"output\" and \"output_file\"",
+            path.display()
+        )));
+    }
+    Ok(fixture)
+}
+
+/// Runs every fixture of a provider; a broken fixture file is a failed case, not an abort.
+pub fn run_all(engine: &Engine, provider: &Provider) -> Result<Vec<CaseReport>> {
+    Ok(files_for(provider)?
+        .into_iter()
+        .map(|file| run_file(engine, provider, &file))
+        .collect())
+}
+
+/// Runs one fixture file.
+pub fn run_file(engine: &Engine, provider: &Provider, file: &Path) -> CaseReport {
+    let fixture = match load(file) {
+        Ok(f) => f,
+        Err(err) => {
+            return CaseReport {
+                file: file.to_path_buf(),
+                action: String::new(),
+                description: None,
+                failure: Some(err.message().to_string()),
+            };
+        }
+    };
+    let failure = check(engine, provider, file, &fixture).err();
+    CaseReport {
+        file: file.to_path_buf(),
+        action: fixture.action,
+        description: fixture.description,
+        failure,
+    }
+}
+
+fn check(
+    engine: &Engine,
+    provider: &Provider,
+    file: &Path,
+    fixture: &Fixture,
+) -> std::result::Result<(), String> {
+    let output = match (&fixture.output, &fixture.output_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(rel)) => {
+            let path = file.parent().unwrap_or(Path::new(".")).join(rel);
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read output_file {}: {e}", path.display()))?
+        }
+        (None, None) => unreachable!("load checks for output"),
+    };
+    let parsed = Engine::parse_saved(provider, &fixture.action, &output);
+    match (&fixture.expected, &fixture.expected_error, parsed) {
+        (Some(expected), _, Ok(actual)) if &actual == expected => {}
+        (Some(expected), _, Ok(actual)) => return Err(difference(expected, &actual)),
+        (Some(_), _, Err(err)) => {
+            return Err(format!(
+                "expected a result, got {}: {err}",
+                err.kind().code()
+            ));
+        }
+        (None, Some(category), Ok(actual)) => {
+            return Err(format!(
+                "expected a {category} error, got the result {actual}"
+            ));
+        }
+        (None, Some(category), Err(err)) => {
+            if !category_matches(category, err.kind()) {
+                return Err(format!(
+                    "expected a {category} error, got {}: {err}",
+                    err.kind().code()
+                ));
+            }
+        }
+        (None, None, _) => unreachable!("load checks for expected"),
+    }
+    if let Some(request) = &fixture.request {
+        let inputs = Inputs {
+            cli: fixture
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+            ..Inputs::default()
+        };
+        let plan = engine
+            .plan(provider, &fixture.action, &inputs)
+            .map_err(|e| format!("the request check's dry run failed: {e}"))?;
+        let Some(call) = plan.calls.last() else {
+            return Err("the dry run made no call".to_string());
+        };
+        for (key, want) in request {
+            let got = call.get(key).unwrap_or(&Value::Null);
+            if got != want {
+                return Err(format!("request `{key}`: expected {want}, got {got}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn category_matches(category: &str, kind: ErrorKind) -> bool {
+    let code = kind.code();
+    code.eq_ignore_ascii_case(category)
+        || code
+            .strip_suffix("Error")
+            .is_some_and(|short| short.eq_ignore_ascii_case(category))
+}
+
+/// A readable account of where `actual` departs from `expected` (first differences).
+fn difference(expected: &Value, actual: &Value) -> String {
+    let mut diffs = Vec::new();
+    diff_at("", expected, actual, &mut diffs);
+    let shown: Vec<String> = diffs.iter().take(5).cloned().collect();
+    let more = diffs.len().saturating_sub(shown.len());
+    let mut text = format!("the result differs: {}", shown.join("; "));
+    if more > 0 {
+        text.push_str(&format!("; and {more} more"));
+    }
+    text
+}
+
+fn diff_at(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}/{k}");
+                match a.get(k) {
+                    Some(av) => diff_at(&p, ev, av, out),
+                    None => out.push(format!("{p}: missing (expected {ev})")),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!("{path}/{k}: unexpected {}", a[k]));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                diff_at(&format!("{path}/{i}"), ev, av, out);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => out.push(format!(
+            "{}: expected {} item(s), got {}",
+            if path.is_empty() { "/" } else { path },
+            e.len(),
+            a.len()
+        )),
+        (e, a) if e != a => out.push(format!(
+            "{}: expected {e}, got {a}",
+            if path.is_empty() { "/" } else { path }
+        )),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn differences_point_at_the_field() {
+        let text = difference(
+            &json!([{"id": "a", "status": "running"}]),
+            &json!([{"id": "a", "status": "stopped", "extra": 1}]),
+        );
+        assert!(
+            text.contains("/0/status: expected \"running\", got \"stopped\""),
+            "{text}"
+        );
+        assert!(text.contains("/0/extra: unexpected 1"), "{text}");
+        assert!(difference(&json!([1]), &json!([])).contains("expected 1 item(s), got 0"));
+    }
+
+    #[test]
+    fn categories_match_with_or_without_the_error_suffix() {
+        assert!(category_matches("ProviderError", ErrorKind::Provider));
+        assert!(category_matches("provider", ErrorKind::Provider));
+        assert!(!category_matches("NotFound", ErrorKind::Provider));
+    }
+}
