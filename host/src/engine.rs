@@ -30,6 +30,7 @@ pub struct Engine {
     limits: Limits,
     env: Vec<(String, String)>,
     retry: RetryPolicy,
+    throttle: Arc<crate::throttle::Throttle>,
     #[cfg(feature = "wasm")]
     wasm: WasmOptions,
     #[cfg(feature = "wasm")]
@@ -65,15 +66,23 @@ impl RetryPolicy {
         if attempt >= self.attempts || !is_transient(err) {
             return None;
         }
+        match err.details().get("retry_after").and_then(Value::as_u64) {
+            Some(secs) if Duration::from_secs(secs) > self.max_delay => None,
+            _ => Some(self.backoff(attempt, err)),
+        }
+    }
+
+    /// The backoff after failed attempt `attempt`: `Retry-After` when given (capped at
+    /// `max_delay`), else exponential with jitter.
+    pub fn backoff(&self, attempt: u32, err: &Error) -> Duration {
         let backoff = self
             .base
-            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .saturating_mul(1u32 << (attempt.max(1) - 1).min(16))
             .min(self.max_delay);
         let jittered = backoff.mul_f64(0.5 + 0.5 * random_unit());
         match err.details().get("retry_after").and_then(Value::as_u64) {
-            Some(secs) if Duration::from_secs(secs) > self.max_delay => None,
-            Some(secs) => Some(Duration::from_secs(secs).max(jittered)),
-            None => Some(jittered),
+            Some(secs) => Duration::from_secs(secs).min(self.max_delay).max(jittered),
+            None => jittered,
         }
     }
 }
@@ -189,6 +198,7 @@ impl Engine {
             limits,
             env: Vec::new(),
             retry: RetryPolicy::default(),
+            throttle: Arc::default(),
             #[cfg(feature = "wasm")]
             wasm: WasmOptions::default(),
             #[cfg(feature = "wasm")]
@@ -249,11 +259,22 @@ impl Engine {
         let repeatable = is_repeatable(provider, action_name);
         let mut attempt = 1;
         loop {
+            let held = self.throttle.wait().await;
+            if !held.is_zero() {
+                tracing::info!(
+                    "{}/{action_name}: held back {held:?} by a rate limit another call met",
+                    provider.name
+                );
+            }
             let outcome = self.run_once(provider, action_name, inputs).await;
             let err = match outcome {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
+            if err.kind() == ErrorKind::RateLimit {
+                // Everyone backs off, whether or not this action may be retried.
+                self.throttle.hold(retry.backoff(attempt, &err));
+            }
             let delay = retry.delay(attempt, &err).filter(|_| repeatable);
             match delay {
                 Some(delay) => {

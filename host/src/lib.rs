@@ -43,6 +43,7 @@ pub mod secret;
 pub mod status;
 pub mod target;
 pub mod template;
+pub mod throttle;
 pub mod validate;
 pub mod wait;
 #[cfg(feature = "wasm")]

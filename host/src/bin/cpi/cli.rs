@@ -64,7 +64,7 @@ pub enum Command {
     },
     /// Run one action of a provider.
     #[command(
-        after_help = "Examples:\n  cpi run cloudco create_worker -p name=web-1\n  cpi run truenas get_worker -p worker_id=3 --json\n  cpi run cloudco delete_worker -p worker_id=wrk-1 --dry-run"
+        after_help = "Examples:\n  cpi run cloudco create_worker -p name=web-1\n  cpi run truenas get_worker -p worker_id=3 --json\n  cpi run cloudco delete_worker -p worker_id=wrk-1 --dry-run\n  cpi run cloudco create_worker --batch workers.jsonl --parallel 8"
     )]
     Run {
         /// Provider name.
@@ -82,6 +82,13 @@ pub enum Command {
         /// How long --wait waits (e.g. 90s, 10m).
         #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
         wait_timeout: std::time::Duration,
+        /// Run the action once per line of a JSON-lines file (`-` for stdin); prints one JSON
+        /// result per line, in input order.
+        #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["dry_run", "wait"])]
+        batch: Option<PathBuf>,
+        /// How many batch items run at once.
+        #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
+        parallel: usize,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     Parse {

@@ -1,5 +1,6 @@
 //! One module per subcommand; each `exec` calls the library and renders the outcome.
 
+mod batch;
 mod demo;
 mod grant;
 mod run;
@@ -31,9 +32,19 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             provider,
             action,
             params,
+            batch: Some(file),
+            parallel,
+            ..
+        } => batch::exec(g, &provider, &action, &params, &file, parallel),
+        Command::Run {
+            provider,
+            action,
+            params,
             dry_run,
             wait,
             wait_timeout,
+            batch: None,
+            parallel: _,
         } => run::run(
             g,
             &provider,
