@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod exec;
@@ -39,6 +40,8 @@ pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
+pub mod scaffold;
+pub mod schema;
 pub mod secret;
 pub mod status;
 pub mod target;

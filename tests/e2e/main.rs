@@ -2,6 +2,8 @@
 
 mod support;
 
+mod authoring;
+
 mod operations;
 mod providers;
 mod wasm;

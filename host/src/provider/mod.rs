@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -24,7 +25,8 @@ pub(crate) use discover::provider_files;
 pub use discover::{Registry, default_search_dirs};
 
 /// A loaded provider file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Provider {
     /// The provider's unique name (`cpi run NAME ...`).
     pub name: String,
@@ -57,7 +59,7 @@ pub struct Provider {
 }
 
 /// `command` or `endpoint` (§4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Actions run a CLI program.
@@ -76,7 +78,8 @@ impl fmt::Display for ProviderKind {
 }
 
 /// One action (`create_worker`, ...) or a `pre_exec`/`post_exec` step of one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Action {
     /// What runs: a command template or an HTTP endpoint template.
     pub target: Target,
@@ -120,7 +123,7 @@ impl Action {
 }
 
 /// What an action runs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub enum Target {
     /// A CLI command template, split into argv before substitution.
     Command(CommandTarget),
@@ -194,8 +197,36 @@ impl<'de> Deserialize<'de> for CommandTarget {
     }
 }
 
+impl JsonSchema for CommandTarget {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandTarget".into()
+    }
+
+    /// Matches the `Deserialize` impl: a template string, or OmniCloud's object form.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A command line template, split into words with POSIX quoting rules before substitution; never run through a shell.",
+            "oneOf": [
+                {"type": "string", "examples": ["cloudco-cli worker describe {worker_id} --output json"]},
+                {
+                    "type": "object",
+                    "description": "OmniCloud's object form.",
+                    "properties": {
+                        "command": {"type": "string", "description": "The command line template."},
+                        "in_vm": {"type": "boolean", "default": false,
+                                  "description": "Run over SSH inside the worker: cpi refuses this at run time."}
+                    },
+                    "required": ["command"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// An HTTP request template.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct EndpointTarget {
     /// URL template; a leading `{placeholder}` is the base URL.
     pub url: String,
@@ -278,6 +309,44 @@ impl<'de> Deserialize<'de> for Method {
     }
 }
 
+impl JsonSchema for Method {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Method".into()
+    }
+
+    /// Matches the `Deserialize` impl: a method name in any case, or `{"Custom": "VERB"}`.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        const NAMES: [&str; 8] = [
+            "Get", "Post", "Put", "Patch", "Delete", "Option", "Options", "Head",
+        ];
+        // Any case, as the loader reads it ("GET", "get"); JSON Schema regexes have no flags,
+        // so each letter is a class.
+        let any_case: Vec<String> = NAMES
+            .iter()
+            .map(|name| {
+                name.chars()
+                    .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+                    .collect()
+            })
+            .collect();
+        let pattern = format!("^({})$", any_case.join("|"));
+        schemars::json_schema!({
+            "description": "HTTP method as the standard spells it (§9.3, any case), `Head`, or {\"Custom\": \"VERB\"}.",
+            "anyOf": [
+                {"enum": ["Get", "Post", "Put", "Patch", "Delete", "Option", "Head"]},
+                {"type": "string", "pattern": pattern},
+                {
+                    "type": "object",
+                    "properties": {"Custom": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                                              "description": "Any RFC 9110 token, e.g. PURGE."}},
+                    "required": ["Custom"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 fn is_http_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -285,7 +354,8 @@ fn is_http_token(s: &str) -> bool {
 }
 
 /// `parse_rules`: how an action's raw output becomes JSON (§10 of the excerpt).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ParseRules {
     /// `object`, `array` or `properties`.
     #[serde(rename = "type")]
@@ -306,7 +376,7 @@ pub struct ParseRules {
 }
 
 /// The parser type of a rule set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleKind {
     /// One object; each pattern matched once against the whole output.
@@ -320,7 +390,8 @@ pub enum RuleKind {
 }
 
 /// One field's extraction rule.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Pattern {
     /// The regex (multi-line: `^`/`$` match at line boundaries); required except in `json`
     /// rules, where it optionally narrows the text at `pointer`.
@@ -342,7 +413,8 @@ pub struct Pattern {
 }
 
 /// A numbered list inside a `properties` result (`Disk-0-ID`, `nic1=`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ArrayPattern {
     /// The text numbered items start with (documentation; matching is by `object` regexes).
     #[serde(default)]

@@ -29,8 +29,11 @@ pub struct Global {
     /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/config.toml).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// Print machine-readable JSON instead of human-readable text.
-    #[arg(long, global = true)]
+    /// Output format on stdout [default: table on a terminal, json when piped].
+    #[arg(long, short = 'o', value_enum, value_name = "FORMAT", global = true)]
+    pub output: Option<OutputFormat>,
+    /// Same as --output json. After parsing, true whenever stdout gets JSON or YAML.
+    #[arg(long, global = true, conflicts_with = "output")]
     pub json: bool,
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -40,16 +43,54 @@ pub struct Global {
     pub quiet: bool,
 }
 
+/// What stdout gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text: `key  value` lines and aligned tables.
+    Table,
+    /// JSON (one document; errors in the §10.2 shape).
+    Json,
+    /// YAML (the same document as JSON).
+    Yaml,
+}
+
+/// The kind of provider file `cpi new` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NewType {
+    /// Actions run a CLI program.
+    Command,
+    /// Actions call an HTTP API.
+    Endpoint,
+}
+
+/// The language of a component project `cpi new --component` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NewComponent {
+    /// Rust with the guest SDK (cargo, wasm32-wasip2).
+    Rust,
+    /// Python (componentize-py).
+    Python,
+    /// JavaScript (ComponentizeJS).
+    Js,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the providers found in the search directories.
+    #[command(
+        after_help = "Examples:\n  cpi providers\n  cpi providers --provider-dir ./my-providers --output json"
+    )]
     Providers,
     /// Show one provider: defaults, actions, parameters and returned fields.
+    #[command(after_help = "Examples:\n  cpi show cloudco\n  cpi show truenas --output yaml")]
     Show {
         /// Provider name.
         provider: String,
     },
     /// Check provider files for compliance with the standard (errors and warnings).
+    #[command(
+        after_help = "Examples:\n  cpi validate                       # every file in ./providers\n  cpi validate providers/hetzner.json\n  cpi validate my-providers/ --output json"
+    )]
     Validate {
         /// Provider files or directories (default: ./providers).
         paths: Vec<PathBuf>,
@@ -91,6 +132,9 @@ pub enum Command {
         parallel: usize,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
+    #[command(
+        after_help = "Examples:\n  cpi parse cloudco get_worker --input saved-output.txt\n  cloudco-cli worker list --output json | cpi parse cloudco list_workers"
+    )]
     Parse {
         /// Provider name.
         provider: String,
@@ -101,6 +145,9 @@ pub enum Command {
         input: String,
     },
     /// Run the §8 lifecycle: initialize_cli, configure_auth, test_auth, test_install.
+    #[command(
+        after_help = "Examples:\n  cpi init cloudco\n  cpi init truenas -p api_url=http://127.0.0.1:8787/api/v2.0 -p api_key=TOKEN"
+    )]
     Init {
         /// Provider name.
         provider: String,
@@ -108,6 +155,9 @@ pub enum Command {
         params: ParamArgs,
     },
     /// Run the simulated cloud (HTTP API on loopback) until interrupted.
+    #[command(
+        after_help = "Examples:\n  cpi sim\n  cpi sim --addr 127.0.0.1:9000 --state /tmp/sim.json --transition-ms 100"
+    )]
     Sim {
         /// Address to listen on (loopback only).
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -121,7 +171,7 @@ pub enum Command {
     },
     /// Wait until a worker reaches a status (polls get_worker with backoff).
     #[command(
-        after_help = "Examples:\n  cpi wait cloudco wrk-1a2b3c4d --for running --timeout 10m"
+        after_help = "Examples:\n  cpi wait cloudco wrk-1a2b3c4d --for running --wait-timeout 10m"
     )]
     Wait {
         /// Provider name.
@@ -160,15 +210,70 @@ pub enum Command {
         env: Vec<String>,
     },
     /// Remove every grant of a component provider.
+    #[command(after_help = "Examples:\n  cpi revoke cloudco-wasm")]
     Revoke {
         /// Provider name.
         provider: String,
     },
     /// List stored grants.
+    #[command(after_help = "Examples:\n  cpi grants\n  cpi grants --output json")]
     Grants,
     /// Start the simulated cloud and drive both standard example providers through the
     /// lifecycle and every required method.
+    #[command(after_help = "Examples:\n  cpi demo\n  cpi demo --output json")]
     Demo,
+    /// Write Markdown documentation (§11) for providers, generated from their files and
+    /// fixtures.
+    #[command(
+        after_help = "Examples:\n  cpi docs cloudco                       # Markdown on stdout\n  cpi docs --all --out docs/providers    # NAME.md per provider, plus README.md"
+    )]
+    Docs {
+        /// Provider names.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        providers: Vec<String>,
+        /// Every provider found (JSON files; component-only providers are skipped).
+        #[arg(long)]
+        all: bool,
+        /// Write NAME.md files (and an index, README.md, with --all) into DIR.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of provider files (for editors and other tools).
+    #[command(
+        after_help = "Examples:\n  cpi schema > schema/provider.schema.json\n\nIn a provider file, \"$schema\": \"../schema/provider.schema.json\" lets editors check it as you type."
+    )]
+    Schema,
+    /// Start a new provider: a provider file with every required method stubbed and a
+    /// fixture, or (--component) a WebAssembly component project.
+    #[command(
+        after_help = "Examples:\n  cpi new acme --type command          # providers/acme.json + providers/fixtures/acme/\n  cpi new acme --type endpoint --dir my-providers\n  cpi new acme --component rust        # ./acme/: Cargo.toml, src/lib.rs, acme.json\n  cpi new acme --component python --dir ~/src\n\nThen: cpi validate providers/acme.json && cpi test acme"
+    )]
+    New {
+        /// The provider's name (lowercase letters, digits, '-' and '_').
+        name: String,
+        /// What the actions do: run a CLI program or call an HTTP API.
+        #[arg(long = "type", value_enum, default_value = "command")]
+        kind: NewType,
+        /// Write a component project in this language instead of a provider file.
+        #[arg(long, value_enum, value_name = "LANG")]
+        component: Option<NewComponent>,
+        /// Where to write [default: ./providers, or . with --component].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The cpi guest SDK (guest-sdk/ of a cpi checkout) for --component rust [default:
+        /// found next to the output directory or the cpi binary].
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  cpi completions bash > ~/.local/share/bash-completion/completions/cpi\n  cpi completions zsh > ~/.zfunc/_cpi\n  cpi completions fish > ~/.config/fish/completions/cpi.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parameter values and limits for commands that run actions.

@@ -20,7 +20,8 @@ fn main() -> ExitCode {
         let code = cpi_sim::cloudco::main(std::env::args_os());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    output::configure(&mut cli.global);
     output::init_logging(cli.global.verbose, cli.global.quiet);
     let json = cli.global.json;
     match commands::exec(cli) {

@@ -1,9 +1,78 @@
-//! Rendering: human-readable text on a terminal, JSON with `--json`; errors as §10.2 JSON.
+//! Rendering: tables on a terminal, JSON when piped, or what `--output` asks for; errors as
+//! §10.2 JSON (or YAML) on stdout in those formats. Colour only on a terminal, never with
+//! `NO_COLOR` (anstream strips the styles otherwise).
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
+use anstyle::{AnsiColor, Style};
 use cpi::Error;
 use serde_json::Value;
+
+use crate::cli::{Global, OutputFormat};
+
+/// A success verdict (`ok`).
+pub const GOOD: Style = AnsiColor::Green.on_default().bold();
+/// A failure verdict (`FAILED`, `error`).
+pub const BAD: Style = AnsiColor::Red.on_default().bold();
+/// A warning.
+pub const WARN: Style = AnsiColor::Yellow.on_default();
+
+/// `text` in `style` (stripped again by `anstream` where colour is off).
+pub fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// The stdout format, decided once by [`configure`].
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    format: OutputFormat,
+    /// Whether the user asked for it (`--output`, `--json`) rather than a pipe implying it.
+    explicit: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Resolves `--output` and `--json` (default: a table on a terminal, JSON when stdout is
+/// piped). Afterwards `g.output` is set and `g.json` is true whenever stdout gets JSON or
+/// YAML, so commands pick "machine" or "human" with one flag and [`print_machine`] picks the
+/// syntax.
+pub fn configure(g: &mut Global) {
+    let chosen = if g.json {
+        Some(OutputFormat::Json)
+    } else {
+        g.output
+    };
+    let format = chosen.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Json
+    });
+    g.output = Some(format);
+    g.json = format != OutputFormat::Table;
+    let _ = SETTINGS.set(Settings {
+        format,
+        explicit: chosen.is_some(),
+    });
+}
+
+fn settings() -> Settings {
+    SETTINGS.get().copied().unwrap_or(Settings {
+        format: OutputFormat::Table,
+        explicit: false,
+    })
+}
+
+/// Prints a value for machines: JSON (one line), or YAML with `--output yaml`.
+pub fn print_machine(value: &Value) {
+    match settings().format {
+        OutputFormat::Yaml => match serde_norway::to_string(value) {
+            Ok(yaml) => print!("{yaml}"),
+            Err(_) => println!("{value}"),
+        },
+        _ => println!("{value}"),
+    }
+}
 
 /// Sets up `tracing` on stderr at the requested verbosity (`RUST_LOG` overrides).
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -26,14 +95,22 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Prints an error: the §10.2 JSON on stdout with `--json`, a readable line on stderr otherwise.
+/// Prints an error: the §10.2 shape on stdout for machines (`json`), and a readable line on
+/// stderr for people, unless they asked for a machine format themselves.
 pub fn print_error(err: &Error, json: bool) {
     if json {
-        println!("{}", err.to_json());
-        return;
+        print_machine(&err.to_json());
+        if settings().explicit {
+            return;
+        }
     }
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error[{}]: {}", err.kind().code(), err.message());
+    let mut stderr = anstream::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "{}: {}",
+        paint(BAD, &format!("error[{}]", err.kind().code())),
+        err.message()
+    );
     for (key, value) in err.details() {
         let shown = match value {
             Value::String(s) => s.clone(),
@@ -45,10 +122,11 @@ pub fn print_error(err: &Error, json: bool) {
     }
 }
 
-/// Prints a JSON value: compact JSON with `--json`, readable text otherwise.
+/// Prints a JSON value: for machines with `json` (JSON or YAML, see [`print_machine`]),
+/// readable text otherwise.
 pub fn print_value(value: &Value, json: bool) {
     if json {
-        println!("{value}");
+        print_machine(value);
     } else {
         print!("{}", render(value));
     }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{registry, runtime};
 use crate::cli::Global;
+use crate::output;
 
 fn store() -> Result<GrantStore> {
     GrantStore::default_store()
@@ -84,12 +85,11 @@ pub fn grant(
         .map(|gr| gr.capabilities.clone())
         .unwrap_or_default();
     if g.json {
-        println!(
-            "{}",
-            json!({"provider": name, "component": component.path().display().to_string(),
+        output::print_machine(
+            &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "requested": manifest.requested, "granted": caps,
-                   "env": granted.map(|gr| gr.env).unwrap_or_default()})
+                   "env": granted.map(|gr| gr.env).unwrap_or_default()}),
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -129,7 +129,7 @@ pub fn grant(
 pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
     let removed = store()?.remove(name)?;
     if g.json {
-        println!("{}", json!({"provider": name, "revoked": removed}));
+        output::print_machine(&json!({"provider": name, "revoked": removed}));
     } else if removed {
         println!("revoked every grant of {name}");
     } else {
@@ -141,10 +141,7 @@ pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
 pub fn list(g: &Global) -> Result<ExitCode> {
     let grants = store()?.list()?;
     if g.json {
-        println!(
-            "{}",
-            serde_json::to_string(&grants).expect("grants serialize")
-        );
+        output::print_machine(&serde_json::to_value(&grants).expect("grants serialize"));
         return Ok(ExitCode::SUCCESS);
     }
     if grants.is_empty() {

@@ -1,9 +1,13 @@
 //! One module per subcommand; each `exec` calls the library and renders the outcome.
 
 mod batch;
+mod completions;
 mod demo;
+mod docs;
 mod grant;
+mod new;
 mod run;
+mod schema;
 mod show;
 mod sim;
 mod test;
@@ -82,6 +86,20 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         Command::Revoke { provider } => grant::revoke(g, &provider),
         Command::Grants => grant::list(g),
         Command::Demo => demo::exec(g),
+        Command::Docs {
+            providers,
+            all,
+            out,
+        } => docs::exec(g, &providers, all, out.as_deref()),
+        Command::Schema => schema::exec(),
+        Command::New {
+            name,
+            kind,
+            component,
+            dir,
+            sdk,
+        } => new::exec(g, &name, kind, component, dir, sdk),
+        Command::Completions { shell } => completions::exec(shell),
     }
 }
 

@@ -97,7 +97,7 @@ pub fn wait(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Polls with a spinner on a terminal, plain lines otherwise (nothing with --json or -q).
+/// Polls with a spinner on a terminal, plain lines otherwise (nothing with -q).
 fn wait_loop(
     g: &Global,
     rt: &tokio::runtime::Runtime,
@@ -109,7 +109,8 @@ fn wait_loop(
 ) -> Result<serde_json::Value> {
     let mut inputs = inputs.clone();
     inputs.cli.insert("worker_id".into(), worker_id.to_string());
-    let interactive = std::io::stderr().is_terminal() && !g.json && !g.quiet;
+    // Progress goes to stderr, whatever stdout's format: only -q silences it.
+    let interactive = std::io::stderr().is_terminal() && !g.quiet;
     let spinner = interactive.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -128,7 +129,7 @@ fn wait_loop(
             );
             match &spinner {
                 Some(bar) => bar.set_message(line),
-                None if !g.json && !g.quiet && status != last => eprintln!("{line}"),
+                None if !g.quiet && status != last => eprintln!("{line}"),
                 None => {}
             }
             last = status.to_string();
@@ -163,10 +164,15 @@ pub fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
     let (reports, outcome) = runtime()?.block_on(engine.lifecycle(provider, &inputs));
     if g.json {
         let value = serde_json::json!({"provider": provider.name, "ready": outcome.is_ok(), "steps": reports});
-        println!("{value}");
+        output::print_machine(&value);
     } else {
         for step in &reports {
-            println!("{:<16} {}", step.action, step.outcome);
+            let outcome = match step.outcome {
+                "ok" => output::paint(output::GOOD, "ok"),
+                "failed" => output::paint(output::BAD, "failed"),
+                other => other.to_string(),
+            };
+            anstream::println!("{:<16} {outcome}", step.action);
             if let Some(result) = &step.result {
                 for line in output::render(result).lines() {
                     println!("    {line}");

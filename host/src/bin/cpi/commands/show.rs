@@ -93,7 +93,7 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         "description": p.description, "default_settings": defaults, "actions": actions,
         "component": component_json});
     if g.json {
-        println!("{value}");
+        output::print_machine(&value);
     } else {
         if let Some(c) = &component_json {
             println!(

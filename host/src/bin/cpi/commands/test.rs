@@ -6,6 +6,7 @@ use cpi::fixture::{self, CaseReport};
 use cpi::{Engine, Error, Result};
 
 use crate::cli::Global;
+use crate::output::{self, BAD, GOOD, paint};
 
 pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
@@ -43,7 +44,7 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
             .iter()
             .map(|(name, cases)| (name.clone(), serde_json::json!(cases)))
             .collect();
-        println!("{}", serde_json::Value::Object(value));
+        output::print_machine(&serde_json::Value::Object(value));
     } else {
         for (name, cases) in &all {
             for case in cases {
@@ -53,8 +54,16 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 match &case.failure {
-                    None => println!("ok      {name} {} ({file})", case.action),
-                    Some(why) => println!("FAILED  {name} {} ({file}): {why}", case.action),
+                    None => anstream::println!(
+                        "{}      {name} {} ({file})",
+                        paint(GOOD, "ok"),
+                        case.action
+                    ),
+                    Some(why) => anstream::println!(
+                        "{}  {name} {} ({file}): {why}",
+                        paint(BAD, "FAILED"),
+                        case.action
+                    ),
                 }
             }
         }

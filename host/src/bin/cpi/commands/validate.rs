@@ -7,6 +7,7 @@ use cpi::Result;
 use cpi::validate::{self, Severity};
 
 use crate::cli::Global;
+use crate::output::{self, BAD, GOOD, WARN, paint};
 
 pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
@@ -28,15 +29,16 @@ pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let reports: Vec<_> = files.iter().map(|f| validate::validate_file(f)).collect();
     let errors: usize = reports.iter().map(|r| r.errors()).sum();
     if g.json {
-        println!(
-            "{}",
-            serde_json::to_string(&reports).expect("reports serialize")
-        );
+        output::print_machine(&serde_json::to_value(&reports).expect("reports serialize"));
     } else {
         for report in &reports {
             let name = report.provider.as_deref().unwrap_or("?");
-            let verdict = if report.errors() == 0 { "ok" } else { "FAILED" };
-            println!(
+            let verdict = if report.errors() == 0 {
+                paint(GOOD, "ok")
+            } else {
+                paint(BAD, "FAILED")
+            };
+            anstream::println!(
                 "{} ({name}): {verdict}, {} error(s), {} warning(s)",
                 report.file.display(),
                 report.errors(),
@@ -44,15 +46,15 @@ pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
             );
             for f in &report.findings {
                 let sev = match f.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
+                    Severity::Error => paint(BAD, "error"),
+                    Severity::Warning => paint(WARN, "warning"),
                 };
                 let at = if f.path.is_empty() {
                     String::new()
                 } else {
                     format!(" {}", f.path)
                 };
-                println!("  {sev}{at}: {}", f.message);
+                anstream::println!("  {sev}{at}: {}", f.message);
             }
         }
         if reports.len() > 1 {

@@ -1,0 +1,63 @@
+//! `cpi docs`: Markdown documentation (§11) generated from provider files.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use cpi::{Engine, Error, Provider, Result};
+use serde_json::json;
+
+use super::registry;
+use crate::cli::Global;
+use crate::output;
+
+pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Result<ExitCode> {
+    let registry = registry(g)?;
+    let providers: Vec<&Provider> = if all {
+        // A standalone component carries its definition inside; there is no file to document.
+        registry
+            .providers()
+            .filter(|p| !(p.component.is_some() && p.actions.is_empty()))
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| registry.get(n))
+            .collect::<Result<_>>()?
+    };
+    let engine = Engine::new()?;
+    let mut pages = Vec::new();
+    for p in &providers {
+        if p.actions.is_empty() && p.component.is_some() {
+            return Err(Error::validation(format!(
+                "{} is a component provider whose actions live in the component; document its provider JSON instead",
+                p.name
+            )));
+        }
+        pages.push((format!("{}.md", p.name), cpi::docs::markdown(&engine, p)?));
+    }
+    let Some(dir) = out else {
+        let text: Vec<&str> = pages.iter().map(|(_, md)| md.as_str()).collect();
+        print!("{}", text.join("\n---\n\n"));
+        return Ok(ExitCode::SUCCESS);
+    };
+    if all {
+        pages.push(("README.md".to_string(), cpi::docs::index(&providers)));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for (file, text) in &pages {
+        let path = dir.join(file);
+        std::fs::write(&path, text)
+            .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path.display().to_string());
+    }
+    if g.json {
+        output::print_value(&json!({"written": written}), true);
+    } else {
+        for path in &written {
+            println!("wrote {path}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+//! `cpi new`: scaffold a provider file (with a fixture) or a component project.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cpi::scaffold::{self, Kind, Language};
+use cpi::{Error, Result};
+use serde_json::json;
+
+use crate::cli::{Global, NewComponent, NewType};
+use crate::output;
+
+pub fn exec(
+    g: &Global,
+    name: &str,
+    kind: NewType,
+    component: Option<NewComponent>,
+    dir: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let (files, dir) = match component {
+        None => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("providers"));
+            let kind = match kind {
+                NewType::Command => Kind::Command,
+                NewType::Endpoint => Kind::Endpoint,
+            };
+            // `$schema` for editors, when the provider lands in a tree that has the schema.
+            let schema = scaffold::find_upwards(&dir, "schema/provider.schema.json")
+                .and_then(|schema| {
+                    Some(scaffold::relative_path(
+                        &std::path::absolute(&dir).ok()?,
+                        &schema,
+                    ))
+                })
+                .map(|p| p.to_string_lossy().into_owned());
+            (scaffold::provider(name, kind, schema.as_deref())?, dir)
+        }
+        Some(language) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let language = match language {
+                NewComponent::Rust => Language::Rust,
+                NewComponent::Python => Language::Python,
+                NewComponent::Js => Language::JavaScript,
+            };
+            let sdk = match language {
+                Language::Rust => Some(sdk_path(&dir.join(name), sdk)?),
+                _ => None,
+            };
+            (scaffold::component(name, language, sdk.as_deref())?, dir)
+        }
+    };
+    let written = scaffold::write(&dir, &files)?;
+    let shown: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    if g.json {
+        output::print_value(&json!({"name": name, "written": shown}), true);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for path in &shown {
+        println!("created {path}");
+    }
+    let next = match component {
+        None => format!(
+            "next: edit {}, then\n  cpi validate {}\n  cpi test {name}{}\n  cpi docs {name}",
+            shown[0],
+            shown[0],
+            if dir == Path::new("providers") {
+                String::new()
+            } else {
+                format!(
+                    "  (add --provider-dir {} outside ./providers)",
+                    dir.display()
+                )
+            }
+        ),
+        Some(_) => format!(
+            "next: see {}",
+            written
+                .iter()
+                .find(|p| p.ends_with("README.md"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    println!("{next}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The guest SDK as the project's Cargo.toml names it: `--sdk`, or `guest-sdk/` of a cpi
+/// checkout above the project or the running binary; relative to the project when possible.
+fn sdk_path(project: &Path, given: Option<PathBuf>) -> Result<String> {
+    let found = match given {
+        Some(path) => {
+            if !path.join("Cargo.toml").is_file() {
+                return Err(Error::validation(format!(
+                    "--sdk {}: no Cargo.toml there (expected the guest-sdk/ directory of a cpi checkout)",
+                    path.display()
+                )));
+            }
+            path
+        }
+        None => {
+            let exe_dir = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf));
+            [Some(project.to_path_buf()), exe_dir]
+                .into_iter()
+                .flatten()
+                .find_map(|start| scaffold::find_upwards(&start, "guest-sdk/Cargo.toml"))
+                .and_then(|toml| toml.parent().map(Path::to_path_buf))
+                .ok_or_else(|| {
+                    Error::validation(
+                        "cannot find the cpi guest SDK: pass --sdk PATH/TO/cpi/guest-sdk",
+                    )
+                })?
+        }
+    };
+    let absolute = std::path::absolute(&found)
+        .map_err(|e| Error::internal(format!("{}: {e}", found.display())))?;
+    let project = std::path::absolute(project)
+        .map_err(|e| Error::internal(format!("{}: {e}", project.display())))?;
+    let shown = scaffold::reference(&project, &absolute);
+    Ok(shown.to_string_lossy().into_owned())
+}
