@@ -326,22 +326,6 @@ fn new_rust_component_builds_and_runs() {
     );
     ok(&report);
 
-    // The Python and JavaScript projects are written too (their builds need their
-    // toolchains; the examples' tests cover those).
-    for (lang, files) in [
-        ("python", ["app.py", "build.sh", "wit/provider.wit"]),
-        ("js", ["app.js", "build.mjs", "wit/provider.wit"]),
-    ] {
-        let name = format!("acme-{lang}");
-        ok(&cpi_in(
-            tmp.path(),
-            &["new", &name, "--component", lang, "--json"],
-        ));
-        for file in files {
-            assert!(tmp.path().join(&name).join(file).is_file(), "{name}/{file}");
-        }
-    }
-
     // Build it as a user would, with the workspace's lock file so nothing new is fetched;
     // the target directory is kept across runs.
     std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
@@ -363,64 +347,138 @@ fn new_rust_component_builds_and_runs() {
         "built the scaffolded component in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let providers = tmp.path().join("installed");
-    std::fs::create_dir(&providers).unwrap();
-    std::fs::copy(
-        target.join("wasm32-wasip2/release/acme_wasm.wasm"),
-        providers.join("acme-wasm.wasm"),
-    )
-    .unwrap();
+    run_installed(
+        tmp.path(),
+        "acme-wasm",
+        &target.join("wasm32-wasip2/release/acme_wasm.wasm"),
+    );
+}
 
-    // A stand-in for the platform's CLI, on PATH.
-    let bin = tmp.path().join("bin");
+/// Installs a scaffolded component as provider `name`, with a stand-in for its CLI on PATH,
+/// grants what it asks for and runs `list_workers`: the carried definition's target, the
+/// component's parse hook and its status mapping (`OFF` → `stopped`).
+fn run_installed(tmp: &Path, name: &str, component: &Path) {
+    let providers = tmp.join(format!("installed-{name}"));
+    std::fs::create_dir(&providers).unwrap();
+    std::fs::copy(component, providers.join(format!("{name}.wasm"))).unwrap();
+    let bin = tmp.join(format!("bin-{name}"));
     std::fs::create_dir(&bin).unwrap();
     std::fs::write(
-        bin.join("acme-wasm"),
+        bin.join(name),
         "#!/bin/sh\necho '[{\"id\": \"srv-1\", \"name\": \"web-1\", \"status\": \"OFF\", \"type\": \"small\", \"ip_address\": null}]'\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        bin.join("acme-wasm"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let dir = providers.to_str().unwrap();
     let cpi = |args: &[&str]| {
-        run(isolated(tmp.path())
+        run(isolated(tmp)
             .env("PATH", &path)
             .arg("--provider-dir")
-            .arg(dir)
+            .arg(&providers)
             .args(args))
     };
-    let shown = cpi(&["show", "acme-wasm", "--json"]);
+    let shown = cpi(&["show", name, "--json"]);
     ok(&shown);
     let shown = shown.json();
     assert_eq!(
         shown["component"]["parses"],
-        serde_json::json!(["list_workers"])
+        serde_json::json!(["list_workers"]),
+        "{name}"
     );
     assert!(shown["actions"].get("stop_worker").is_some(), "{shown}");
-    ok(&cpi(&[
-        "grant",
-        "acme-wasm",
-        "--all",
-        "--env",
-        "PATH",
-        "--json",
-    ]));
-    let listed = cpi(&["run", "acme-wasm", "list_workers", "--json"]);
+    ok(&cpi(&["grant", name, "--all", "--env", "PATH", "--json"]));
+    let listed = cpi(&["run", name, "list_workers", "--json"]);
     ok(&listed);
     assert_eq!(
         listed.json(),
         serde_json::json!([{"id": "srv-1", "name": "web-1", "status": "stopped",
-                            "raw_status": "OFF", "type": "small"}])
+                            "raw_status": "OFF", "type": "small"}]),
+        "{name}"
     );
+}
+
+/// Whether `program --version` runs.
+fn available(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The Python and JavaScript projects build with their toolchains and run like the Rust one.
+/// A missing toolchain skips its half with a `SKIPPED:` line (`.ci/run` installs both).
+#[test]
+fn new_python_and_js_components_build_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let build = |what: &str, cmd: &mut Command| {
+        let started = std::time::Instant::now();
+        let out = cmd.output().expect("the build runs");
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{what}: {:.1}s", started.elapsed().as_secs_f64());
+    };
+
+    ok(&cpi_in(
+        tmp.path(),
+        &["new", "acme-py", "--component", "python", "--json"],
+    ));
+    let project = tmp.path().join("acme-py");
+    for file in [
+        "app.py",
+        "build.sh",
+        "acme-py.json",
+        "wit/provider.wit",
+        "README.md",
+    ] {
+        assert!(project.join(file).is_file(), "acme-py/{file}");
+    }
+    if available("componentize-py") {
+        build(
+            "the scaffolded Python component",
+            Command::new("bash").arg(project.join("build.sh")),
+        );
+        run_installed(tmp.path(), "acme-py", &project.join("acme-py.wasm"));
+    } else {
+        eprintln!("SKIPPED: componentize-py not found (pip install componentize-py==0.25.1)");
+    }
+
+    ok(&cpi_in(
+        tmp.path(),
+        &["new", "acme-js", "--component", "js", "--json"],
+    ));
+    // ComponentizeJS as the JavaScript example installs it (`npm ci` there).
+    let modules = repo().join("examples/js-cloudco/node_modules");
+    let project = tmp.path().join("acme-js");
+    for file in [
+        "app.js",
+        "build.mjs",
+        "package.json",
+        "acme-js.json",
+        "wit/provider.wit",
+    ] {
+        assert!(project.join(file).is_file(), "acme-js/{file}");
+    }
+    if available("node") && modules.join("@bytecodealliance/componentize-js").is_dir() {
+        std::os::unix::fs::symlink(&modules, project.join("node_modules")).unwrap();
+        build(
+            "the scaffolded JavaScript component",
+            Command::new("node").current_dir(&project).arg("build.mjs"),
+        );
+        run_installed(tmp.path(), "acme-js", &project.join("acme-js.wasm"));
+    } else {
+        eprintln!("SKIPPED: node or ComponentizeJS not found (npm ci in examples/js-cloudco)");
+    }
 }
 
 /// Tables on a terminal, JSON when piped, YAML on request; `--json` stays an alias.

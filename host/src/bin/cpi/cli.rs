@@ -32,7 +32,8 @@ pub struct Global {
     /// Output format on stdout [default: table on a terminal, json when piped].
     #[arg(long, short = 'o', value_enum, value_name = "FORMAT", global = true)]
     pub output: Option<OutputFormat>,
-    /// Same as --output json. After parsing, true whenever stdout gets JSON or YAML.
+    /// Same as --output json.
+    // After parsing (`output::configure`), true whenever stdout gets JSON or YAML.
     #[arg(long, global = true, conflicts_with = "output")]
     pub json: bool,
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
