@@ -177,3 +177,109 @@ fn wait_polls_until_the_status_and_fails_fast_or_times_out() {
     ])
     .err("ValidationError");
 }
+
+/// `cpi run ... --batch FILE`: the batch file, written to the world's directory.
+fn batch_file(w: &World, lines: &str) -> String {
+    let path = w.dir.path().join("batch.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path.display().to_string()
+}
+
+fn records(run: &crate::support::Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn batch_results_come_in_input_order_and_one_failure_never_stops_the_others() {
+    let w = World::new();
+    let file = batch_file(
+        &w,
+        "{\"name\": \"b-1\"}\n\n{\"name\": \"b-2\", \"region\": \"eu-west-1\"}\n{oops\n\
+         {\"name\": \"b-3\", \"bogus\": 1}\n{\"name\": \"b-4\"}\n",
+    );
+    let run = w.cpi(&[
+        "run",
+        "cloudco",
+        "create_worker",
+        "--batch",
+        &file,
+        "--parallel",
+        "3",
+    ]);
+    assert_eq!(
+        run.code,
+        10,
+        "first failure is a ValidationError: {}",
+        run.all_output()
+    );
+    let out = records(&run);
+    let lines: Vec<u64> = out.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 3, 4, 5, 6], "input order, blank line skipped");
+    let ok: Vec<bool> = out.iter().map(|r| r["ok"].as_bool().unwrap()).collect();
+    assert_eq!(ok, [true, true, false, false, true]);
+    assert_eq!(out[0]["result"]["name"], "b-1");
+    assert_eq!(out[2]["error"]["code"], "ValidationError");
+    assert!(
+        out[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 4")
+    );
+    assert!(
+        out[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'bogus'")
+    );
+    assert!(run.stderr.contains("3 ok, 2 failed"), "{}", run.stderr);
+    // Exactly the three good lines created workers.
+    let list = w
+        .cpi(&[
+            "run",
+            "cloudco",
+            "list_workers",
+            "-p",
+            "region=us-central",
+            "--json",
+        ])
+        .ok();
+    let mut names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b-1", "b-4"], "b-2 went to eu-west-1");
+}
+
+#[test]
+fn a_parallel_batch_backs_off_together_when_one_call_is_rate_limited() {
+    let w = World::new();
+    w.set_faults(json!({"fail_status": 429, "fail_count": 1, "retry_after_secs": 2}));
+    let file = batch_file(&w, &"{}\n".repeat(8));
+    let mut args: Vec<String> = ["-v", "run", "truenas", "test_install", "--batch", &file]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--parallel".into(), "4".into()]);
+    args.extend(w.truenas_args());
+    let started = std::time::Instant::now();
+    let run = w.cpi(&args);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(records(&run).iter().all(|r| r["ok"] == true));
+    assert_eq!(
+        requests_to(&w, "/system/info"),
+        9,
+        "8 items, one refused once"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert!(
+        run.stderr.contains("held back"),
+        "items that started after the 429 waited for its Retry-After: {}",
+        run.stderr
+    );
+}

@@ -502,7 +502,8 @@ fn providers_show_and_validate_the_standard_examples() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["cloudco", "truenas"]);
+    // The two standard examples and the nine real-platform providers (issue 6).
+    assert_eq!(names, crate::support::SHIPPED_PROVIDERS);
     let show = w.cpi(&["show", "truenas", "--json"]).ok();
     assert_eq!(show["actions"]["get_worker"]["target"]["method"], "GET");
     let validate = w.cpi(&[
@@ -550,4 +551,61 @@ fn secrets_the_caller_gave_never_come_back_in_results() {
     ]);
     assert_eq!(out.ok(), json!({"key": "[REDACTED]", "user": "alice"}));
     assert!(!out.all_output().contains("s3cr3t-Zq9-echo"));
+}
+
+#[test]
+fn every_shipped_provider_passes_its_fixtures_and_real_ones_cover_every_action() {
+    let w = World::new();
+    let report = w.cpi(&["test", "--json"]).ok();
+    for name in crate::support::SHIPPED_PROVIDERS {
+        if name == "cloudco" || name == "truenas" {
+            continue; // exercised live against the simulator instead
+        }
+        let cases = report[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} ships no fixtures: {report}"));
+        let failed: Vec<&Value> = cases
+            .iter()
+            .filter(|c| c.get("failure").is_some())
+            .collect();
+        assert!(failed.is_empty(), "{name}: {failed:#?}");
+        let show = w.cpi(&["show", name, "--json"]).ok();
+        for action in show["actions"].as_object().unwrap().keys() {
+            assert!(
+                cases.iter().any(|c| c["action"] == action.as_str()),
+                "{name}/{action} has no fixture in providers/fixtures/{name}/"
+            );
+        }
+    }
+    // A wrong expectation fails the run with exit code 1 and names the field.
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("providers/fixtures/cloudco");
+    std::fs::create_dir_all(&fixtures).unwrap();
+    std::fs::copy(
+        repo().join("providers/cloudco.json"),
+        dir.path().join("providers/cloudco.json"),
+    )
+    .unwrap();
+    let mut case: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("providers/fixtures/cloudco/list_workers.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    case["expected"][0]["name"] = json!("not-web-1");
+    std::fs::write(fixtures.join("list_workers.json"), case.to_string()).unwrap();
+    let run = crate::support::run(
+        std::process::Command::new(crate::support::cpi_bin())
+            .current_dir(dir.path())
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("NO_COLOR", "1")
+            .args(["test", "cloudco", "--output", "table"]),
+    );
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .contains("/0/name: expected \"not-web-1\", got \"web-1\""),
+        "{}",
+        run.stdout
+    );
 }

@@ -7,6 +7,21 @@ use std::time::Duration;
 use cpi_sim::{Sim, SimConfig};
 use serde_json::Value;
 
+/// Every provider shipped in `providers/`, sorted.
+pub const SHIPPED_PROVIDERS: [&str; 11] = [
+    "aws-ec2",
+    "azure",
+    "cloudco",
+    "digitalocean",
+    "docker",
+    "gce",
+    "hetzner",
+    "libvirt",
+    "proxmox",
+    "truenas",
+    "virtualbox",
+];
+
 /// The repository root (providers/, tests/fixtures/ live here).
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -60,32 +60,48 @@ pub fn exec(
     let rt = runtime()?;
     let (mut ok, mut failed, mut first_failure) = (0usize, 0usize, None);
     rt.block_on(async {
-        let mut results = stream::iter(items)
-            .map(|item| run_item(&engine, provider, action, &base, known.as_ref(), item))
-            .buffered(parallel);
+        // Items finish in any order (a slow one never holds back the start of the next);
+        // records are printed in input order as soon as every earlier one is out.
+        let (engine, base, known) = (&engine, &base, known.as_ref());
+        let mut results = stream::iter(items.into_iter().enumerate())
+            .map(|(n, item)| async move {
+                (
+                    n,
+                    run_item(engine, provider, action, base, known, item).await,
+                )
+            })
+            .buffer_unordered(parallel);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0;
         let mut stdout = std::io::stdout().lock();
-        while let Some((line, outcome)) = results.next().await {
-            let record = match outcome {
-                Ok(result) => {
-                    ok += 1;
-                    json!({"line": line, "ok": true, "result": result})
-                }
-                Err(err) => {
-                    failed += 1;
-                    first_failure.get_or_insert(err.kind());
-                    json!({"line": line, "ok": false, "error": err.to_json()["error"]})
-                }
-            };
-            // A closed stdout (`| head`) ends the batch quietly rather than with a panic.
-            if writeln!(stdout, "{record}")
-                .and_then(|()| stdout.flush())
-                .is_err()
-            {
-                break;
-            }
+        'out: while let Some((n, (line, outcome))) = results.next().await {
             if let Some(bar) = &bar {
                 bar.inc(1);
-                bar.set_message(format!("{failed} failed"));
+            }
+            pending.insert(n, (line, outcome));
+            while let Some((line, outcome)) = pending.remove(&next) {
+                next += 1;
+                let record = match outcome {
+                    Ok(result) => {
+                        ok += 1;
+                        json!({"line": line, "ok": true, "result": result})
+                    }
+                    Err(err) => {
+                        failed += 1;
+                        first_failure.get_or_insert(err.kind());
+                        json!({"line": line, "ok": false, "error": err.to_json()["error"]})
+                    }
+                };
+                // A closed stdout (`| head`) ends the batch quietly rather than with a panic.
+                if writeln!(stdout, "{record}")
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    break 'out;
+                }
+                if let Some(bar) = &bar {
+                    bar.set_message(format!("{failed} failed"));
+                }
             }
         }
     });
