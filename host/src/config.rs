@@ -1,4 +1,17 @@
-//! The config file: per-provider parameter values (`[providers.NAME]` tables in TOML).
+//! The config file, `cpi.toml`: per-provider parameter values (`[providers.NAME]` tables).
+//!
+//! Secrets belong in the environment or in a file only their owner can read, never in
+//! provider files:
+//!
+//! ```toml
+//! [providers.hetzner]
+//! location = "fsn1"
+//! api_token = { env = "HCLOUD_TOKEN" }              # read from the environment
+//! # api_token = { file = "~/.config/cpi/hcloud" }   # or from a file with mode 0600
+//! ```
+//!
+//! A secret file that group or others can read is refused, and so is a literal secret value in
+//! a config file that group or others can read; each error says which file and how to fix it.
 
 use std::path::{Path, PathBuf};
 
@@ -6,15 +19,25 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// Parsed config: provider name → parameter values.
+/// Parsed config: provider name → parameter values (secret references still unresolved).
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     providers: Map<String, Value>,
+    /// The file it came from (secret files are relative to its directory).
+    path: Option<PathBuf>,
 }
 
-/// The default config path: `$XDG_CONFIG_HOME/cpi/config.toml`.
+/// The default config path: `$XDG_CONFIG_HOME/cpi/cpi.toml`, or the older `config.toml`
+/// there when only that exists.
 pub fn default_path() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("cpi").join("config.toml"))
+    let dir = dirs::config_dir()?.join("cpi");
+    let legacy = dir.join("config.toml");
+    let current = dir.join("cpi.toml");
+    Some(if !current.exists() && legacy.exists() {
+        legacy
+    } else {
+        current
+    })
 }
 
 impl Config {
@@ -32,7 +55,21 @@ impl Config {
                 )));
             }
         };
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.path = Some(path.to_path_buf());
+        if let Some(mode) = shared_mode(path)
+            && let Some(key) = config.literal_secret()
+        {
+            return Err(Error::validation(format!(
+                "config file {} holds the secret `{key}` and group or others can read it \
+                 (mode {mode:04o}); run `chmod 600 {}`, or move the value to \
+                 {{ env = \"NAME\" }} or {{ file = \"PATH\" }}",
+                path.display(),
+                path.display()
+            ))
+            .with_detail("file", path.display().to_string()));
+        }
+        Ok(config)
     }
 
     /// Parses config text; `path` is named in errors.
@@ -48,23 +85,141 @@ impl Config {
                 return Err(bad("`providers` must be a table".into()));
             };
             for (name, values) in map {
-                if !values.is_object() {
+                let Value::Object(values) = values else {
                     return Err(bad(format!(
                         "`providers.{name}` must be a table of parameter values"
                     )));
+                };
+                for (key, value) in values {
+                    if let Value::Object(reference) = value {
+                        SecretRef::parse(reference)
+                            .map_err(|why| bad(format!("`providers.{name}.{key}`: {why}")))?;
+                    }
                 }
-                providers.insert(name.clone(), values.clone());
+                providers.insert(name.clone(), Value::Object(values.clone()));
             }
         }
-        Ok(Config { providers })
+        Ok(Config {
+            providers,
+            path: None,
+        })
     }
 
-    /// The parameter values configured for `provider`.
-    pub fn provider(&self, provider: &str) -> Map<String, Value> {
-        match self.providers.get(provider) {
-            Some(Value::Object(map)) => map.clone(),
-            _ => Map::new(),
+    /// The parameter values configured for `provider`, with `{ env }` and `{ file }`
+    /// references resolved.
+    pub fn provider(&self, provider: &str) -> Result<Map<String, Value>> {
+        let Some(Value::Object(map)) = self.providers.get(provider) else {
+            return Ok(Map::new());
+        };
+        let mut out = Map::new();
+        for (key, value) in map {
+            let resolved = match value {
+                Value::Object(reference) => {
+                    let at = format!("`providers.{provider}.{key}`");
+                    let reference = SecretRef::parse(reference)
+                        .map_err(|why| Error::validation(format!("{at}: {why}")))?;
+                    Value::String(reference.resolve(&at, self.path.as_deref())?)
+                }
+                other => other.clone(),
+            };
+            out.insert(key.clone(), resolved);
         }
+        Ok(out)
+    }
+
+    /// The first `providers.NAME.KEY` whose key names a secret and whose value is written
+    /// into the file itself.
+    fn literal_secret(&self) -> Option<String> {
+        self.providers.iter().find_map(|(name, values)| {
+            values.as_object()?.iter().find_map(|(key, value)| {
+                (value.is_string() && crate::secret::looks_secret(key))
+                    .then(|| format!("providers.{name}.{key}"))
+            })
+        })
+    }
+}
+
+/// Where a secret value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SecretRef {
+    Env(String),
+    File(String),
+}
+
+impl SecretRef {
+    fn parse(table: &Map<String, Value>) -> std::result::Result<SecretRef, String> {
+        let hint = "expected { env = \"NAME\" } or { file = \"PATH\" }";
+        if table.len() != 1 {
+            return Err(hint.to_string());
+        }
+        match table.iter().next() {
+            Some((k, Value::String(v))) if k == "env" && !v.is_empty() => {
+                Ok(SecretRef::Env(v.clone()))
+            }
+            Some((k, Value::String(v))) if k == "file" && !v.is_empty() => {
+                Ok(SecretRef::File(v.clone()))
+            }
+            _ => Err(hint.to_string()),
+        }
+    }
+
+    fn resolve(&self, at: &str, config: Option<&Path>) -> Result<String> {
+        match self {
+            SecretRef::Env(name) => std::env::var(name).map_err(|_| {
+                Error::validation(format!(
+                    "{at} comes from the environment variable {name}, which is not set"
+                ))
+            }),
+            SecretRef::File(raw) => {
+                let path = expand(raw, config);
+                if let Some(mode) = shared_mode(&path) {
+                    return Err(Error::validation(format!(
+                        "{at}: secret file {} can be read by group or others (mode {mode:04o}); \
+                         run `chmod 600 {}`",
+                        path.display(),
+                        path.display()
+                    ))
+                    .with_detail("file", path.display().to_string()));
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::validation(format!(
+                        "{at}: cannot read secret file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Ok(text.trim_end_matches(['\n', '\r']).to_string())
+            }
+        }
+    }
+}
+
+/// `~/x` is in the home directory; a relative path is beside the config file.
+fn expand(raw: &str, config: Option<&Path>) -> PathBuf {
+    if let Some(rest) = raw.strip_prefix("~/")
+        && let Some(home) = dirs::home_dir()
+    {
+        return home.join(rest);
+    }
+    let path = PathBuf::from(raw);
+    match config.and_then(Path::parent) {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}
+
+/// The file's permission bits when group or others may read it (`None` when private, or
+/// when permissions are not available on this platform).
+fn shared_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -79,9 +234,64 @@ mod tests {
             Path::new("c.toml"),
         )
         .unwrap();
-        assert_eq!(c.provider("truenas")["api_url"], "http://x");
-        assert!(c.provider("other").is_empty());
+        assert_eq!(c.provider("truenas").unwrap()["api_url"], "http://x");
+        assert!(c.provider("other").unwrap().is_empty());
         let err = Config::parse("providers = 3", Path::new("c.toml")).unwrap_err();
         assert!(err.message().contains("c.toml"));
+        let err =
+            Config::parse("[providers.x]\nk = { nope = 1 }", Path::new("c.toml")).unwrap_err();
+        assert!(err.message().contains("providers.x.k"), "{err}");
+    }
+
+    #[cfg(unix)]
+    fn write(path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("cpi.toml");
+        write(
+            &config,
+            "[providers.h]\napi_token = { file = \"token\" }\n",
+            0o644,
+        );
+        write(&dir.path().join("token"), "s3cr3t\n", 0o600);
+        let c = Config::load(&config, true).unwrap();
+        assert_eq!(c.provider("h").unwrap()["api_token"], "s3cr3t");
+        write(&dir.path().join("token"), "s3cr3t\n", 0o644);
+        let err = c.provider("h").unwrap_err();
+        assert!(err.message().contains("chmod 600"), "{err}");
+        assert!(err.message().contains("0644"), "{err}");
+        assert!(!err.message().contains("s3cr3t"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn literal_secrets_need_a_private_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("cpi.toml");
+        write(&config, "[providers.h]\napi_token = \"s3cr3t\"\n", 0o644);
+        let err = Config::load(&config, true).unwrap_err();
+        assert!(err.message().contains("providers.h.api_token"), "{err}");
+        assert!(!err.message().contains("s3cr3t"));
+        write(&config, "[providers.h]\napi_token = \"s3cr3t\"\n", 0o600);
+        let c = Config::load(&config, true).unwrap();
+        assert_eq!(c.provider("h").unwrap()["api_token"], "s3cr3t");
+    }
+
+    #[test]
+    fn env_references_name_the_missing_variable() {
+        let c = Config::parse(
+            "[providers.h]\napi_token = { env = \"CPI_TEST_SURELY_UNSET_42\" }\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let err = c.provider("h").unwrap_err();
+        assert!(err.message().contains("CPI_TEST_SURELY_UNSET_42"), "{err}");
     }
 }

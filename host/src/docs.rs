@@ -361,7 +361,7 @@ impl Doc<'_> {
         out.push_str(
             "A parameter takes its value from, highest precedence first: `-p NAME=VALUE`, the \
              environment (`CPI_PARAM_NAME`, upper-cased), the config file \
-             (`$XDG_CONFIG_HOME/cpi/config.toml` or `--config`), the action's defaults, the \
+             (`$XDG_CONFIG_HOME/cpi/cpi.toml` or `--config`), the action's defaults, the \
              provider's defaults.\n\n",
         );
         let all = self.all_params();

@@ -26,7 +26,7 @@ pub struct Global {
     /// config dir).
     #[arg(long = "provider-dir", value_name = "DIR", global = true)]
     pub provider_dirs: Vec<PathBuf>,
-    /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/config.toml).
+    /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/cpi.toml).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Output format on stdout [default: table on a terminal, json when piped].

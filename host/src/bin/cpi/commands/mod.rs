@@ -142,7 +142,7 @@ pub fn inputs(g: &Global, provider: &str, args: &ParamArgs) -> Result<Inputs> {
     }
     Ok(Inputs {
         cli,
-        config: config(g)?.provider(provider),
+        config: config(g)?.provider(provider)?,
         use_env: true,
     })
 }
