@@ -43,6 +43,7 @@ pub mod provider;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;
+pub mod serve;
 pub mod status;
 pub mod target;
 pub mod template;

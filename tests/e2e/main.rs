@@ -6,6 +6,7 @@ mod authoring;
 
 mod operations;
 mod providers;
+mod serve;
 mod wasm;
 
 mod guests;

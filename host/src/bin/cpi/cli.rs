@@ -155,6 +155,30 @@ pub enum Command {
         #[command(flatten)]
         params: ParamArgs,
     },
+    /// Serve the standard's request shape over HTTP: POST /v1/run {"provider", "action",
+    /// "params"}, GET /v1/providers, GET /healthz. Loopback only, bearer token required.
+    #[command(
+        after_help = "The token is generated on first start into $XDG_CONFIG_HOME/cpi/serve.token (mode 0600).\n\nExamples:\n  cpi serve\n  curl -H \"Authorization: Bearer $(cat ~/.config/cpi/serve.token)\" \\\n       -d '{\"provider\": \"cloudco\", \"action\": \"list_workers\"}' http://127.0.0.1:8786/v1/run"
+    )]
+    Serve {
+        /// Address to listen on (loopback unless --allow-remote).
+        #[arg(long, default_value = "127.0.0.1:8786")]
+        addr: std::net::SocketAddr,
+        /// Where the bearer token is kept (default: $XDG_CONFIG_HOME/cpi/serve.token).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        max_body: usize,
+        /// How many actions run at once; further requests wait their turn.
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        concurrency: usize,
+        /// Listen on a non-loopback address (put TLS and access control in front of it).
+        #[arg(long)]
+        allow_remote: bool,
+        #[command(flatten)]
+        params: ParamArgs,
+    },
     /// Run the simulated cloud (HTTP API on loopback) until interrupted.
     #[command(
         after_help = "Examples:\n  cpi sim\n  cpi sim --addr 127.0.0.1:9000 --state /tmp/sim.json --transition-ms 100"

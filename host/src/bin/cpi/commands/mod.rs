@@ -7,6 +7,7 @@ mod docs;
 mod grant;
 mod new;
 mod run;
+mod serve;
 mod schema;
 mod show;
 mod sim;
@@ -85,6 +86,24 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         } => grant::grant(g, &provider, all, &run, &net, &env),
         Command::Revoke { provider } => grant::revoke(g, &provider),
         Command::Grants => grant::list(g),
+        Command::Serve {
+            addr,
+            token_file,
+            max_body,
+            concurrency,
+            allow_remote,
+            params,
+        } => serve::exec(
+            g,
+            serve::Options {
+                addr,
+                token_file,
+                max_body,
+                concurrency,
+                allow_remote,
+            },
+            &params,
+        ),
         Command::Demo => demo::exec(g),
         Command::Docs {
             providers,

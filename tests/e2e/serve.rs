@@ -1,0 +1,215 @@
+//! `cpi serve`: the HTTP API, run as a real process against the simulated cloud.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::World;
+
+/// A running `cpi serve` on an ephemeral loopback port.
+struct Served {
+    child: Child,
+    url: String,
+    token: String,
+    token_file: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(w: &World, extra: &[&str]) -> Served {
+        let token_file = w.dir.path().join("serve.token");
+        let mut child = w
+            .command()
+            .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
+            .arg(&token_file)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cpi serve starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {}
+        });
+        let token = std::fs::read_to_string(&token_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        Served {
+            child,
+            url,
+            token,
+            token_file,
+        }
+    }
+
+    fn run(&self, body: &Value) -> (u16, Value) {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/run", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .expect("POST /v1/run");
+        let status = resp.status().as_u16();
+        (status, resp.json().expect("JSON answer"))
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn truenas_params(w: &World) -> Value {
+    let args = w.truenas_args();
+    let mut params = serde_json::Map::new();
+    for pair in args.iter().filter(|a| *a != "-p") {
+        let (k, v) = pair.split_once('=').unwrap();
+        params.insert(k.into(), json!(v));
+    }
+    Value::Object(params)
+}
+
+#[test]
+fn serve_runs_the_standard_request_shape_and_answers_errors_in_the_standard_format() {
+    let w = World::new();
+    let served = Served::start(&w, &[]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&served.token_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    }
+    let client = reqwest::blocking::Client::new();
+    let health = client
+        .get(format!("{}/healthz", served.url))
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+
+    // No token, or a wrong one: 401 with the §10.2 shape.
+    let body = json!({"provider": "cloudco", "action": "list_workers"});
+    for auth in [None, Some("Bearer nope")] {
+        let mut req = client.post(format!("{}/v1/run", served.url)).json(&body);
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        let resp = req.send().unwrap();
+        assert_eq!(resp.status().as_u16(), 401);
+        let err: Value = resp.json().unwrap();
+        assert_eq!(err["error"]["code"], "AuthenticationError");
+    }
+
+    // A command provider and an endpoint provider, with values as plain data.
+    let hostile = "web; touch /tmp/cpi-serve-canary $(id)";
+    let (status, created) = served.run(&json!({
+        "provider": "cloudco", "action": "create_worker", "params": {"name": hostile}
+    }));
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["name"], hostile);
+    assert!(!std::path::Path::new("/tmp/cpi-serve-canary").exists());
+    let (status, list) = served.run(&json!({
+        "provider": "truenas", "action": "list_workers", "params": truenas_params(&w)
+    }));
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        !list.to_string().contains(served.token.as_str()),
+        "the serve token never appears in answers"
+    );
+
+    // Errors: category → HTTP status, §10.2 body.
+    let (status, err) = served.run(&json!({"provider": "nope", "action": "list_workers"}));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("ValidationError"))
+    );
+    let (status, err) = served.run(&json!({
+        "provider": "cloudco", "action": "get_worker", "params": {"worker_id": "wrk-00000000"}
+    }));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("ResourceNotFoundError")),
+        "{err}"
+    );
+    let (status, err) = served.run(&json!({"provider": "cloudco"}));
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"action\"")
+    );
+
+    // Oversized bodies are refused before they are read whole.
+    let big = json!({"provider": "cloudco", "action": "list_workers",
+                     "params": {"x": "a".repeat(200_000)}});
+    let resp = client
+        .post(format!("{}/v1/run", served.url))
+        .bearer_auth(&served.token)
+        .json(&big)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+}
+
+#[test]
+fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
+    let w = World::new();
+    let mut served = Served::start(&w, &[]);
+    w.set_faults(json!({"latency_ms": 1500}));
+    let (url, token, params) = (served.url.clone(), served.token.clone(), truenas_params(&w));
+    let in_flight = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(format!("{url}/v1/run"))
+            .bearer_auth(token)
+            .json(&json!({"provider": "truenas", "action": "list_workers", "params": params}))
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let status = served.terminate();
+    assert!(status.success(), "graceful exit: {status:?}");
+    assert_eq!(
+        in_flight.join().unwrap().unwrap(),
+        200,
+        "the slow request finished"
+    );
+
+    // Listening beyond loopback needs the explicit flag.
+    let run = w.cpi(&["serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(run.code, 10, "{}", run.all_output());
+    assert!(run.all_output().contains("--allow-remote"));
+    // A token file others can read is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&served.token_file, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let file = served.token_file.display().to_string();
+        let run = w.cpi(&["serve", "--addr", "127.0.0.1:0", "--token-file", &file]);
+        assert_eq!(run.code, 10, "{}", run.all_output());
+        assert!(run.all_output().contains("chmod 600"));
+    }
+}
