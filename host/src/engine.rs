@@ -93,7 +93,9 @@ fn is_transient(err: &Error) -> bool {
         ErrorKind::RateLimit | ErrorKind::Timeout => true,
         ErrorKind::Provider => {
             let status = err.details().get("http_status").and_then(Value::as_u64);
-            status.is_some_and(|s| s >= 500) || err.message().contains("cannot connect")
+            status.is_some_and(|s| s >= 500)
+                || err.message().contains("cannot connect")
+                || err.message().contains("connection lost")
         }
         _ => false,
     }

@@ -9,6 +9,7 @@
 //!   synchronous client of that server.
 
 pub mod cloudco;
+mod conn;
 mod server;
 mod state;
 mod util;

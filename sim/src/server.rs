@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::SimError;
+use crate::conn::{self, ConnHandle, FaultListener};
 use crate::state::{self, PState, Phase, Pool, Worker};
 use crate::util::{now_ms, percent_decode, random_hex};
 
@@ -164,6 +165,8 @@ impl Sim {
         });
         let app = Router::new().fallback(handle).with_state(shared);
         let (tx, rx) = oneshot::channel::<()>();
+        let listener = FaultListener(listener);
+        let app = app.into_make_service_with_connect_info::<ConnHandle>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = rx.await;
@@ -247,7 +250,14 @@ struct Faults {
     fail_count: u64,
     retry_after_secs: u64,
     malformed: bool,
+    /// Connection faults: how many of the next requests they hit ([`ALWAYS`]: every one).
+    reset: u64,
+    truncate: u64,
+    non_utf8: u64,
 }
+
+/// A connection fault switched on with `true` rather than a count.
+const ALWAYS: u64 = u64::MAX;
 
 impl Default for Faults {
     fn default() -> Self {
@@ -257,7 +267,41 @@ impl Default for Faults {
             fail_count: 0,
             retry_after_secs: 1,
             malformed: false,
+            reset: 0,
+            truncate: 0,
+            non_utf8: 0,
         }
+    }
+}
+
+/// What the faults do to one request.
+#[derive(Debug, Default)]
+struct Plan {
+    latency_ms: u64,
+    fail: Option<ApiError>,
+    malformed: bool,
+    reset: bool,
+    truncate: bool,
+    non_utf8: bool,
+}
+
+/// Uses up one hit of a connection fault counter.
+fn consume(counter: &mut u64) -> bool {
+    match *counter {
+        0 => false,
+        ALWAYS => true,
+        _ => {
+            *counter -= 1;
+            true
+        }
+    }
+}
+
+fn count_json(n: u64) -> Value {
+    match n {
+        0 => Value::Bool(false),
+        ALWAYS => Value::Bool(true),
+        n => Value::from(n),
     }
 }
 
@@ -269,6 +313,9 @@ impl Faults {
             "fail_count": self.fail_count,
             "retry_after_secs": self.retry_after_secs,
             "malformed": self.malformed,
+            "reset": count_json(self.reset),
+            "truncate": count_json(self.truncate),
+            "non_utf8": count_json(self.non_utf8),
         })
     }
 
@@ -286,6 +333,30 @@ impl Faults {
                         ApiError::unprocessable(format!("field '{key}' must be a boolean"))
                     })?
                 }
+                "reset" | "truncate" | "non_utf8" => {
+                    let n = match v {
+                        Value::Bool(on) => {
+                            if *on {
+                                ALWAYS
+                            } else {
+                                0
+                            }
+                        }
+                        _ => match v.as_u64() {
+                            Some(n) if n < ALWAYS => n,
+                            _ => {
+                                return Err(ApiError::unprocessable(format!(
+                                    "field '{key}' must be a boolean or a request count"
+                                )));
+                            }
+                        },
+                    };
+                    match key.as_str() {
+                        "reset" => f.reset = n,
+                        "truncate" => f.truncate = n,
+                        _ => f.non_utf8 = n,
+                    }
+                }
                 "fail_status" => {
                     f.fail_status = match v {
                         Value::Null => None,
@@ -301,7 +372,7 @@ impl Faults {
                 }
                 other => {
                     return Err(ApiError::unprocessable(format!(
-                        "unknown field '{other}' (expected latency_ms, fail_status, fail_count, retry_after_secs, malformed)"
+                        "unknown field '{other}' (expected latency_ms, fail_status, fail_count, retry_after_secs, malformed, reset, truncate, non_utf8)"
                     )));
                 }
             }
@@ -314,16 +385,26 @@ impl Faults {
         Ok(f)
     }
 
-    /// Consumes one injected failure, if any: (latency, failure, malformed).
-    fn take(&mut self) -> (u64, Option<ApiError>, bool) {
-        let fail = match self.fail_status {
+    /// What happens to the next request, using up one injected failure: an error status
+    /// first, else a reset, else a truncated and/or non-UTF-8 response.
+    fn take(&mut self) -> Plan {
+        let mut plan = Plan {
+            latency_ms: self.latency_ms,
+            malformed: self.malformed,
+            ..Plan::default()
+        };
+        match self.fail_status {
             Some(status) if self.fail_count > 0 => {
                 self.fail_count -= 1;
-                Some(ApiError::injected(status, self.retry_after_secs))
+                plan.fail = Some(ApiError::injected(status, self.retry_after_secs));
             }
-            _ => None,
-        };
-        (self.latency_ms, fail, self.malformed)
+            _ if consume(&mut self.reset) => plan.reset = true,
+            _ => {
+                plan.truncate = consume(&mut self.truncate);
+                plan.non_utf8 = consume(&mut self.non_utf8);
+            }
+        }
+        plan
     }
 }
 
@@ -601,6 +682,10 @@ fn parse_pool_id(id: &str) -> Result<u64, ApiError> {
 }
 
 async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
     let method = req.method().clone();
     let uri = req.uri().clone();
     let raw = uri
@@ -640,15 +725,21 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return respond(sim_routes(&mut inner, &method, &segs, &body), false);
     }
 
-    let mut malformed = false;
+    let mut plan = Plan::default();
     if segs != ["healthz"] {
-        let (latency, fail, m) = sh.lock().faults.take();
-        malformed = m;
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
+        plan = sh.lock().faults.take();
+        if plan.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(plan.latency_ms)).await;
         }
-        if let Some(err) = fail {
+        if let Some(err) = plan.fail.take() {
             return err.into_response();
+        }
+        if plan.reset {
+            // Before anything is done: the request is logged but has no effect.
+            if let Some(conn) = &conn {
+                conn.reset();
+            }
+            return ApiError::provider("injected fault: connection reset").into_response();
         }
     }
     let query = parse_query(uri.query());
@@ -656,7 +747,22 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         let mut inner = sh.lock();
         sh.dispatch(&mut inner, &method, &segs, &query, &body, token.as_deref())
     };
-    respond(reply, malformed)
+    let resp = respond(reply, plan.malformed);
+    if !plan.truncate && !plan.non_utf8 {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let mut bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    if plan.non_utf8 {
+        bytes = conn::non_utf8(&bytes);
+    }
+    let resp = Response::from_parts(parts, Body::from(bytes.clone()));
+    if plan.truncate {
+        return conn::truncated(resp, bytes);
+    }
+    resp
 }
 
 fn sim_routes(inner: &mut Inner, method: &Method, segs: &[&str], body: &Bytes) -> Reply {

@@ -457,6 +457,94 @@ async fn injected_faults_then_recovery() {
     sim.shutdown().await;
 }
 
+/// Sends a raw request and returns (status, body bytes) or the transport error's text.
+async fn raw(
+    c: &Client,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = c
+        .http
+        .request(method, format!("{}{path}", c.base))
+        .bearer_auth(c.token.as_deref().unwrap_or(""));
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let resp = req.send().await.map_err(|e| format!("{e:?}"))?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|e| format!("{e:?}"))?;
+    Ok((status, bytes.to_vec()))
+}
+
+#[tokio::test]
+async fn connection_faults_reset_truncate_and_corrupt_responses() {
+    let dir = TempDir::new().expect("tempdir");
+    let sim = start(&dir).await;
+    let c = Client::new(&sim);
+    c.post("/instances", r#"{"name":"before"}"#).await;
+
+    // reset: N requests get no response at all, and have no effect (they are still logged).
+    let r = c.call("PUT", "/_sim/faults", Some(r#"{"reset":2}"#)).await;
+    assert_eq!(r.json()["reset"], 2, "{}", r.text);
+    c.call("DELETE", "/_sim/requests", None).await;
+    for _ in 0..2 {
+        let err = raw(&c, "POST", "/instances", Some(r#"{"name":"lost"}"#))
+            .await
+            .expect_err("no response");
+        assert!(
+            err.contains("reset") || err.contains("closed") || err.contains("Incomplete"),
+            "{err}"
+        );
+    }
+    assert_eq!(c.get("/_sim/requests").await.json()["count"], 2);
+    assert_eq!(c.get("/_sim/faults").await.json()["reset"], false);
+    let list = c.get("/instances").await.json();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|w| w["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["before"], "reset requests change nothing");
+
+    // truncate: Content-Length promises more than is sent, then the connection closes.
+    c.call("PUT", "/_sim/faults", Some(r#"{"truncate":true}"#))
+        .await;
+    for _ in 0..2 {
+        let err = raw(&c, "GET", "/instances", None)
+            .await
+            .expect_err("body is cut short");
+        assert!(err.to_lowercase().contains("body"), "{err}");
+    }
+    assert_eq!(c.get("/_sim/faults").await.json()["truncate"], true);
+
+    // non_utf8: the body is the real answer with invalid bytes in it.
+    c.call("PUT", "/_sim/faults", Some(r#"{"non_utf8":1}"#))
+        .await;
+    let (status, bytes) = raw(&c, "GET", "/system/version", None)
+        .await
+        .expect("answered");
+    assert_eq!(status, 200);
+    assert!(std::str::from_utf8(&bytes).is_err(), "{bytes:?}");
+    assert_eq!(
+        c.get("/system/version").await.text,
+        r#"{"version":"cpi-sim 0.1.0"}"#,
+        "one request only"
+    );
+
+    for bad in [r#"{"reset":-1}"#, r#"{"truncate":"yes"}"#] {
+        let r = c.call("PUT", "/_sim/faults", Some(bad)).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+    }
+    let r = c.call("DELETE", "/_sim/faults", None).await;
+    assert_eq!(r.json()["reset"], false);
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn request_log_records_raw_paths() {
     let dir = TempDir::new().expect("tempdir");

@@ -4,6 +4,7 @@ mod support;
 
 mod authoring;
 
+mod faults;
 mod operations;
 mod providers;
 mod serve;

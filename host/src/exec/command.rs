@@ -134,8 +134,17 @@ pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
                 let _ = pipe.write_all(&bytes).await;
             }
         };
+        // Past the stdout cap the command is killed at once: only closing the pipe would
+        // leave it running (and holding stderr open) until it notices, if ever.
+        let out = async {
+            let out = read_capped(stdout, limits.max_output, true).await;
+            if out.is_err() {
+                kill_group(pid);
+            }
+            out
+        };
         let (out, err, ()) = tokio::join!(
-            read_capped(stdout, limits.max_output, true),
+            out,
             read_capped(stderr, limits.max_stderr, false),
             feed
         );

@@ -171,6 +171,10 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
     }
     let kind = if err.is_connect() {
         "cannot connect"
+    } else if err.is_request() || err.is_body() || err.is_decode() {
+        // Connected, then the connection failed: reset, closed before a complete answer, or
+        // a body cut short of its Content-Length (transient: safe actions are retried).
+        "connection lost"
     } else {
         "request failed"
     };

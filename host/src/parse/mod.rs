@@ -430,9 +430,15 @@ impl Field {
             Some(Transform::Boolean) => Ok(Value::Bool(truthy(text, self.group))),
             Some(Transform::Number) => parse_number(text.trim()).ok_or_else(|| bad("a number")),
             Some(Transform::Json) => serde_json::from_str(text).map_err(|_| bad("JSON")),
-            None if self.whole_body => {
-                Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
-            }
+            None if self.whole_body => match serde_json::from_str(text) {
+                Ok(value) => Ok(value),
+                // A JSON document that stops in the middle (a truncated body, an interrupted
+                // CLI) is an error, not text to pass on.
+                Err(err) if err.is_eof() && text.starts_with(['{', '[']) => {
+                    Err(bad("a complete JSON document (the output ends in the middle of one)"))
+                }
+                Err(_) => Ok(Value::String(text.to_string())),
+            },
             None => Ok(Value::String(text.to_string())),
         }
     }
