@@ -5,6 +5,7 @@ mod support;
 mod authoring;
 
 mod faults;
+mod load;
 mod operations;
 mod providers;
 mod serve;

@@ -9,15 +9,15 @@ use serde_json::{Value, json};
 use crate::support::World;
 
 /// A running `cpi serve` on an ephemeral loopback port.
-struct Served {
+pub struct Served {
     child: Child,
-    url: String,
-    token: String,
+    pub url: String,
+    pub token: String,
     token_file: std::path::PathBuf,
 }
 
 impl Served {
-    fn start(w: &World, extra: &[&str]) -> Served {
+    pub fn start(w: &World, extra: &[&str]) -> Served {
         let token_file = w.dir.path().join("serve.token");
         let mut child = w
             .command()
@@ -53,7 +53,11 @@ impl Served {
         }
     }
 
-    fn run(&self, body: &Value) -> (u16, Value) {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn run(&self, body: &Value) -> (u16, Value) {
         let resp = reqwest::blocking::Client::new()
             .post(format!("{}/v1/run", self.url))
             .bearer_auth(&self.token)
@@ -79,7 +83,7 @@ impl Drop for Served {
     }
 }
 
-fn truenas_params(w: &World) -> Value {
+pub fn truenas_params(w: &World) -> Value {
     let args = w.truenas_args();
     let mut params = serde_json::Map::new();
     for pair in args.iter().filter(|a| *a != "-p") {
