@@ -608,7 +608,7 @@ impl Engine {
                 let parsed = url::Url::parse(&url)
                     .map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
                 guard.ctx.grants.check_url(&parsed)?;
-                let client = HttpClient::from_client(guard.ctx.http.clone());
+                let client = HttpClient::from_client(guard.ctx.http()?.clone());
                 client
                     .send(&method, &url, &headers, body.as_deref(), &self.limits)
                     .await?

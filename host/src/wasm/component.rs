@@ -56,14 +56,14 @@ impl std::fmt::Debug for Component {
 const EXPORT: &str = "cpi:provider/provider@";
 
 impl Component {
+    /// Checks and pre-instantiates a compiled component, then asks it for its manifest.
     pub(super) fn load(
         sandbox: &Sandbox,
         path: &Path,
-        bytes: &[u8],
+        compiled: wasmtime::component::Component,
         sha256: String,
     ) -> Result<Component> {
         let shown = path.display();
-        let compiled = compile(sandbox, path, bytes, &sha256)?;
         check_api_version(&sandbox.engine, &compiled, path)?;
         let instance_pre = sandbox.linker.instantiate_pre(&compiled).map_err(|e| {
             Error::validation(format!(
@@ -208,25 +208,33 @@ impl Component {
     }
 }
 
-fn compile(
+/// The compiled form of the component with this sha256 from the compile cache, if there is a
+/// trusted entry for it.
+pub(super) fn from_cache(sandbox: &Sandbox, sha: &str) -> Option<wasmtime::component::Component> {
+    let entry = cache::entry(sandbox.cache_dir.as_deref()?, &sandbox.engine, sha);
+    if !cache::trusted(&entry) {
+        return None;
+    }
+    // SAFETY: `trusted` checked the entry is a private file in a private directory owned by
+    // this user, i.e. one cpi wrote with `Component::serialize` for this engine's config.
+    match unsafe { wasmtime::component::Component::deserialize_file(&sandbox.engine, &entry) } {
+        Ok(component) => Some(component),
+        Err(err) => {
+            tracing::debug!("ignoring cache entry {}: {err}", entry.display());
+            None
+        }
+    }
+}
+
+/// Compiles `bytes` (whose sha256 is `sha`), or takes the compiled form from the cache.
+pub(super) fn compile(
     sandbox: &Sandbox,
     path: &Path,
     bytes: &[u8],
     sha: &str,
 ) -> Result<wasmtime::component::Component> {
-    let entry = sandbox
-        .cache_dir
-        .as_deref()
-        .map(|dir| cache::entry(dir, &sandbox.engine, sha));
-    if let Some(entry) = &entry
-        && cache::trusted(entry)
-    {
-        // SAFETY: `trusted` checked the entry is a private file in a private directory owned by
-        // this user, i.e. one cpi wrote with `Component::serialize` for this engine's config.
-        match unsafe { wasmtime::component::Component::deserialize_file(&sandbox.engine, entry) } {
-            Ok(component) => return Ok(component),
-            Err(err) => tracing::debug!("ignoring cache entry {}: {err}", entry.display()),
-        }
+    if let Some(component) = from_cache(sandbox, sha) {
+        return Ok(component);
     }
     let component = wasmtime::component::Component::new(&sandbox.engine, bytes).map_err(|e| {
         Error::validation(format!(
@@ -234,10 +242,10 @@ fn compile(
             path.display()
         ))
     })?;
-    if let Some(entry) = &entry
+    if let Some(dir) = sandbox.cache_dir.as_deref()
         && let Ok(serialized) = component.serialize()
     {
-        cache::store(entry, &serialized);
+        cache::store(&cache::entry(dir, &sandbox.engine, sha), &serialized);
     }
     Ok(component)
 }

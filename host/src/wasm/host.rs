@@ -2,7 +2,7 @@
 //! the grants first, then delegates to the same executors JSON providers use.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,8 +53,9 @@ pub struct CallContext {
     pub env: Vec<(String, String)>,
     /// The runtime the host imports block on.
     pub handle: tokio::runtime::Handle,
-    /// HTTP client whose redirect policy checks each hop against the grants.
-    pub http: reqwest::Client,
+    /// HTTP client whose redirect policy checks each hop against the grants; built on first
+    /// use, since most calls make no request (building one loads the TLS roots).
+    http: OnceLock<reqwest::Client>,
 }
 
 impl CallContext {
@@ -65,7 +66,25 @@ impl CallContext {
         exec: Limits,
         env: Vec<(String, String)>,
     ) -> crate::Result<CallContext> {
-        let hop_grants = grants.clone();
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::internal("component calls need a tokio runtime"))?;
+        Ok(CallContext {
+            name: name.to_string(),
+            grants,
+            exec,
+            env,
+            handle,
+            http: OnceLock::new(),
+        })
+    }
+
+    /// The HTTP client for this context's grants: redirects are followed only to granted
+    /// destinations, each hop checked.
+    pub fn http(&self) -> crate::Result<&reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let hop_grants = self.grants.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
@@ -76,22 +95,13 @@ impl CallContext {
                 attempt.error(format!("redirect to {to} was not granted"))
             }
         });
-        let http = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .use_rustls_tls()
-            .connect_timeout(exec.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(self.exec.timeout.min(Duration::from_secs(10)))
             .redirect(policy)
             .build()
             .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::internal("component calls need a tokio runtime"))?;
-        Ok(CallContext {
-            name: name.to_string(),
-            grants,
-            exec,
-            env,
-            handle,
-            http,
-        })
+        Ok(self.http.get_or_init(|| client))
     }
 }
 
@@ -245,7 +255,7 @@ async fn send(
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Error::validation(format!("invalid HTTP method {:?}", req.method)))?;
     let mut builder = ctx
-        .http
+        .http()?
         .request(method, url.clone())
         .timeout(ctx.exec.timeout);
     for (name, value) in &req.headers {
