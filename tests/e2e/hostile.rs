@@ -1169,6 +1169,12 @@ fn secrets_never_appear_in_http_runs() {
         ),
     )
     .expect("config");
+    // Literal secrets are accepted only in a config file no one else can read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     for action in ["list_workers", "login", "echo_path", "form"] {
         for json in [true, false] {
             let mut a = vec![
