@@ -42,19 +42,29 @@ pub struct RawOutput {
     pub stderr: String,
 }
 
-/// Runs a command; a non-zero exit becomes a categorized error
-/// carrying the command's stderr.
+/// Runs a command; a non-zero exit becomes a categorized error carrying the command's stderr,
+/// or, when stderr is empty, an excerpt of its stdout (CLIs such as `az` or a JSON-speaking
+/// tool report failures there). The text is not redacted here: the engine redacts every
+/// error's message and details before they are shown.
 pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
     let raw = run_raw(spec, limits).await?;
     let program = &spec.argv[0];
     let stderr = raw.stderr;
     if raw.exit_code != 0 {
         let text = stderr.trim();
-        let kind = classify_text(text);
-        let shown = if text.is_empty() {
-            "(no error output)".to_string()
+        let stdout = String::from_utf8_lossy(&raw.stdout);
+        let stdout = stdout.trim();
+        // What explains the failure: stderr, else stdout.
+        let (said, on_stdout) = if text.is_empty() {
+            (stdout, !stdout.is_empty())
         } else {
-            excerpt(text, 2048)
+            (text, false)
+        };
+        let kind = classify_text(said);
+        let shown = match (said.is_empty(), on_stdout) {
+            (true, _) => "(no output)".to_string(),
+            (false, true) => format!("(stdout) {}", excerpt(said, 2048)),
+            (false, false) => excerpt(said, 2048),
         };
         let how = match raw.exit_code {
             -1 => "was killed by a signal".to_string(),
@@ -64,7 +74,10 @@ pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
             .with_detail("program", program.as_str())
             .with_detail("stderr", excerpt(text, 8192))
             .with_detail("exit_code", raw.exit_code);
-        if let Some(secs) = retry_after_in_text(text) {
+        if on_stdout {
+            error = error.with_detail("stdout", excerpt(stdout, 8192));
+        }
+        if let Some(secs) = retry_after_in_text(said) {
             error = error.with_detail("retry_after", secs);
         }
         return Err(error);
@@ -291,6 +304,48 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.message().contains("not found"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_reported_on_stdout_keeps_an_excerpt_of_it() {
+        let err = run(
+            &argv(&[
+                "sh",
+                "-c",
+                "echo '{\"error\": \"VM web-1 not found\"}'; exit 3",
+            ]),
+            &[],
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.message().contains("no error output"), "{err}");
+        assert!(err.message().contains("VM web-1 not found"), "{err}");
+        assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
+        assert_eq!(
+            err.details()["stdout"],
+            "{\"error\": \"VM web-1 not found\"}"
+        );
+        // Capped: a flood on stdout keeps an excerpt.
+        let err = run(
+            &argv(&["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; exit 1"]),
+            &[],
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        let kept = err.details()["stdout"].as_str().unwrap();
+        assert!(
+            kept.len() < 8300 && kept.ends_with("(100000 bytes in all)"),
+            "{kept:.80}"
+        );
+        assert!(err.message().len() < 2300, "{}", err.message().len());
+        // With neither stream, the message says so.
+        let err = run(&argv(&["false"]), &[], &Limits::default())
+            .await
+            .unwrap_err();
+        assert!(err.message().ends_with("(no output)"), "{err}");
+        assert!(err.details().get("stdout").is_none());
     }
 
     #[tokio::test]

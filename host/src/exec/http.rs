@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::{Limits, classify_text, excerpt};
+use super::{Limits, classify_text, excerpt, says_not_found};
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::Method;
 
@@ -77,6 +77,13 @@ impl HttpClient {
             .await
             .map_err(|err| transport_error(&what, err, limits))?;
         let status = response.status();
+        // The status line's own reason phrase when it is not the standard one: Proxmox, for
+        // one, says "500 Configuration file '…/100.conf' does not exist" with an empty body.
+        let reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .and_then(|r| std::str::from_utf8(r.as_bytes()).ok())
+            .map(str::to_string);
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -110,18 +117,31 @@ impl HttpClient {
                 body,
             });
         }
-        Err(status_error(&what, status, &body, retry_after))
+        Err(status_error(
+            &what,
+            status,
+            reason.as_deref(),
+            &body,
+            retry_after,
+        ))
     }
 }
 
-/// Maps a non-2xx response to the standard category.
+/// Maps a non-2xx response to the standard category: by status (401/403 authentication, 404
+/// not found, 400/422 validation, 429 rate limit, others provider), corrected by what the body
+/// or the reason phrase says: a rate limit (AWS answers `RequestLimitExceeded` with 503, GCE
+/// `rateLimitExceeded` with 403), a quota (Hetzner's 403 `resource_limit_exceeded`,
+/// DigitalOcean's 422 "will exceed your droplet limit"), or, for a 500, a resource that does
+/// not exist (Proxmox).
 fn status_error(
     what: &str,
     status: reqwest::StatusCode,
+    reason: Option<&str>,
     body: &str,
     retry_after: Option<String>,
 ) -> Error {
     let code = status.as_u16();
+    let said = format!("{}\n{body}", reason.unwrap_or_default());
     let mut kind = match code {
         401 | 403 => ErrorKind::Authentication,
         404 => ErrorKind::ResourceNotFound,
@@ -129,12 +149,23 @@ fn status_error(
         429 => ErrorKind::RateLimit,
         _ => ErrorKind::Provider,
     };
-    if code != 429 && classify_text(body) == ErrorKind::QuotaExceeded {
-        kind = ErrorKind::QuotaExceeded;
+    match classify_text(&said) {
+        ErrorKind::RateLimit => kind = ErrorKind::RateLimit,
+        ErrorKind::QuotaExceeded if code != 429 => kind = ErrorKind::QuotaExceeded,
+        _ if code == 500 && says_not_found(&said) => kind = ErrorKind::ResourceNotFound,
+        _ => {}
     }
     let detail = server_message(body).unwrap_or_else(|| excerpt(body.trim(), 1024));
-    let mut error = Error::new(kind, format!("{what} returned HTTP {status}: {detail}"))
-        .with_detail("http_status", code);
+    let status_line = match reason {
+        Some(reason) => format!("{code} {reason}"),
+        None => status.to_string(),
+    };
+    let message = if detail.is_empty() {
+        format!("{what} returned HTTP {status_line}")
+    } else {
+        format!("{what} returned HTTP {status_line}: {detail}")
+    };
+    let mut error = Error::new(kind, message).with_detail("http_status", code);
     if let Some(retry_after) = retry_after {
         let value = retry_after
             .parse::<u64>()
@@ -179,4 +210,93 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
         "request failed"
     };
     Error::provider(format!("{what}: {kind}: {}", chain.join(": ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn kind(code: u16, reason: Option<&str>, body: &str) -> (ErrorKind, String) {
+        let err = status_error(
+            "GET http://x/y",
+            StatusCode::from_u16(code).unwrap(),
+            reason,
+            body,
+            None,
+        );
+        (err.kind(), err.message().to_string())
+    }
+
+    #[test]
+    fn bodies_and_reasons_correct_the_status_category() {
+        // Hetzner: a 403 that is a quota, not a credentials problem.
+        let hetzner =
+            r#"{"error": {"code": "resource_limit_exceeded", "message": "server limit reached"}}"#;
+        assert_eq!(kind(403, None, hetzner).0, ErrorKind::QuotaExceeded);
+        // DigitalOcean: a 422 that is a quota.
+        let droplets = r#"{"id": "unprocessable_entity", "message": "creating this/these droplet(s) will exceed your droplet limit"}"#;
+        assert_eq!(kind(422, None, droplets).0, ErrorKind::QuotaExceeded);
+        // AWS throttling over HTTP is a rate limit (retried), not a quota or a 5xx.
+        let aws = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>";
+        assert_eq!(kind(503, None, aws).0, ErrorKind::RateLimit);
+        // Proxmox: a missing VM is a 500 whose reason phrase says so; the reason is kept.
+        let (k, message) = kind(
+            500,
+            Some("Configuration file 'nodes/pve/qemu-server/100.conf' does not exist"),
+            r#"{"data":null}"#,
+        );
+        assert_eq!(k, ErrorKind::ResourceNotFound);
+        assert!(
+            message.contains(
+                "HTTP 500 Configuration file 'nodes/pve/qemu-server/100.conf' does not exist"
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            kind(500, None, r#"{"message": "VM 100 not found"}"#).0,
+            ErrorKind::ResourceNotFound
+        );
+        // A plain 500 stays a (retryable) provider error, with the standard reason.
+        let (k, message) = kind(500, None, "");
+        assert_eq!(k, ErrorKind::Provider);
+        assert!(
+            message.ends_with("HTTP 500 Internal Server Error"),
+            "{message}"
+        );
+        assert_eq!(kind(401, None, "bad token").0, ErrorKind::Authentication);
+    }
+
+    /// The reason phrase really comes through reqwest from the status line.
+    #[tokio::test]
+    async fn the_reason_phrase_of_the_status_line_is_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 500 Configuration file 'nodes/pve/qemu-server/100.conf' does not exist\r\n\
+                      Content-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n\
+                      {\"data\":null}",
+                )
+                .await;
+        });
+        let client = HttpClient::new(Duration::from_secs(5)).unwrap();
+        let err = client
+            .send(
+                &Method::Get,
+                &format!("http://{addr}/api2/json/nodes/pve/qemu/100/status/current"),
+                &[],
+                None,
+                &Limits::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
+        assert!(err.message().contains("does not exist"), "{err}");
+    }
 }

@@ -29,12 +29,36 @@ impl Default for Limits {
 }
 
 /// Guesses the error category from a CLI's error text (stderr) or an HTTP error body.
+///
+/// Throttling is checked before quotas: AWS says `RequestLimitExceeded` ("Request limit
+/// exceeded") and `Throttling` / "Rate exceeded" for a rate limit that goes away by itself,
+/// while `InstanceLimitExceeded`, Hetzner's `resource_limit_exceeded` and DigitalOcean's "will
+/// exceed your droplet limit" are quotas.
 pub fn classify_text(text: &str) -> ErrorKind {
     let t = text.to_ascii_lowercase();
     let any = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    if any(&["rate limit", "too many requests", "throttl"]) {
+    if any(&[
+        "rate limit",
+        "ratelimit",
+        "rate exceeded",
+        "too many requests",
+        "throttl",
+        "requestlimitexceeded",
+        "request limit exceeded",
+        "slowdown",
+        "slow down",
+    ]) {
         ErrorKind::RateLimit
-    } else if any(&["quota", "limit exceeded", "insufficient credit"]) {
+    } else if any(&[
+        "quota",
+        "limit exceeded",
+        "limit_exceeded",
+        "limitexceeded",
+        "insufficient credit",
+        "exceed your",
+        "exceeds your",
+        "exceeded your",
+    ]) {
         ErrorKind::QuotaExceeded
     } else if any(&[
         "authentication",
@@ -45,9 +69,12 @@ pub fn classify_text(text: &str) -> ErrorKind {
         "invalid api key",
         "invalid token",
         "credentials",
+        "az login",
+        "gcloud auth login",
+        "not logged in",
     ]) {
         ErrorKind::Authentication
-    } else if any(&["not found", "does not exist", "no such", "unknown worker"]) {
+    } else if says_not_found(&t) {
         ErrorKind::ResourceNotFound
     } else if any(&[
         "invalid argument",
@@ -60,6 +87,14 @@ pub fn classify_text(text: &str) -> ErrorKind {
     } else {
         ErrorKind::Provider
     }
+}
+
+/// Whether a text says that something does not exist.
+pub fn says_not_found(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["not found", "does not exist", "no such", "unknown worker"]
+        .iter()
+        .any(|w| t.contains(w))
 }
 
 /// The `retry after N seconds` hint in an error text, if any.
@@ -108,5 +143,47 @@ mod tests {
         assert_eq!(classify_text(rl), ErrorKind::RateLimit);
         assert_eq!(retry_after_in_text(rl), Some(3));
         assert_eq!(classify_text("segfault"), ErrorKind::Provider);
+    }
+
+    #[test]
+    fn classifies_what_real_clis_and_apis_say() {
+        for (text, want) in [
+            // AWS throttling is a rate limit (retryable), not a quota.
+            (
+                "An error occurred (RequestLimitExceeded) when calling the RunInstances \
+                 operation: Request limit exceeded.",
+                ErrorKind::RateLimit,
+            ),
+            (
+                "An error occurred (Throttling) when calling the DescribeInstances operation \
+                 (reached max retries: 4): Rate exceeded",
+                ErrorKind::RateLimit,
+            ),
+            ("Rate exceeded", ErrorKind::RateLimit),
+            (
+                "An error occurred (InstanceLimitExceeded) when calling the RunInstances \
+                 operation: You have requested more instances (21) than your current instance \
+                 limit of 20 allows",
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                "ERROR: Please run 'az login' to setup account.",
+                ErrorKind::Authentication,
+            ),
+            (
+                r#"{"error": {"code": "resource_limit_exceeded", "message": "server limit reached"}}"#,
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                r#"{"id": "unprocessable_entity", "message": "creating this/these droplet(s) will exceed your droplet limit"}"#,
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist",
+                ErrorKind::ResourceNotFound,
+            ),
+        ] {
+            assert_eq!(classify_text(text), want, "{text}");
+        }
     }
 }
