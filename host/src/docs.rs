@@ -402,7 +402,7 @@ impl Doc<'_> {
         if secrets.is_empty() {
             let _ = writeln!(
                 out,
-                "The provider file takes no credentials: {}\n",
+                "No parameter holds a secret: {}\n",
                 match p.kind {
                     ProviderKind::Command => "the CLI uses its own login or configuration.",
                     ProviderKind::Endpoint => "the API is reached without a key.",
@@ -808,7 +808,7 @@ impl Doc<'_> {
             .parse_rules
             .as_ref()
             .expect("rules() found parse rules");
-        let vocabulary = Vocabulary::for_action(name);
+        let vocabulary = Vocabulary::for_flagged_action(name, action.normalize_status);
         let mut rows: Vec<(String, String, String)> = Vec::new();
         let mut shape = Map::new();
         let mut fields: Vec<(String, FieldInfo)> = rules
@@ -846,7 +846,9 @@ impl Doc<'_> {
             }
             rows.push((field.clone(), info.kind.clone(), description));
             shape.insert(field.clone(), info.example.clone());
-            if field == "status" {
+            if field == "status"
+                && let Some(vocabulary) = vocabulary
+            {
                 let statuses = match vocabulary {
                     Vocabulary::Worker => WORKER_STATUSES[0],
                     Vocabulary::Auth => AUTH_STATUSES[0],
@@ -1185,8 +1187,13 @@ fn param_description(name: &str, provider: &Provider) -> String {
     }
 }
 
-fn field_description(field: &str, vocabulary: Vocabulary) -> String {
+fn field_description(field: &str, vocabulary: Option<Vocabulary>) -> String {
     if field == "status" {
+        let Some(vocabulary) = vocabulary else {
+            return "The platform's own status text, as reported (not normalized: §6.1 describes \
+                    workers)"
+                .into();
+        };
         let statuses = match vocabulary {
             Vocabulary::Worker => WORKER_STATUSES.as_slice(),
             Vocabulary::Auth => AUTH_STATUSES.as_slice(),

@@ -250,8 +250,52 @@ impl Engine {
             .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
 
-    /// Runs `action_name` of `provider` and returns its parsed, status-normalized result.
+    /// Runs `action_name` of `provider` and returns its parsed, status-normalized result as it
+    /// may be shown: the secret values the caller gave are redacted (a CLI echoing its key).
+    /// A `test_auth` whose result says "not authenticated" is an `AuthenticationError`.
     pub async fn run(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        inputs: &Inputs,
+    ) -> Result<Value> {
+        let mut value = self.run_unredacted(provider, action_name, inputs).await?;
+        self.redactor(provider, action_name, inputs)
+            .redact_json(&mut value);
+        Ok(value)
+    }
+
+    /// Like [`Engine::run`], but the result keeps every value exactly as the action produced
+    /// it, to be passed on to a next step (`--wait` takes the new worker's id from it). Show
+    /// it only through [`Engine::redactor`]. Errors are redacted either way. (Results of
+    /// component providers come back redacted already.)
+    pub async fn run_unredacted(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        inputs: &Inputs,
+    ) -> Result<Value> {
+        let value = self.run_retrying(provider, action_name, inputs).await?;
+        check_auth(action_name, value).map_err(|err| {
+            let redactor = self.redactor(provider, action_name, inputs);
+            err.map_text(|t| redactor.redact(t))
+                .context(&provider.name, action_name)
+        })
+    }
+
+    /// What must be hidden when a result of `action_name` run with `inputs` is shown: the
+    /// secret values the caller gave. (Secrets an action produces, such as a fresh token from
+    /// `configure_auth`, are what the caller asked for.)
+    pub fn redactor(&self, provider: &Provider, action_name: &str, inputs: &Inputs) -> Redactor {
+        match provider.actions.get(action_name) {
+            Some(action) => {
+                Redactor::new(params::resolve(provider, action, inputs).secret_values())
+            }
+            None => Redactor::default(),
+        }
+    }
+
+    async fn run_retrying(
         &self,
         provider: &Provider,
         action_name: &str,
@@ -319,7 +363,7 @@ impl Engine {
         }
         let action = provider.action(action_name)?;
         let mut resolved = params::resolve(provider, action, inputs);
-        self.run_resolved(provider, action_name, action, &mut resolved, None)
+        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, None)
             .await
     }
 
@@ -459,6 +503,14 @@ impl Engine {
         value: &mut Value,
         guard: Option<&Guard>,
     ) -> Result<()> {
+        // Only worker and authentication results have standard statuses.
+        let flag = provider
+            .actions
+            .get(action_name)
+            .and_then(|a| a.normalize_status);
+        let Some(vocabulary) = Vocabulary::for_flagged_action(action_name, flag) else {
+            return Ok(());
+        };
         #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
         let mut table = provider.status_map.clone();
         #[cfg(feature = "wasm")]
@@ -478,11 +530,33 @@ impl Engine {
         }
         #[cfg(not(feature = "wasm"))]
         let _ = guard;
-        StatusMapper::new(&table).normalize(value, Vocabulary::for_action(action_name));
+        StatusMapper::new(&table).normalize(value, vocabulary);
         Ok(())
     }
 
+    /// [`Engine::run_resolved_unredacted`], with the secret values the caller gave redacted
+    /// from the result.
     async fn run_resolved(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        action: &Action,
+        resolved: &mut Resolved,
+        guard: Option<&Guard>,
+    ) -> Result<Value> {
+        let shown = Redactor::new(resolved.secret_values());
+        let mut result = self
+            .run_resolved_unredacted(provider, action_name, action, resolved, guard)
+            .await?;
+        // Secrets the caller gave never come back in a result (a CLI echoing its key);
+        // secrets an action produces (a fresh token) are what the caller asked for.
+        shown.redact_json(&mut result);
+        Ok(result)
+    }
+
+    /// Runs an action's steps with resolved values. Each step's parsed fields reach the next
+    /// step exactly as they were produced; only logs and errors are redacted.
+    async fn run_resolved_unredacted(
         &self,
         provider: &Provider,
         action_name: &str,
@@ -528,9 +602,6 @@ impl Engine {
             }
             self.normalize(provider, action_name, &mut result, guard)
                 .await?;
-            // Secrets the caller gave never come back in a result (a CLI echoing its key);
-            // secrets an action produces (a fresh token) are what the caller asked for.
-            redactor.redact_json(&mut result);
             Ok(result)
         }
         .await;
@@ -647,8 +718,11 @@ impl Engine {
             None => Ok(Value::String(output.to_string())),
         }
         .map_err(|e| e.context(&provider.name, action_name))?;
-        StatusMapper::new(&provider.status_map)
-            .normalize(&mut value, Vocabulary::for_action(action_name));
+        if let Some(vocabulary) =
+            Vocabulary::for_flagged_action(action_name, action.normalize_status)
+        {
+            StatusMapper::new(&provider.status_map).normalize(&mut value, vocabulary);
+        }
         Ok(value)
     }
 
@@ -727,11 +801,27 @@ impl Engine {
             }
             let mut resolved = params::resolve(provider, action, inputs);
             resolved.add_step_outputs(&carried, provider);
-            match self
-                .run_resolved(provider, name, action, &mut resolved, None)
-                .await
-                .and_then(|v| check_auth(name, v))
-            {
+            let outcome = self
+                .run_resolved_unredacted(provider, name, action, &mut resolved, None)
+                .await;
+            // What the report shows hides every secret known by now: the caller's, those
+            // carried from earlier steps, and this step's secret-named fields (a token from
+            // configure_auth). What is carried to the next steps is the value itself.
+            let mut secrets = resolved.secret_values();
+            if let Ok(Value::Object(map)) = &outcome {
+                secrets.extend(
+                    map.iter()
+                        .filter(|(k, _)| crate::secret::is_secret_name(k, provider))
+                        .map(|(_, v)| params::value_to_param(v)),
+                );
+            }
+            let redactor = Redactor::new(secrets);
+            match outcome.and_then(|v| {
+                check_auth(name, v).map_err(|e| {
+                    e.map_text(|t| redactor.redact(t))
+                        .context(&provider.name, name)
+                })
+            }) {
                 Ok(value) => {
                     if let Value::Object(map) = &value {
                         carried.extend(
@@ -740,18 +830,8 @@ impl Engine {
                                 .map(|(k, v)| (k.clone(), v.clone())),
                         );
                     }
-                    // Secrets a step produced (a token from configure_auth) are carried to
-                    // the next steps but never shown.
-                    let mut secrets = resolved.secret_values();
-                    if let Value::Object(map) = &value {
-                        secrets.extend(
-                            map.iter()
-                                .filter(|(k, _)| crate::secret::is_secret_name(k, provider))
-                                .map(|(_, v)| params::value_to_param(v)),
-                        );
-                    }
                     let mut shown = value;
-                    Redactor::new(secrets).redact_json(&mut shown);
+                    redactor.redact_json(&mut shown);
                     reports.push(StepReport {
                         action: name.into(),
                         outcome: "ok",
@@ -795,7 +875,8 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
         Err(Error::new(
             ErrorKind::Authentication,
             format!("test_auth reports the provider is not authenticated: {value}"),
-        ))
+        )
+        .with_detail("result", value))
     }
 }
 

@@ -5,15 +5,28 @@ use crate::provider::Provider;
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Whether parameter `name` holds a secret: by the built-in naming rules (`api_key`,
-/// `password`, `token`, `secret`, ...) or because the provider lists it in `secrets`.
+/// Whether parameter `name` holds a secret: the provider lists it in `secrets`, or it
+/// follows the built-in naming rules ([`looks_secret`]) and the provider does not list it in
+/// `not_secret`. `secrets` wins over `not_secret` (`cpi validate` flags a name in both).
 pub fn is_secret_name(name: &str, provider: &Provider) -> bool {
-    provider.secrets.iter().any(|s| s == name) || looks_secret(name)
+    if provider.secrets.iter().any(|s| s == name) {
+        return true;
+    }
+    !provider.not_secret.iter().any(|s| s == name) && looks_secret(name)
 }
 
-/// The built-in naming rule.
+/// The built-in naming rule: `password`, `passwd`, `secret`, `token`, `api_key`, `apikey`,
+/// `access_key`, `private_key`, `credential`, `auth_key` anywhere in the name, or a `pass` /
+/// `pwd` word — except names ending in `_file`, `_path` or `_dir`, which hold where a secret
+/// lives (`credentials_file`, `private_key_path`), not the secret.
 pub fn looks_secret(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
+    if ["_file", "_path", "_dir"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+    {
+        return false;
+    }
     const WORDS: [&str; 10] = [
         "password",
         "passwd",
@@ -32,21 +45,37 @@ pub fn looks_secret(name: &str) -> bool {
             .any(|part| part == "pass" || part == "pwd")
 }
 
+/// Secret values shorter than this many characters are not replaced inside longer text: a
+/// one-letter `api_token=x` would otherwise turn "exactly" into "e[REDACTED]actly" and mangle
+/// every id and message that happens to contain the letter. Such values protect nothing
+/// anyway; they are still redacted where they are the whole text (a JSON string equal to the
+/// secret, a `--dry-run` parameter value).
+pub const MIN_SUBSTRING_LEN: usize = 4;
+
 /// How [`crate::exec::excerpt`] marks where it cut a text.
 const CUT_MARK: &str = "… (";
 
 /// Replaces secret values in text, including their JSON-escaped, percent-encoded and
-/// shell-quoted forms.
+/// shell-quoted forms. Used only on what is shown (errors, logs, dry runs, printed results):
+/// values passed from one step to the next are never redacted.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
+    /// Forms replaced wherever they occur, longest first.
     needles: Vec<String>,
+    /// Secrets shorter than [`MIN_SUBSTRING_LEN`]: replaced only when they are the whole text.
+    whole: Vec<String>,
 }
 
 impl Redactor {
     /// A redactor for these secret values (empty values are ignored).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut needles = Vec::new();
+        let mut whole = Vec::new();
         for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            if secret.chars().count() < MIN_SUBSTRING_LEN {
+                whole.push(secret);
+                continue;
+            }
             let json = serde_json::to_string(&secret).expect("strings serialize");
             let encoded =
                 percent_encoding::utf8_percent_encode(&secret, percent_encoding::NON_ALPHANUMERIC)
@@ -61,17 +90,21 @@ impl Redactor {
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Redactor { needles }
+        Redactor { needles, whole }
     }
 
     /// Whether there is nothing to redact.
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.needles.is_empty() && self.whole.is_empty()
     }
 
     /// `text` with every secret replaced by [`REDACTED`], including a secret cut short where
-    /// an excerpt ends (its start would otherwise survive).
+    /// an excerpt ends (its start would otherwise survive). A secret shorter than
+    /// [`MIN_SUBSTRING_LEN`] is replaced only when it is the whole text.
     pub fn redact(&self, text: &str) -> String {
+        if self.whole.iter().any(|w| w == text) {
+            return REDACTED.to_string();
+        }
         let mut out = text.to_string();
         for needle in &self.needles {
             if out.contains(needle.as_str()) {
@@ -121,9 +154,50 @@ mod tests {
         ] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["name", "ssh_key_id", "region", "passes", "worker_type"] {
+        for name in [
+            "name",
+            "ssh_key_id",
+            "region",
+            "passes",
+            "worker_type",
+            // Where a secret lives is not the secret.
+            "credentials_file",
+            "private_key_path",
+            "token_dir",
+            "API_TOKEN_FILE",
+        ] {
             assert!(!looks_secret(name), "{name}");
         }
+    }
+
+    #[test]
+    fn providers_can_declare_names_secret_or_not() {
+        let p = Provider::from_json(
+            r#"{"name":"p","type":"command","secrets":["ticket","both"],
+                "not_secret":["token_name","both"],"actions":{}}"#,
+            std::path::Path::new("p.json"),
+        )
+        .unwrap();
+        assert!(!is_secret_name("token_name", &p));
+        assert!(is_secret_name("api_token", &p));
+        assert!(is_secret_name("ticket", &p));
+        // `secrets` wins a contradiction: hiding too much is the safe mistake.
+        assert!(is_secret_name("both", &p));
+    }
+
+    #[test]
+    fn short_secrets_are_not_cut_out_of_words() {
+        let r = Redactor::new(["x".to_string(), "abc".to_string()]);
+        assert_eq!(r.redact("exactly"), "exactly");
+        assert_eq!(r.redact("abcdef x"), "abcdef x");
+        // Where the value is the whole text it is still hidden.
+        assert_eq!(r.redact("x"), REDACTED);
+        let mut v = serde_json::json!({"token": "abc", "word": "exactly"});
+        r.redact_json(&mut v);
+        assert_eq!(v, serde_json::json!({"token": REDACTED, "word": "exactly"}));
+        // From four characters on, a value is redacted wherever it occurs.
+        let r = Redactor::new(["abcd".to_string()]);
+        assert_eq!(r.redact("xabcdx"), "x[REDACTED]x");
     }
 
     #[test]

@@ -152,13 +152,66 @@ pub enum Vocabulary {
     Auth,
 }
 
+/// Words naming a worker (the §6.1 resource) in action names: the standard's own and the
+/// platforms' (`list_instances`, `start_vm`, `get_server`, `list_droplets`).
+const WORKER_NOUNS: &[&str] = &[
+    "worker",
+    "workers",
+    "instance",
+    "instances",
+    "vm",
+    "vms",
+    "server",
+    "servers",
+    "machine",
+    "machines",
+    "droplet",
+    "droplets",
+];
+
+/// Words that may follow the resource noun without naming another resource
+/// (`get_worker_status`, `get_worker_info`), or stand alone after a verb (`power_on`).
+const QUALIFIERS: &[&str] = &["status", "state", "info", "details", "on", "off"];
+
 impl Vocabulary {
-    /// The vocabulary an action's results use, by its name.
-    pub fn for_action(action: &str) -> Vocabulary {
-        if action.contains("auth") || action.contains("credential") {
-            Vocabulary::Auth
-        } else {
-            Vocabulary::Worker
+    /// The vocabulary an action's `status` fields use, by the action's name, or `None` when
+    /// they are left exactly as the platform reported them:
+    ///
+    /// - a name containing `auth` or `credential` (`test_auth`, `configure_auth`): §6.2;
+    /// - a worker action: the name ends in a worker noun (`worker`, `workers`, `instance(s)`,
+    ///   `vm(s)`, `server(s)`, `machine(s)`, `droplet(s)`), possibly followed by `status`,
+    ///   `state`, `info` or `details` (`get_worker_status`), or names no resource at all
+    ///   (`reboot`, `power_on`): §6.1;
+    /// - anything else (`list_disks`, `create_snapshot`, `list_images`, `list_worker_types`):
+    ///   `None`. §6.1 describes workers; a disk's `available` or an image's `READY` is not a
+    ///   worker status, and mapping it would only lose information.
+    pub fn for_action(action: &str) -> Option<Vocabulary> {
+        let lower = action.to_ascii_lowercase();
+        if lower.contains("auth") || lower.contains("credential") {
+            return Some(Vocabulary::Auth);
+        }
+        let mut words: Vec<&str> = lower.split(['_', '-']).filter(|w| !w.is_empty()).collect();
+        if !words.is_empty() {
+            words.remove(0); // the verb
+        }
+        while words.last().is_some_and(|w| QUALIFIERS.contains(w)) {
+            words.pop();
+        }
+        match words.last() {
+            None => Some(Vocabulary::Worker),
+            Some(noun) if WORKER_NOUNS.contains(noun) => Some(Vocabulary::Worker),
+            Some(_) => None,
+        }
+    }
+
+    /// [`Vocabulary::for_action`], unless the action's `normalize_status` flag says otherwise:
+    /// `false` leaves its statuses as reported; `true` normalizes them (§6.2 for an
+    /// authentication action, §6.1 otherwise; GCE's `attach_disk` answers with the instance).
+    pub fn for_flagged_action(action: &str, normalize_status: Option<bool>) -> Option<Vocabulary> {
+        match normalize_status {
+            Some(false) => None,
+            Some(true) => Some(Vocabulary::for_action(action).unwrap_or(Vocabulary::Worker)),
+            None => Vocabulary::for_action(action),
         }
     }
 }
@@ -266,6 +319,66 @@ mod tests {
             assert_eq!(m.map(raw, Vocabulary::Worker), want, "{raw}");
         }
         assert_eq!(m.map("Expired", Vocabulary::Auth), "expired");
+    }
+
+    #[test]
+    fn only_worker_and_auth_actions_have_a_vocabulary() {
+        for action in [
+            "create_worker",
+            "list_workers",
+            "get_worker",
+            "get_worker_status",
+            "start_worker",
+            "force_stop_worker",
+            "list_instances",
+            "start_vm",
+            "get_server",
+            "reboot",
+            "power_on",
+        ] {
+            assert_eq!(
+                Vocabulary::for_action(action),
+                Some(Vocabulary::Worker),
+                "{action}"
+            );
+        }
+        for action in ["test_auth", "configure_auth", "get_credentials"] {
+            assert_eq!(
+                Vocabulary::for_action(action),
+                Some(Vocabulary::Auth),
+                "{action}"
+            );
+        }
+        for action in [
+            "list_disks",
+            "create_disk",
+            "attach_disk",
+            "create_snapshot",
+            "list_snapshots",
+            "list_images",
+            "list_networks",
+            "list_worker_types",
+            "list_worker_volumes",
+            "create_worker_template",
+            "list_regions",
+            "list_nodes",
+        ] {
+            assert_eq!(Vocabulary::for_action(action), None, "{action}");
+        }
+        // A provider decides for an action the name rule gets wrong.
+        assert_eq!(
+            Vocabulary::for_flagged_action("attach_disk", Some(true)),
+            Some(Vocabulary::Worker)
+        );
+        assert_eq!(
+            Vocabulary::for_flagged_action("get_worker", Some(false)),
+            None
+        );
+        assert_eq!(
+            Vocabulary::for_flagged_action("test_auth", Some(true)),
+            Some(Vocabulary::Auth)
+        );
+        assert_eq!(Vocabulary::for_flagged_action("list_disks", None), None);
     }
 
     #[test]

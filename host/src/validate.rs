@@ -154,6 +154,7 @@ const PROVIDER_KEYS: &[&str] = &[
     "default_settings",
     "status_map",
     "secrets",
+    "not_secret",
     "component",
     "actions",
     "version",
@@ -168,6 +169,7 @@ const ACTION_KEYS: &[&str] = &[
     "post_exec",
     "description",
     "idempotent",
+    "normalize_status",
 ];
 const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns", "items"];
 const PATTERN_KEYS: &[&str] = &["regex", "pointer", "group", "optional", "transform"];
@@ -276,6 +278,17 @@ fn check_provider(provider: &Provider, report: &mut Report) {
                 format!(
                     "'{standard}' is not a standard status (§6.1: {})",
                     WORKER_STATUSES.join(", ")
+                ),
+            );
+        }
+    }
+    for name in &provider.not_secret {
+        if provider.secrets.contains(name) {
+            report.push(
+                Severity::Error,
+                "not_secret",
+                format!(
+                    "'{name}' is listed in both secrets and not_secret (it is treated as a secret)"
                 ),
             );
         }
@@ -766,6 +779,23 @@ mod tests {
         );
         assert!(text.contains("actions.get_worker.extra"), "{text}");
         assert_eq!(r.findings[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn not_secret_is_a_known_key_and_contradictions_are_errors() {
+        let r = report(
+            r#"{"name":"t","type":"command","secrets":["token_name"],
+                "not_secret":["token_name","ok_token"],"actions":{}}"#,
+        );
+        let text = format!("{:#?}", r.findings);
+        assert!(!text.contains("unknown"), "{text}");
+        assert!(
+            r.findings.iter().any(|f| f.severity == Severity::Error
+                && f.path == "not_secret"
+                && f.message.contains("'token_name'")),
+            "{text}"
+        );
+        assert!(!text.contains("'ok_token'"), "{text}");
     }
 
     #[test]

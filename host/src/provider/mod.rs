@@ -46,6 +46,11 @@ pub struct Provider {
     /// Extra parameter names whose values are secret (beyond the built-in name rules).
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Parameter names the built-in rules would take for secrets but that are not (a
+    /// `token_name`, a `password_policy`): their values are shown and never redacted.
+    /// `secrets` wins over this list.
+    #[serde(default)]
+    pub not_secret: Vec<String>,
     /// A WebAssembly component (path relative to this file) whose hooks override the JSON
     /// rules for the actions it covers.
     #[serde(default)]
@@ -105,6 +110,12 @@ pub struct Action {
     /// `list_*`, `has_*` and `test_*` are by name).
     #[serde(default)]
     pub idempotent: Option<bool>,
+    /// Whether the result's `status` fields are normalized: `true` to the §6.1 worker
+    /// statuses (§6.2 for authentication actions), `false` left as the platform reported
+    /// them. Without it the action's name decides: worker and authentication actions are
+    /// normalized, others (`list_disks`, `create_snapshot`) are not.
+    #[serde(default)]
+    pub normalize_status: Option<bool>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
 }
@@ -480,6 +491,7 @@ impl Provider {
             default_settings: Map::new(),
             status_map: IndexMap::new(),
             secrets: Vec::new(),
+            not_secret: Vec::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             actions: IndexMap::new(),
             source: path.to_path_buf(),

@@ -49,7 +49,12 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let rt = runtime()?;
-    let result = rt.block_on(engine.run(provider, action, &inputs))?;
+    // The unredacted result feeds `--wait` (the worker id); what is printed is redacted.
+    let raw = rt.block_on(engine.run_unredacted(provider, action, &inputs))?;
+    let mut result = raw.clone();
+    engine
+        .redactor(provider, action, &inputs)
+        .redact_json(&mut result);
     let Some(opts) = wait_opts else {
         output::print_value(&result, g.json);
         return Ok(ExitCode::SUCCESS);
@@ -58,7 +63,7 @@ pub fn run(
         output::print_value(&result, false);
     }
     let worker_id = match (
-        result.get("id").and_then(|v| v.as_str()),
+        raw.get("id").and_then(|v| v.as_str()),
         inputs.cli.get("worker_id"),
     ) {
         (Some(id), _) => id.to_string(),
