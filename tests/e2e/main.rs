@@ -8,6 +8,7 @@ mod faults;
 mod load;
 mod operations;
 mod providers;
+mod reported;
 mod serve;
 mod wasm;
 

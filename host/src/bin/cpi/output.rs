@@ -63,14 +63,63 @@ fn settings() -> Settings {
     })
 }
 
+/// Writes to stdout, flushed: as it is, or (`styled`) through `anstream`, which strips the
+/// colours of [`paint`] where colour is off. A reader that closed early (`cpi show X | head`)
+/// ends cpi quietly with exit code 0, as it does `rg`: the reader had all it wanted and
+/// nothing failed. Any other write error (a full disk) is reported on stderr with the
+/// `InternalError` exit code. Commands print through [`out!`], [`outln!`] and
+/// [`outln_styled!`], never `print!`, which panics on a closed pipe.
+pub fn write_out(args: std::fmt::Arguments<'_>, styled: bool) {
+    let written = if styled {
+        let mut stdout = anstream::stdout().lock();
+        stdout.write_fmt(args).and_then(|()| stdout.flush())
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_fmt(args).and_then(|()| stdout.flush())
+    };
+    if let Err(err) = written {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(std::io::stderr(), "cpi: cannot write to stdout: {err}");
+        std::process::exit(i32::from(cpi::ErrorKind::Internal.exit_code()));
+    }
+}
+
+/// `print!` through [`write_out`]: the text as it is, quiet on a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!($($arg)*), false)
+    };
+}
+
+/// `println!` through [`write_out`]: the text as it is, quiet on a closed stdout.
+macro_rules! outln {
+    () => {
+        $crate::output::write_out(format_args!("\n"), false)
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)), false)
+    };
+}
+
+/// `anstream::println!` through [`write_out`]: for lines with [`paint`]ed verdicts.
+macro_rules! outln_styled {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)), true)
+    };
+}
+
+pub(crate) use {out, outln, outln_styled};
+
 /// Prints a value for machines: JSON (one line), or YAML with `--output yaml`.
 pub fn print_machine(value: &Value) {
     match settings().format {
         OutputFormat::Yaml => match serde_norway::to_string(value) {
-            Ok(yaml) => print!("{yaml}"),
-            Err(_) => println!("{value}"),
+            Ok(yaml) => out!("{yaml}"),
+            Err(_) => outln!("{value}"),
         },
-        _ => println!("{value}"),
+        _ => outln!("{value}"),
     }
 }
 
@@ -116,7 +165,11 @@ pub fn print_error(err: &Error, json: bool) {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        if key != "stderr" && key != "output_excerpt" {
+        // Output excerpts are in the message already.
+        if !matches!(
+            key.as_str(),
+            "stderr" | "stdout" | "output_excerpt" | "result"
+        ) {
             let _ = writeln!(stderr, "  {key}: {shown}");
         }
     }
@@ -128,7 +181,7 @@ pub fn print_value(value: &Value, json: bool) {
     if json {
         print_machine(value);
     } else {
-        print!("{}", render(value));
+        out!("{}", render(value));
     }
 }
 

@@ -6,9 +6,13 @@ use clap::CommandFactory;
 use cpi::Result;
 
 use crate::cli::Cli;
+use crate::output::out;
 
 pub fn exec(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "cpi", &mut std::io::stdout());
+    // Generated into memory first: written straight to a closed stdout it would panic.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cpi", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(ExitCode::SUCCESS)
 }

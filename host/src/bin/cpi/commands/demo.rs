@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::runtime;
 use crate::cli::Global;
-use crate::output;
+use crate::output::{self, outln};
 
 const CLOUDCO: &str = include_str!("../../../../../providers/cloudco.json");
 const TRUENAS: &str = include_str!("../../../../../providers/truenas.json");
@@ -54,7 +54,7 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
             steps: 0,
         };
         if !g.json {
-            println!(
+            outln!(
                 "simulated cloud on {} (state in a temporary directory)\n",
                 sim.url()
             );
@@ -68,7 +68,7 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
         sim.shutdown().await;
         result?;
         if !g.json {
-            println!(
+            outln!(
                 "demo finished: {} steps, every required method of both providers ran",
                 demo.steps
             );
@@ -199,20 +199,20 @@ impl Demo {
             .filter(|(k, _)| !cpi::secret::looks_secret(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("── {} · {action}  {}", p.name, shown.join(" "));
+        outln!("── {} · {action}  {}", p.name, shown.join(" "));
     }
 
     fn show(&self, p: &Provider, action: &str, value: &Value) {
         if self.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"provider": p.name, "action": action, "result": value})
             );
         } else {
             for line in output::render(value).lines() {
-                println!("   {line}");
+                outln!("   {line}");
             }
-            println!();
+            outln!();
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::registry;
 use crate::cli::Global;
-use crate::output;
+use crate::output::{self, out, outln};
 
 pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Result<ExitCode> {
     let registry = registry(g)?;
@@ -37,7 +37,7 @@ pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Resu
     }
     let Some(dir) = out else {
         let text: Vec<&str> = pages.iter().map(|(_, md)| md.as_str()).collect();
-        print!("{}", text.join("\n---\n\n"));
+        out!("{}", text.join("\n---\n\n"));
         return Ok(ExitCode::SUCCESS);
     };
     if all {
@@ -56,7 +56,7 @@ pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Resu
         output::print_value(&json!({"written": written}), true);
     } else {
         for path in &written {
-            println!("wrote {path}");
+            outln!("wrote {path}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{registry, runtime};
 use crate::cli::Global;
-use crate::output;
+use crate::output::{self, outln};
 
 fn store() -> Result<GrantStore> {
     GrantStore::default_store()
@@ -70,7 +70,7 @@ pub fn grant(
         cpi::grants::check_env_names(&grant.env)?;
         let path = store.save(&grant)?;
         if !g.json {
-            println!(
+            outln!(
                 "granted to {name} (pinned to sha256 {}), saved in {}",
                 &component.sha256()[..12],
                 path.display()
@@ -93,7 +93,7 @@ pub fn grant(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{name}: component {} ({} {}), sha256 {}",
         component.path().display(),
         manifest.name,
@@ -101,16 +101,16 @@ pub fn grant(
         component.sha256()
     );
     if stale && !choosing {
-        println!("  ! the component changed since it was granted: the old grant no longer applies");
+        outln!("  ! the component changed since it was granted: the old grant no longer applies");
     }
-    println!("  requested                                  granted");
+    outln!("  requested                                  granted");
     for rule in &manifest.requested.commands {
         let mark = if caps.commands.contains(rule) {
             "yes"
         } else {
             "no"
         };
-        println!("  run  {:<38} {mark}", rule.to_string());
+        outln!("  run  {:<38} {mark}", rule.to_string());
     }
     for rule in &manifest.requested.http {
         let mark = if caps.http.contains(rule) {
@@ -118,10 +118,10 @@ pub fn grant(
         } else {
             "no"
         };
-        println!("  net  {:<38} {mark}", rule.to_string());
+        outln!("  net  {:<38} {mark}", rule.to_string());
     }
     if manifest.requested.is_empty() {
-        println!("  (nothing: this component cannot run commands or reach the network)");
+        outln!("  (nothing: this component cannot run commands or reach the network)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -131,9 +131,9 @@ pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
     if g.json {
         output::print_machine(&json!({"provider": name, "revoked": removed}));
     } else if removed {
-        println!("revoked every grant of {name}");
+        outln!("revoked every grant of {name}");
     } else {
-        println!("{name} had no grants");
+        outln!("{name} had no grants");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -145,22 +145,22 @@ pub fn list(g: &Global) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if grants.is_empty() {
-        println!("no grants");
+        outln!("no grants");
     }
     for grant in grants {
-        println!(
+        outln!(
             "{} (sha256 {})",
             grant.provider,
             &grant.component_sha256[..grant.component_sha256.len().min(12)]
         );
         for rule in &grant.capabilities.commands {
-            println!("  run  {rule}");
+            outln!("  run  {rule}");
         }
         for rule in &grant.capabilities.http {
-            println!("  net  {rule}");
+            outln!("  net  {rule}");
         }
         for var in &grant.env {
-            println!("  env  {var}");
+            outln!("  env  {var}");
         }
     }
     Ok(ExitCode::SUCCESS)

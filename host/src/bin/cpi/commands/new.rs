@@ -8,7 +8,7 @@ use cpi::{Error, Result};
 use serde_json::json;
 
 use crate::cli::{Global, NewComponent, NewType};
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn exec(
     g: &Global,
@@ -57,7 +57,7 @@ pub fn exec(
         return Ok(ExitCode::SUCCESS);
     }
     for path in &shown {
-        println!("created {path}");
+        outln!("created {path}");
     }
     let next = match component {
         None => format!(
@@ -82,7 +82,7 @@ pub fn exec(
                 .unwrap_or_default()
         ),
     };
-    println!("{next}");
+    outln!("{next}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,7 +9,7 @@ use cpi::{Engine, Error, Result};
 
 use super::{engine, inputs, registry, runtime};
 use crate::cli::{Global, ParamArgs};
-use crate::output;
+use crate::output::{self, outln, outln_styled};
 
 pub fn run(
     g: &Global,
@@ -177,16 +177,16 @@ pub fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
                 "failed" => output::paint(output::BAD, "failed"),
                 other => other.to_string(),
             };
-            anstream::println!("{:<16} {outcome}", step.action);
+            outln_styled!("{:<16} {outcome}", step.action);
             if let Some(result) = &step.result {
                 for line in output::render(result).lines() {
-                    println!("    {line}");
+                    outln!("    {line}");
                 }
             }
         }
         match &outcome {
-            Ok(()) => println!("{} is ready", provider.name),
-            Err(_) => println!("{} is not ready", provider.name),
+            Ok(()) => outln!("{} is ready", provider.name),
+            Err(_) => outln!("{} is not ready", provider.name),
         }
     }
     match outcome {

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use cpi::Result;
 
+use crate::output::out;
+
 pub fn exec() -> Result<ExitCode> {
-    print!("{}", cpi::schema::provider_schema_text());
+    out!("{}", cpi::schema::provider_schema_text());
     Ok(ExitCode::SUCCESS)
 }

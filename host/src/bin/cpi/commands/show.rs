@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::registry;
 use crate::cli::Global;
-use crate::output;
+use crate::output::{self, outln};
 
 pub fn providers(g: &Global) -> Result<ExitCode> {
     let registry = registry(g)?;
@@ -96,27 +96,30 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         output::print_machine(&value);
     } else {
         if let Some(c) = &component_json {
-            println!(
+            outln!(
                 "component {} ({} {}), sha256 {}",
                 c["path"].as_str().unwrap_or(""),
                 c["name"].as_str().unwrap_or(""),
                 c["version"].as_str().unwrap_or(""),
                 c["sha256"].as_str().unwrap_or("")
             );
-            println!(
+            outln!(
                 "  hooks: parse {}, invoke {}, map-status {}",
-                c["parses"], c["invokes"], c["maps_status"]
+                c["parses"],
+                c["invokes"],
+                c["maps_status"]
             );
-            println!(
+            outln!(
                 "  requests: {}  (see `cpi grant {}`)",
-                c["requested"], p.name
+                c["requested"],
+                p.name
             );
         }
-        println!("{} ({} provider, {})", p.name, p.kind, p.source.display());
+        outln!("{} ({} provider, {})", p.name, p.kind, p.source.display());
         if let Some(d) = &p.description {
-            println!("{d}");
+            outln!("{d}");
         }
-        println!("\ndefault settings:");
+        outln!("\ndefault settings:");
         for line in output::render(&Value::Object(
             value["default_settings"]
                 .as_object()
@@ -125,9 +128,9 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         ))
         .lines()
         {
-            println!("  {line}");
+            outln!("  {line}");
         }
-        println!("\nactions:");
+        outln!("\nactions:");
         for (name, a) in &actions {
             let target = &a["target"];
             let how = match target.get("command") {
@@ -138,7 +141,7 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
                     target["url"].as_str().unwrap_or_default()
                 ),
             };
-            println!("  {name}\n      {how}");
+            outln!("  {name}\n      {how}");
             let params: Vec<&str> = a["params"]
                 .as_array()
                 .into_iter()
@@ -146,7 +149,7 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
                 .filter_map(Value::as_str)
                 .collect();
             if !params.is_empty() {
-                println!("      params:  {}", params.join(", "));
+                outln!("      params:  {}", params.join(", "));
             }
             let returns: Vec<&str> = a["returns"]
                 .as_array()
@@ -155,7 +158,7 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
                 .filter_map(Value::as_str)
                 .collect();
             if !returns.is_empty() {
-                println!("      returns: {}", returns.join(", "));
+                outln!("      returns: {}", returns.join(", "));
             }
         }
     }

@@ -9,6 +9,7 @@ use cpi::{Error, Result};
 use cpi_sim::{Sim, SimConfig};
 
 use super::runtime;
+use crate::output::outln;
 
 pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> Result<ExitCode> {
     if !addr.ip().is_loopback() {
@@ -34,20 +35,20 @@ pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> R
             .await
             .map_err(|e| Error::internal(format!("simulator: {e}")))?;
         let url = sim.url();
-        println!("cpi sim listening on {url}  (Ctrl-C to stop)");
-        println!("  state file: {}", state.display());
-        println!("  api token:  {}", sim.token());
-        println!("  login:      {} / {}", sim.username(), sim.password());
-        println!();
-        println!(
+        outln!("cpi sim listening on {url}  (Ctrl-C to stop)");
+        outln!("  state file: {}", state.display());
+        outln!("  api token:  {}", sim.token());
+        outln!("  login:      {} / {}", sim.username(), sim.password());
+        outln!();
+        outln!(
             "  truenas:  cpi run truenas list_workers -p api_url={url}/api/v2.0 -p api_key={}",
             sim.token()
         );
-        println!(
+        outln!(
             "  cloudco:  export CLOUDCO_API_URL={url} CLOUDCO_API_KEY={}",
             sim.token()
         );
-        println!("            (cloudco-cli: cargo build --release -p cpi-sim, or link cpi as cloudco-cli)");
+        outln!("            (cloudco-cli: cargo build --release -p cpi-sim, or link cpi as cloudco-cli)");
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::internal(format!("signal handler: {e}")))?;

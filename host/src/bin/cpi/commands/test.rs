@@ -6,7 +6,7 @@ use cpi::fixture::{self, CaseReport};
 use cpi::{Engine, Error, Result};
 
 use crate::cli::Global;
-use crate::output::{self, BAD, GOOD, paint};
+use crate::output::{self, BAD, GOOD, outln, outln_styled, paint};
 
 pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
@@ -54,12 +54,10 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 match &case.failure {
-                    None => anstream::println!(
-                        "{}      {name} {} ({file})",
-                        paint(GOOD, "ok"),
-                        case.action
-                    ),
-                    Some(why) => anstream::println!(
+                    None => {
+                        outln_styled!("{}      {name} {} ({file})", paint(GOOD, "ok"), case.action)
+                    }
+                    Some(why) => outln_styled!(
                         "{}  {name} {} ({file}): {why}",
                         paint(BAD, "FAILED"),
                         case.action
@@ -67,7 +65,7 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
                 }
             }
         }
-        println!(
+        outln!(
             "{total} fixture(s) in {} provider(s): {} passed, {failed} failed",
             all.len(),
             total - failed

@@ -7,7 +7,7 @@ use cpi::Result;
 use cpi::validate::{self, Severity};
 
 use crate::cli::Global;
-use crate::output::{self, BAD, GOOD, WARN, paint};
+use crate::output::{self, BAD, GOOD, WARN, outln, outln_styled, paint};
 
 pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
@@ -38,7 +38,7 @@ pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
             } else {
                 paint(BAD, "FAILED")
             };
-            anstream::println!(
+            outln_styled!(
                 "{} ({name}): {verdict}, {} error(s), {} warning(s)",
                 report.file.display(),
                 report.errors(),
@@ -54,12 +54,12 @@ pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
                 } else {
                     format!(" {}", f.path)
                 };
-                anstream::println!("  {sev}{at}: {}", f.message);
+                outln_styled!("  {sev}{at}: {}", f.message);
             }
         }
         if reports.len() > 1 {
             let clean = reports.iter().filter(|r| r.errors() == 0).count();
-            println!(
+            outln!(
                 "{} file(s) checked: {clean} without errors, {errors} error(s) in all",
                 reports.len()
             );
