@@ -156,11 +156,7 @@ pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
             }
             out
         };
-        let (out, err, ()) = tokio::join!(
-            out,
-            read_capped(stderr, limits.max_stderr, false),
-            feed
-        );
+        let (out, err, ()) = tokio::join!(out, read_capped(stderr, limits.max_stderr, false), feed);
         let status = child.wait().await;
         (out, err, status)
     };

@@ -434,9 +434,9 @@ impl Field {
                 Ok(value) => Ok(value),
                 // A JSON document that stops in the middle (a truncated body, an interrupted
                 // CLI) is an error, not text to pass on.
-                Err(err) if err.is_eof() && text.starts_with(['{', '[']) => {
-                    Err(bad("a complete JSON document (the output ends in the middle of one)"))
-                }
+                Err(err) if err.is_eof() && text.starts_with(['{', '[']) => Err(bad(
+                    "a complete JSON document (the output ends in the middle of one)",
+                )),
                 Err(_) => Ok(Value::String(text.to_string())),
             },
             None => Ok(Value::String(text.to_string())),
