@@ -15,7 +15,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::{Transform, compile_regex, parse_number, truthy};
+use super::{Transform, parse_number, regex_and_group, transform_of, truthy};
 use crate::error::{Error, Result};
 use crate::provider::Pattern;
 
@@ -137,29 +137,13 @@ pub(super) fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Resu
         ));
     };
     let pointer = Pointer::parse(pointer).map_err(at)?;
-    let regex = match &pattern.regex {
-        None => None,
-        Some(source) => {
-            let regex = compile_regex(source).map_err(|err| at(format!("invalid regex: {err}")))?;
-            let groups = regex.captures_len() - 1;
-            let group = match pattern.group {
-                Some(g) if g > groups => {
-                    return Err(at(format!(
-                        "group {g} does not exist: the regex {source:?} has {groups} capture group(s)"
-                    )));
-                }
-                Some(g) => g,
-                None => groups,
-            };
-            Some((regex, group))
-        }
-    };
-    let transform = pattern
-        .transform
+    let regex = pattern
+        .regex
         .as_deref()
-        .map(Transform::from_name)
+        .map(|source| regex_and_group(source, pattern.group))
         .transpose()
-        .map_err(|e| at(e.message().to_string()))?;
+        .map_err(at)?;
+    let transform = transform_of(pattern).map_err(at)?;
     Ok(JsonField {
         name: name.to_string(),
         pointer,

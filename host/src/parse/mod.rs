@@ -112,23 +112,8 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
     let Some(source) = &pattern.regex else {
         return Err(at("needs a \"regex\"".into()));
     };
-    let regex = compile_regex(source).map_err(|err| at(format!("invalid regex: {err}")))?;
-    let groups = regex.captures_len() - 1;
-    let group = match pattern.group {
-        Some(g) if g > groups => {
-            return Err(at(format!(
-                "group {g} does not exist: the regex {source:?} has {groups} capture group(s)"
-            )));
-        }
-        Some(g) => g,
-        None => groups,
-    };
-    let transform = pattern
-        .transform
-        .as_deref()
-        .map(Transform::from_name)
-        .transpose()
-        .map_err(|e| at(e.message().to_string()))?;
+    let (regex, group) = regex_and_group(source, pattern.group).map_err(at)?;
+    let transform = transform_of(pattern).map_err(at)?;
     let whole_body = WHOLE_BODY.contains(&source.as_str()) && group <= 1;
     Ok(Field {
         name: name.to_string(),
@@ -138,6 +123,33 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
         transform,
         whole_body,
     })
+}
+
+/// A field's regex and the capture group it takes (default: the last group, or the whole
+/// match when the regex has none).
+fn regex_and_group(
+    source: &str,
+    group: Option<usize>,
+) -> std::result::Result<(Regex, usize), String> {
+    let regex = compile_regex(source).map_err(|err| format!("invalid regex: {err}"))?;
+    let groups = regex.captures_len() - 1;
+    match group {
+        Some(g) if g > groups => Err(format!(
+            "group {g} does not exist: the regex {source:?} has {groups} capture group(s)"
+        )),
+        Some(g) => Ok((regex, g)),
+        None => Ok((regex, groups)),
+    }
+}
+
+/// A field's `transform`, if any.
+fn transform_of(pattern: &Pattern) -> std::result::Result<Option<Transform>, String> {
+    pattern
+        .transform
+        .as_deref()
+        .map(Transform::from_name)
+        .transpose()
+        .map_err(|e| e.message().to_string())
 }
 
 /// Checks one pattern of a rule set of `kind` as compilation would (regex or pointer, group
