@@ -470,8 +470,10 @@ pub fn url(template: &str, values: &Values) -> Result<String> {
             names.push(p.name.to_string());
             Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
         })?;
+        // `%2e` is a dot to URL parsers too (`%2e%2e` climbs a level like `..`).
+        let decoded = percent_encoding::percent_decode_str(&rendered).decode_utf8_lossy();
         if let Some(name) = names.first()
-            && matches!(rendered.as_str(), "" | "." | "..")
+            && matches!(decoded.as_ref(), "" | "." | "..")
         {
             return Err(Error::validation(format!(
                 "parameter '{name}' would make the URL path segment {rendered:?}; a value must \
@@ -586,9 +588,18 @@ pub fn body(template: &str, values: &Values, kind: BodyKind) -> Result<String> {
     if template_is_json(template, &in_string)
         && serde_json::from_str::<serde_json::Value>(&rendered).is_err()
     {
-        return Err(Error::internal(
-            "the substituted body is no longer valid JSON",
-        ));
+        // A bare value is one JSON value, but the template text around it may not take every
+        // value (`[1{n}]`, `-{n}`): the value does not fit there.
+        let Some(bare) = scan(template).find(|p| !in_string(p.start)) else {
+            return Err(Error::internal(
+                "the substituted body is no longer valid JSON",
+            ));
+        };
+        return Err(Error::validation(format!(
+            "the JSON body is not valid JSON with the value of '{}' in place: the template text              next to a placeholder outside quotes must leave room for a whole JSON value",
+            bare.name
+        ))
+        .with_detail("parameter", bare.name));
     }
     Ok(rendered)
 }
@@ -779,5 +790,38 @@ mod tests {
         let v = values(&[("disks", "1, \"x\": 2")]);
         let err = super::body(r#"{"disks":{disks}}"#, &v, BodyKind::Json).unwrap_err();
         assert!(err.message().contains("disks"));
+
+        // One JSON value that does not fit next to the template's own text used to be
+        // reported as an internal error (found while writing the fuzz targets' checks).
+        for (template, value) in [("[1{n}]", "[]"), (r#"{"offset": -{n}}"#, "-5")] {
+            let err = super::body(template, &values(&[("n", value)]), BodyKind::Json).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::Validation,
+                "{template}"
+            );
+            assert_eq!(err.details()["parameter"], "n");
+        }
+    }
+
+    #[test]
+    fn percent_encoded_dots_in_the_template_cannot_make_a_dot_segment() {
+        // `%2e` is `.` to URL parsers: an empty value must not leave `%2e%2e` (`..`) behind.
+        for template in [
+            "http://h/a/%2e%2e{id}/b",
+            "http://h/a/%2E{id}/b",
+            "http://h/.%2e{id}",
+        ] {
+            let err = url(template, &values(&[("id", "")])).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::Validation,
+                "{template}"
+            );
+        }
+        assert_eq!(
+            url("http://h/a/%2e{id}/b", &values(&[("id", "x")])).unwrap(),
+            "http://h/a/%2ex/b"
+        );
     }
 }

@@ -285,6 +285,52 @@ proptest! {
         }
     }
 
+    /// Whatever JSON text surrounds a bare placeholder, the body is valid JSON or the value
+    /// is refused with a ValidationError naming it, never an internal error (`[1{v}]` with
+    /// `[]`, `-{v}` with `-5` used to be).
+    #[test]
+    fn bare_values_next_to_template_text_are_refused_not_internal_errors(
+        skeleton in prop::sample::select(vec!["@", "[@]", "{\"k\": @}", "[1, @, 2]"]),
+        before in prop::sample::select(vec!["", "1", "-", "0", "1.", "[", "\"s\", ", "tr"]),
+        after in prop::sample::select(vec!["", "0", "1", "e5", "]", ", 1", "ue"]),
+        value in prop_oneof![
+            json_value().prop_map(|v| v.to_string()),
+            "[-0-9.e\\[\\]]{1,4}",
+            any_value(),
+        ],
+    ) {
+        let template = skeleton.replace('@', &format!("{before}{{v}}{after}"));
+        match template::body(&template, &values(&[("v", &value)]), BodyKind::Json) {
+            Ok(body) => {
+                let probe = template::body(&template, &values(&[("v", "0")]), BodyKind::Json);
+                if probe.is_ok_and(|p| serde_json::from_str::<Value>(&p).is_ok()) {
+                    prop_assert!(serde_json::from_str::<Value>(&body).is_ok(), "{}", body);
+                }
+            }
+            Err(err) => {
+                prop_assert_eq!(err.kind(), ErrorKind::Validation, "{}: {}", template, err);
+                prop_assert_eq!(&err.details()["parameter"], "v");
+            }
+        }
+    }
+
+    /// Percent-encoded dots in the template cannot turn a value's segment into `.` or `..`
+    /// (an empty value after `%2e%2e` used to climb a level).
+    #[test]
+    fn a_value_never_leaves_a_dot_segment(
+        dots in prop::sample::select(vec!["", ".", "..", "%2e", "%2E%2e", ".%2e", "%2e."]),
+        value in any_value(),
+    ) {
+        let template = format!("http://h/a/{dots}{{v}}/b");
+        if let Ok(text) = template::url(&template, &values(&[("v", &value)])) {
+            let url = url::Url::parse(&text).expect("parses");
+            let segments: Vec<&str> = url.path_segments().expect("segments").collect();
+            prop_assert_eq!(segments.len(), 3, "{}", text);
+            prop_assert_eq!(segments[0], "a");
+            prop_assert_eq!(segments[2], "b");
+        }
+    }
+
     /// A form body value is one percent-encoded field.
     #[test]
     fn form_body_values_are_one_field(value in any_value()) {
