@@ -14,16 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Run, World, cpi_bin};
 
-fn truenas(w: &World, action: &str, extra: &[&str]) -> Run {
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "truenas".into(),
-        action.into(),
-        "--json".into(),
-    ];
-    args.extend(w.truenas_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    w.cpi(&args)
+fn truenas(w: &World, action: &str, extra: &[&str]) -> crate::support::Run {
+    w.truenas(action, extra)
 }
 
 /// Creates a TrueNAS pool (a "worker") and returns its id.

@@ -5,15 +5,7 @@ use serde_json::json;
 use crate::support::World;
 
 fn truenas(w: &World, action: &str, extra: &[&str]) -> crate::support::Run {
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "truenas".into(),
-        action.into(),
-        "--json".into(),
-    ];
-    args.extend(w.truenas_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    w.cpi(&args)
+    w.truenas(action, extra)
 }
 
 fn requests_to(w: &World, suffix: &str) -> usize {

@@ -173,6 +173,19 @@ impl World {
         cmd
     }
 
+    /// `cpi run truenas ACTION --json` against the simulator, plus `extra` arguments.
+    pub fn truenas(&self, action: &str, extra: &[&str]) -> Run {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "truenas".into(),
+            action.into(),
+            "--json".into(),
+        ];
+        args.extend(self.truenas_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.cpi(&args)
+    }
+
     /// Runs `cpi ARGS...` and waits for it.
     pub fn cpi<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
         run(self.command().args(args))

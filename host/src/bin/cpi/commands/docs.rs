@@ -12,18 +12,11 @@ use crate::output::{self, out, outln};
 
 pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Result<ExitCode> {
     let registry = registry(g)?;
-    let providers: Vec<&Provider> = if all {
+    let mut providers: Vec<&Provider> = super::select(&registry, if all { &[] } else { names })?;
+    if all {
         // A standalone component carries its definition inside; there is no file to document.
-        registry
-            .providers()
-            .filter(|p| !(p.component.is_some() && p.actions.is_empty()))
-            .collect()
-    } else {
-        names
-            .iter()
-            .map(|n| registry.get(n))
-            .collect::<Result<_>>()?
-    };
+        providers.retain(|p| !(p.component.is_some() && p.actions.is_empty()));
+    }
     let engine = Engine::new()?;
     let mut pages = Vec::new();
     for p in &providers {

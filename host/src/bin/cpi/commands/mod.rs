@@ -141,6 +141,14 @@ pub fn registry(g: &Global) -> Result<Registry> {
     Ok(registry)
 }
 
+/// The providers named on the command line, or every discovered one when none is named.
+pub fn select<'r>(registry: &'r Registry, names: &[String]) -> Result<Vec<&'r cpi::Provider>> {
+    if names.is_empty() {
+        return Ok(registry.providers().collect());
+    }
+    names.iter().map(|n| registry.get(n)).collect()
+}
+
 /// The config file (`--config`, or the default path when it exists).
 pub fn config(g: &Global) -> Result<Config> {
     match &g.config {

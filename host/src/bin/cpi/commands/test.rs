@@ -10,14 +10,7 @@ use crate::output::{self, BAD, GOOD, outln, outln_styled, paint};
 
 pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
-    let providers: Vec<_> = if names.is_empty() {
-        registry.providers().collect()
-    } else {
-        names
-            .iter()
-            .map(|n| registry.get(n))
-            .collect::<Result<_>>()?
-    };
+    let providers = super::select(&registry, names)?;
     let engine = Engine::new()?;
     let mut all: Vec<(String, Vec<CaseReport>)> = Vec::new();
     for provider in providers {
