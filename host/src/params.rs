@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::provider::{Action, Provider};
+use crate::provider::{Action, Provider, ProviderKind};
 use crate::secret;
 use crate::template::Values;
 
@@ -197,6 +197,9 @@ pub fn resolve(provider: &Provider, action: &Action, inputs: &Inputs) -> Resolve
     resolved
 }
 
+/// Settings every endpoint action takes, whether or not the provider declares them.
+pub const TLS_SETTINGS: [&str; 2] = ["verify_ssl", "ca_cert_file"];
+
 /// The environment variable that sets parameter `name`.
 pub fn env_name(name: &str) -> String {
     format!("CPI_PARAM_{}", name.to_ascii_uppercase())
@@ -206,6 +209,10 @@ pub fn env_name(name: &str) -> String {
 pub fn known_names(provider: &Provider, action: &Action, inputs: &Inputs) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = provider.default_settings.keys().cloned().collect();
     names.extend(inputs.config.keys().cloned());
+    if provider.kind == ProviderKind::Endpoint {
+        // Read by the HTTP client of every endpoint action (exec::http::Tls).
+        names.extend(TLS_SETTINGS.map(String::from));
+    }
     let steps = action
         .pre_exec
         .iter()

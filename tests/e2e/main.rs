@@ -10,6 +10,7 @@ mod operations;
 mod providers;
 mod reported;
 mod serve;
+mod tls;
 mod wasm;
 
 mod guests;

@@ -1,6 +1,9 @@
 //! Sends an endpoint target's request over one shared reqwest client (rustls) and maps HTTP
 //! failures onto the standard's error categories.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -18,28 +21,102 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-/// The HTTP side of the executor: one connection pool for every request of a run.
+/// How a request checks the server's certificate, from the provider's `verify_ssl` and
+/// `ca_cert_file` settings (a self-signed Proxmox or TrueNAS is the common case).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Tls {
+    /// `verify_ssl` is false: any certificate is accepted. Logged as a warning on every use.
+    pub accept_invalid_certs: bool,
+    /// PEM file of extra trusted roots (the server's own CA), on top of the built-in ones.
+    pub ca_cert_file: Option<PathBuf>,
+}
+
+impl Tls {
+    /// Reads `verify_ssl` (true/false, yes/no, on/off, 1/0; default true) and `ca_cert_file`
+    /// (a path; empty means none) from an action's resolved values.
+    pub fn from_values(values: &crate::template::Values) -> Result<Tls> {
+        let accept_invalid_certs = match values.get("verify_ssl").map(|v| v.trim()) {
+            None | Some("") => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => false,
+                "false" | "no" | "off" | "0" => true,
+                _ => {
+                    return Err(Error::validation(format!(
+                        "verify_ssl must be true or false, not {v:?}"
+                    ))
+                    .with_detail("param", "verify_ssl"));
+                }
+            },
+        };
+        let ca_cert_file = values
+            .get("ca_cert_file")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        Ok(Tls {
+            accept_invalid_certs,
+            ca_cert_file,
+        })
+    }
+
+    /// Whether these are the built-in settings (verify against the system's roots only).
+    pub fn is_default(&self) -> bool {
+        *self == Tls::default()
+    }
+}
+
+/// The HTTP side of the executor: one connection pool for every request of a run (one more
+/// per distinct [`Tls`] setting in use).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    connect_timeout: Duration,
+    /// Clients for non-default TLS settings, built on first use.
+    variants: Arc<Mutex<HashMap<Tls, reqwest::Client>>>,
 }
 
 impl HttpClient {
     /// A client with rustls, a connect timeout, and at most 5 redirects.
     pub fn new(connect_timeout: Duration) -> Result<HttpClient> {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))?;
-        Ok(HttpClient { client })
+        Ok(HttpClient {
+            client: build(connect_timeout, &Tls::default())?,
+            connect_timeout,
+            variants: Arc::default(),
+        })
     }
 
     /// Wraps a client built elsewhere (e.g. with a grant-checking redirect policy).
     pub fn from_client(client: reqwest::Client) -> HttpClient {
-        HttpClient { client }
+        HttpClient {
+            client,
+            connect_timeout: Duration::from_secs(10),
+            variants: Arc::default(),
+        }
+    }
+
+    /// The client to use for `tls`: this one for the default settings, otherwise one built
+    /// for them (once per run) sharing nothing but the connect timeout.
+    pub fn for_tls(&self, tls: &Tls) -> Result<HttpClient> {
+        if tls.is_default() {
+            return Ok(self.clone());
+        }
+        let mut variants = self
+            .variants
+            .lock()
+            .map_err(|_| Error::internal("HTTP client cache poisoned"))?;
+        let client = match variants.get(tls) {
+            Some(client) => client.clone(),
+            None => {
+                let client = build(self.connect_timeout, tls)?;
+                variants.insert(tls.clone(), client.clone());
+                client
+            }
+        };
+        Ok(HttpClient {
+            client,
+            connect_timeout: self.connect_timeout,
+            variants: self.variants.clone(),
+        })
     }
 
     /// Sends one request; non-2xx statuses become categorized errors.
@@ -127,6 +204,43 @@ impl HttpClient {
     }
 }
 
+/// Builds a rustls client for `tls`.
+fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &tls.ca_cert_file {
+        let pem = std::fs::read(path).map_err(|err| {
+            Error::validation(format!(
+                "cannot read ca_cert_file {}: {err}",
+                path.display()
+            ))
+            .with_detail("param", "ca_cert_file")
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "ca_cert_file {} holds no PEM certificate",
+                    path.display()
+                ))
+                .with_detail("param", "ca_cert_file")
+            })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if tls.accept_invalid_certs {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder
+        .build()
+        .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))
+}
+
 /// Maps a non-2xx response to the standard category: by status (401/403 authentication, 404
 /// not found, 400/422 validation, 429 rate limit, others provider), corrected by what the body
 /// or the reason phrase says: a rate limit (AWS answers `RequestLimitExceeded` with 503, GCE
@@ -200,6 +314,15 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
         chain.push(e.to_string());
         source = e.source();
     }
+    let chain = chain.join(": ");
+    if chain.contains("certificate") {
+        // Not transient: retrying cannot make the certificate acceptable.
+        return Error::provider(format!(
+            "{what}: the server's TLS certificate was not accepted ({chain}); if the server \
+             uses its own CA, name its PEM file in ca_cert_file (or, on a trusted network \
+             only, set verify_ssl to false)"
+        ));
+    }
     let kind = if err.is_connect() {
         "cannot connect"
     } else if err.is_request() || err.is_body() || err.is_decode() {
@@ -209,7 +332,7 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
     } else {
         "request failed"
     };
-    Error::provider(format!("{what}: {kind}: {}", chain.join(": ")))
+    Error::provider(format!("{what}: {kind}: {chain}"))
 }
 
 #[cfg(test)]
@@ -298,5 +421,37 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
         assert!(err.message().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn tls_settings_read_verify_ssl_spellings_and_an_optional_ca_file() {
+        let tls = |pairs: &[(&str, &str)]| {
+            let values: crate::template::Values = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Tls::from_values(&values)
+        };
+        assert!(tls(&[]).unwrap().is_default());
+        assert!(tls(&[("verify_ssl", "")]).unwrap().is_default());
+        for on in ["true", "TRUE", "yes", "on", "1", " true "] {
+            assert!(tls(&[("verify_ssl", on)]).unwrap().is_default(), "{on}");
+        }
+        for off in ["false", "False", "no", "off", "0"] {
+            assert!(
+                tls(&[("verify_ssl", off)]).unwrap().accept_invalid_certs,
+                "{off}"
+            );
+        }
+        let err = tls(&[("verify_ssl", "maybe")]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert!(err.message().contains("verify_ssl"), "{err}");
+        assert!(tls(&[("ca_cert_file", " ")]).unwrap().is_default());
+        let with_ca = tls(&[("ca_cert_file", "/etc/pve/pve-root-ca.pem")]).unwrap();
+        assert_eq!(
+            with_ca.ca_cert_file.as_deref(),
+            Some(std::path::Path::new("/etc/pve/pve-root-ca.pem"))
+        );
+        assert!(!with_ca.accept_invalid_certs);
     }
 }
