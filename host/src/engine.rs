@@ -1,14 +1,18 @@
 //! The engine: runs one action (with its `pre_exec`/`post_exec` steps) or the §8 lifecycle.
 
+use std::sync::Arc;
 #[cfg(feature = "wasm")]
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::{Limits, command, http::HttpClient};
+use crate::exec::{
+    Limits, command,
+    http::{HttpClient, Tls},
+};
 use crate::params::{self, Inputs, Resolved};
 use crate::provider::{Action, Provider};
 use crate::secret::Redactor;
@@ -536,6 +540,7 @@ impl Engine {
 
     /// [`Engine::run_resolved_unredacted`], with the secret values the caller gave redacted
     /// from the result.
+    #[cfg(feature = "wasm")]
     async fn run_resolved(
         &self,
         provider: &Provider,
@@ -649,7 +654,15 @@ impl Engine {
                 },
                 None,
             ) => {
+                let tls = Tls::from_values(&resolved.values)?;
+                if tls.accept_invalid_certs {
+                    tracing::warn!(
+                        "{}: verify_ssl is false: the server's TLS certificate is not checked",
+                        name.unwrap_or("request")
+                    );
+                }
                 self.http
+                    .for_tls(&tls)?
                     .send(&method, &url, &headers, body.as_deref(), &self.limits)
                     .await?
                     .body
@@ -679,12 +692,21 @@ impl Engine {
                 let parsed = url::Url::parse(&url)
                     .map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
                 guard.ctx.grants.check_url(&parsed)?;
+                if !Tls::from_values(&resolved.values)?.is_default() {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "verify_ssl and ca_cert_file are not supported for component providers: \
+                         their requests always verify certificates against the built-in roots",
+                    ));
+                }
                 let client = HttpClient::from_client(guard.ctx.http()?.clone());
                 client
                     .send(&method, &url, &headers, body.as_deref(), &self.limits)
                     .await?
                     .body
             }
+            #[cfg(not(feature = "wasm"))]
+            (_, Some(guard)) => match *guard {},
         };
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -459,7 +459,7 @@ fn a_corrupt_simulator_state_file_is_refused_and_left_untouched() {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        let err = run.err("InternalError");
+        let err = run.err("ValidationError");
         let message = err["message"].as_str().unwrap_or_default();
         assert!(message.contains("corrupt"), "{err}");
         assert!(message.contains(&state.display().to_string()), "{err}");

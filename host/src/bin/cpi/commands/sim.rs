@@ -33,7 +33,14 @@ pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> R
         cfg.transition = transition;
         let sim = Sim::start(cfg)
             .await
-            .map_err(|e| Error::internal(format!("simulator: {e}")))?;
+            .map_err(|e| match e {
+                // A file the user gave that is not simulator state: bad input, not a cpi fault.
+                cpi_sim::SimError::CorruptState { .. } => {
+                    Error::validation(format!("simulator: {e}"))
+                        .with_detail("state_file", state.display().to_string())
+                }
+                e => Error::internal(format!("simulator: {e}")),
+            })?;
         let url = sim.url();
         outln!("cpi sim listening on {url}  (Ctrl-C to stop)");
         outln!("  state file: {}", state.display());
