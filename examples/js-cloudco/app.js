@@ -82,7 +82,7 @@ function cli(...args) {
     const text = out.stderr.trim();
     const how = out.exitCode === -1 ? 'was killed by a signal' : `exited with status ${out.exitCode}`;
     throw fail(categoryFromText(text),
-      `command 'cloudco-cli' ${how}: ${text.slice(0, 2048) || '(no error output)'}`);
+      `command 'cloudco-cli' ${how}: ${text.slice(0, 2048) || '(no output)'}`);
   }
   return out.stdout;
 }

@@ -91,7 +91,7 @@ def cli(*args):
         how = ("was killed by a signal" if out.exit_code == -1
                else f"exited with status {out.exit_code}")
         raise fail(category_from_text(text),
-                   f"command 'cloudco-cli' {how}: {text[:2048] or '(no error output)'}")
+                   f"command 'cloudco-cli' {how}: {text[:2048] or '(no output)'}")
     return out.stdout
 
 

@@ -134,10 +134,10 @@ impl Output {
         self.exit_code == 0
     }
 
-    /// `Ok(self)` on success; otherwise an error whose category is guessed from stderr the way
-    /// cpi does for JSON providers ("not found" → resource not found, "quota" → quota
-    /// exceeded, ...; see [`ErrorCategory::from_error_text`]) and whose message carries the
-    /// exit code and stderr.
+    /// `Ok(self)` on success; otherwise an error whose category is guessed from stderr (or,
+    /// when that is empty, stdout) the way cpi does for JSON providers ("not found" →
+    /// resource not found, "quota" → quota exceeded, ...; see
+    /// [`ErrorCategory::from_error_text`]) and whose message carries the exit code and text.
     pub fn check(self) -> Result<Output> {
         if self.success() {
             Ok(self)
@@ -146,17 +146,24 @@ impl Output {
         }
     }
 
-    /// The error for a failed run, worded like cpi's own.
+    /// The error for a failed run, worded like cpi's own: what stderr says, or when it is
+    /// empty what stdout says (some CLIs report failures there), marked as such.
     fn failure(&self, program: Option<&str>) -> Error {
-        let text = self.stderr.trim();
+        let stderr = self.stderr.trim();
+        let stdout = self.stdout.trim();
+        let (text, on_stdout) = if stderr.is_empty() {
+            (stdout, !stdout.is_empty())
+        } else {
+            (stderr, false)
+        };
         let how = match self.exit_code {
             -1 => "was killed by a signal".to_string(),
             code => format!("exited with status {code}"),
         };
-        let shown = if text.is_empty() {
-            "(no error output)".to_string()
-        } else {
-            excerpt(text, 2048)
+        let shown = match (text.is_empty(), on_stdout) {
+            (true, _) => "(no output)".to_string(),
+            (false, true) => format!("(stdout) {}", excerpt(text, 2048)),
+            (false, false) => excerpt(text, 2048),
         };
         let what = match program {
             Some(program) => format!("command '{program}'"),
@@ -224,7 +231,19 @@ mod tests {
         };
         assert_eq!(
             killed.failure(Some("cloudco-cli")).message,
-            "command 'cloudco-cli' was killed by a signal: (no error output)"
+            "command 'cloudco-cli' was killed by a signal: (no output)"
+        );
+        // Nothing on stderr: stdout explains the failure (and gives its category).
+        let quota = Output {
+            exit_code: 1,
+            stdout: "{\"error\": \"quota exceeded for instances\"}\n".into(),
+            stderr: String::new(),
+        };
+        let err = quota.check().unwrap_err();
+        assert_eq!(err.category, ErrorCategory::QuotaExceeded);
+        assert_eq!(
+            err.message,
+            "command exited with status 1: (stdout) {\"error\": \"quota exceeded for instances\"}"
         );
     }
 
