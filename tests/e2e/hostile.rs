@@ -1237,6 +1237,8 @@ fn secrets_never_appear_in_show_or_validate() {
     for a in [
         vec!["show", "hostile-show"],
         vec!["show", "hostile-show", "--json"],
+        vec!["show", "hostile-show", "list_workers"],
+        vec!["show", "hostile-show", "list_workers", "--json"],
         vec!["providers", "--json"],
     ] {
         let run = h.cpi(&args(&a));

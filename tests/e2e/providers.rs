@@ -524,6 +524,69 @@ fn providers_show_and_validate_the_standard_examples() {
 }
 
 #[test]
+fn show_action_says_where_each_value_comes_from_and_how_the_action_behaves() {
+    let w = World::new();
+    let shown = w.cpi(&["show", "proxmox", "create_worker", "--json"]).ok();
+    let param = |name: &str| -> Value {
+        shown["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no parameter {name}: {shown}"))
+    };
+    assert_eq!(param("node")["source"], "provider default");
+    assert_eq!(param("node")["default"], "pve");
+    assert_eq!(param("image")["source"], "required");
+    assert_eq!(param("api_token_secret")["secret"], true);
+    assert_eq!(
+        param("api_token_secret")["env"],
+        "CPI_PARAM_API_TOKEN_SECRET"
+    );
+    // The VM id comes from the pre_exec step (GET /cluster/nextid) unless the user gives one.
+    assert_eq!(param("worker_id")["source"], "pre_exec 1, unless given");
+    let steps: Vec<&str> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["pre_exec 1", "action"]);
+    assert_eq!(shown["steps"][1]["target"]["method"], "POST");
+    assert!(
+        shown["description"].as_str().unwrap().contains("VM"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["retried_on_failure"], false,
+        "create_* is never retried"
+    );
+    assert_eq!(shown["normalizes_status"], true);
+
+    let listed = w.cpi(&["show", "proxmox", "list_disks", "--json"]).ok();
+    assert_eq!(listed["retried_on_failure"], true);
+    assert_eq!(
+        listed["normalizes_status"], false,
+        "disks have no worker status"
+    );
+
+    // The whole-provider view carries each action's description.
+    let all = w.cpi(&["show", "proxmox", "--json"]).ok();
+    assert_eq!(
+        all["actions"]["create_worker"]["description"],
+        shown["description"]
+    );
+
+    let missing = w.cpi(&["show", "proxmox", "create_vm", "--json"]);
+    let err = missing.err("ValidationError");
+    assert!(
+        err["message"].as_str().unwrap().contains("create_worker"),
+        "the error lists the actions there are: {err}"
+    );
+}
+
+#[test]
 fn secrets_the_caller_gave_never_come_back_in_results() {
     let w = World::new();
     let dir = w.dir.path().join("echo");

@@ -82,11 +82,16 @@ pub enum Command {
         after_help = "Examples:\n  cpi providers\n  cpi providers --provider-dir ./my-providers --output json"
     )]
     Providers,
-    /// Show one provider: defaults, actions, parameters and returned fields.
-    #[command(after_help = "Examples:\n  cpi show cloudco\n  cpi show truenas --output yaml")]
+    /// Show one provider (defaults, actions, parameters, returned fields), or one action in
+    /// full: where each parameter comes from, every step's target, retries, statuses.
+    #[command(
+        after_help = "Examples:\n  cpi show cloudco\n  cpi show proxmox create_worker\n  cpi show truenas --output yaml"
+    )]
     Show {
         /// Provider name.
         provider: String,
+        /// One action to show in full.
+        action: Option<String>,
     },
     /// Check provider files for compliance with the standard (errors and warnings).
     #[command(

@@ -30,7 +30,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Providers => show::providers(g),
-        Command::Show { provider } => show::show(g, &provider),
+        Command::Show { provider, action } => show::show(g, &provider, action.as_deref()),
         Command::Validate { paths } => validate::exec(g, paths),
         Command::Test { providers } => test::exec(g, &providers),
         Command::Run {

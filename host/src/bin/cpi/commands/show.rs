@@ -36,7 +36,7 @@ pub fn providers(g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
+pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
     let registry = registry(g)?;
     let listed = registry.get(name)?;
     // A component provider: show its manifest, and the definition it carries.
@@ -56,6 +56,9 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         None => (None, None),
     };
     let p = defined.as_ref().unwrap_or(listed);
+    if let Some(action) = action {
+        return show_action(g, p, action);
+    }
     let component_json = component.as_ref().map(|c| {
         let m = c.manifest();
         json!({"path": c.path().display().to_string(), "sha256": c.sha256(), "name": m.name,
@@ -85,8 +88,9 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
             .collect();
         actions.insert(
             action_name.clone(),
-            json!({"params": a.params, "target": target, "returns": returns,
-                   "pre_exec": a.pre_exec.len(), "post_exec": a.post_exec.len()}),
+            json!({"description": a.description, "params": a.params, "target": target,
+                   "returns": returns, "pre_exec": a.pre_exec.len(),
+                   "post_exec": a.post_exec.len()}),
         );
     }
     let value = json!({"name": p.name, "type": p.kind.to_string(), "source": p.source.display().to_string(),
@@ -141,7 +145,11 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
                     target["url"].as_str().unwrap_or_default()
                 ),
             };
-            outln!("  {name}\n      {how}");
+            outln!("  {name}");
+            if let Some(d) = a["description"].as_str() {
+                outln!("      {d}");
+            }
+            outln!("      {how}");
             let params: Vec<&str> = a["params"]
                 .as_array()
                 .into_iter()
@@ -161,6 +169,223 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
                 outln!("      returns: {}", returns.join(", "));
             }
         }
+        outln!("\n`cpi show {} ACTION` shows one action in full.", p.name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cpi show PROVIDER ACTION`: everything about one action a user needs before running it:
+/// where each parameter's value comes from, every step's target, what it returns, whether
+/// it is retried and whether its statuses are normalized.
+fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
+    let action = p.action(name)?;
+    let steps: Vec<(String, &cpi::provider::Action)> = action
+        .pre_exec
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("pre_exec {}", i + 1), s))
+        .chain(std::iter::once(("action".to_string(), action)))
+        .chain(
+            action
+                .post_exec
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("post_exec {}", i + 1), s)),
+        )
+        .collect();
+
+    // Every parameter any step needs, in order of first use, with where its value comes from.
+    let mut params: Vec<Value> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    // Fields parsed by a step, with the step that parses them.
+    let mut produced: Vec<(String, &str)> = Vec::new();
+    for (step, a) in &steps {
+        for param in a.params.iter().cloned().chain(a.target.placeholders()) {
+            if seen.contains(&param) {
+                continue;
+            }
+            seen.push(param.clone());
+            let secret = secret::is_secret_name(&param, p);
+            let default = a
+                .default_settings
+                .get(&param)
+                .map(|v| (v, "action default"))
+                .or_else(|| {
+                    action
+                        .default_settings
+                        .get(&param)
+                        .map(|v| (v, "action default"))
+                })
+                .or_else(|| {
+                    p.default_settings
+                        .get(&param)
+                        .map(|v| (v, "provider default"))
+                });
+            let mut entry = Map::new();
+            entry.insert("name".into(), json!(param));
+            match default {
+                Some((v, source)) => {
+                    let shown = if secret && v.as_str() != Some("") {
+                        json!(REDACTED)
+                    } else {
+                        v.clone()
+                    };
+                    entry.insert("default".into(), shown);
+                    entry.insert("source".into(), json!(source));
+                }
+                None => match produced.iter().find(|(field, _)| *field == param) {
+                    Some((_, by)) => {
+                        entry.insert("source".into(), json!(format!("{by}, unless given")));
+                    }
+                    None => {
+                        entry.insert("source".into(), json!("required"));
+                    }
+                },
+            }
+            if secret {
+                entry.insert("secret".into(), json!(true));
+            }
+            entry.insert("env".into(), json!(cpi::params::env_name(&param)));
+            params.push(Value::Object(entry));
+        }
+        if let Some(rules) = &a.parse_rules {
+            let fields = rules.patterns.keys().chain(rules.array_patterns.keys());
+            produced.extend(fields.map(|f| (f.clone(), step.as_str())));
+        }
+    }
+
+    let steps_json: Vec<Value> = steps
+        .iter()
+        .map(|(step, a)| {
+            let target = match &a.target {
+                Target::Command(c) => json!({"command": c.command}),
+                Target::Endpoint(e) => {
+                    json!({"method": e.method.wire_name(), "url": e.url,
+                           "headers": e.headers, "body": e.body})
+                }
+            };
+            json!({"step": step, "target": target, "returns": returns_of(a)})
+        })
+        .collect();
+    let flag = action.normalize_status;
+    let value = json!({
+        "provider": p.name,
+        "action": name,
+        "description": action.description,
+        "params": params,
+        "steps": steps_json,
+        "returns": returns_of(action),
+        "retried_on_failure": cpi::engine::is_repeatable(p, name),
+        "normalizes_status": cpi::status::Vocabulary::for_flagged_action(name, flag).is_some(),
+    });
+    if g.json {
+        output::print_machine(&value);
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("{}/{name}", p.name);
+    if let Some(d) = &action.description {
+        outln!("{d}");
+    }
+    outln!("\nparameters:");
+    let width = params
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    for e in &params {
+        let name = e["name"].as_str().unwrap_or_default();
+        let source = e["source"].as_str().unwrap_or_default();
+        let from = match e.get("default") {
+            Some(v) => format!("{} ({source})", output::render(v).trim_end()),
+            None => source.to_string(),
+        };
+        let secret = if e.get("secret").is_some() {
+            "  [secret]"
+        } else {
+            ""
+        };
+        outln!("  {name:width$}  {from}{secret}");
+    }
+    for step in &steps_json {
+        outln!("\n{}:", step["step"].as_str().unwrap_or_default());
+        let t = &step["target"];
+        match t.get("command") {
+            Some(c) => outln!("  $ {}", c.as_str().unwrap_or_default()),
+            None => {
+                outln!(
+                    "  {} {}",
+                    t["method"].as_str().unwrap_or_default(),
+                    t["url"].as_str().unwrap_or_default()
+                );
+                for (h, v) in t["headers"].as_object().into_iter().flatten() {
+                    outln!("  {h}: {}", v.as_str().unwrap_or_default());
+                }
+                if let Some(body) = t["body"].as_str() {
+                    outln!("  body: {body}");
+                }
+            }
+        }
+        let returns = field_list(&step["returns"]);
+        if !returns.is_empty() {
+            outln!("  returns: {returns}");
+        }
+    }
+    outln!();
+    outln!(
+        "retried on failure: {}",
+        if value["retried_on_failure"] == true {
+            "yes (safe to repeat)"
+        } else {
+            "no (not safe to repeat blindly)"
+        }
+    );
+    outln!(
+        "statuses normalized: {}",
+        if value["normalizes_status"] == true {
+            "yes (§6)"
+        } else {
+            "no"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fields an action's parse rules produce, each marked when it is optional.
+fn returns_of(a: &cpi::provider::Action) -> Value {
+    let Some(rules) = &a.parse_rules else {
+        return json!([]);
+    };
+    let mut fields: Vec<Value> = rules
+        .patterns
+        .iter()
+        .map(|(name, pattern)| json!({"field": name, "optional": pattern.optional}))
+        .collect();
+    fields.extend(
+        rules
+            .array_patterns
+            .keys()
+            .map(|name| json!({"field": name, "optional": false, "list": true})),
+    );
+    Value::Array(fields)
+}
+
+/// `id, name, ip_address?` (optional fields marked with `?`, lists with `[]`).
+fn field_list(returns: &Value) -> String {
+    returns
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let mut s = f["field"].as_str().unwrap_or_default().to_string();
+            if f["list"] == true {
+                s.push_str("[]");
+            }
+            if f["optional"] == true {
+                s.push('?');
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
