@@ -767,9 +767,33 @@ impl Engine {
                     }
                 });
             }
+            // The values this action uses (and any the user gave), not every provider default.
+            let used: std::collections::BTreeSet<String> = action
+                .pre_exec
+                .iter()
+                .chain([action])
+                .chain(&action.post_exec)
+                .flat_map(|step| {
+                    step.params
+                        .iter()
+                        .cloned()
+                        .chain(step.target.placeholders())
+                })
+                .collect();
+            let shown_names = resolved.values.keys().filter(|name| {
+                used.contains(*name)
+                    || matches!(
+                        resolved.sources.get(*name),
+                        Some(params::Source::CommandLine | params::Source::Environment)
+                    )
+                    || (provider.kind == crate::provider::ProviderKind::Endpoint
+                        && params::TLS_SETTINGS.contains(&name.as_str()))
+            });
             let mut params = Map::new();
-            for (name, value) in &resolved.values {
-                let shown = if resolved.secret_names.contains(name) {
+            for name in shown_names {
+                let value = &resolved.values[name];
+                // An empty secret hides nothing, and "it is empty" is worth seeing.
+                let shown = if resolved.secret_names.contains(name) && !value.is_empty() {
                     crate::secret::REDACTED.to_string()
                 } else {
                     value.clone()

@@ -399,6 +399,13 @@ fn dry_run_shows_the_exact_call_and_runs_nothing() {
     );
     assert_eq!(plan["params"]["region"]["source"], "provider_default");
     assert_eq!(plan["params"]["name"]["source"], "command_line");
+    // Only the values this action uses: cli_path is a provider default for other actions.
+    let shown: Vec<&String> = plan["params"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        shown,
+        ["region", "worker_type", "image", "network", "name"],
+        "{plan}"
+    );
     assert_eq!(
         w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok(),
         json!([])

@@ -44,7 +44,18 @@ pub fn run(
     let engine = engine(args)?;
     if dry_run {
         let plan = engine.plan(provider, action, &inputs)?;
-        let value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
+        let mut value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
+        if !g.json {
+            // For people, the parameters as a table: NAME VALUE SOURCE.
+            let rows: Vec<serde_json::Value> = plan
+                .params
+                .iter()
+                .map(|(name, v)| {
+                    serde_json::json!({"name": name, "value": v["value"], "source": v["source"]})
+                })
+                .collect();
+            value["params"] = serde_json::Value::Array(rows);
+        }
         output::print_value(&value, g.json);
         return Ok(ExitCode::SUCCESS);
     }
