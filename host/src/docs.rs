@@ -123,6 +123,14 @@ const STANDARD_PARAMS: &[(&str, &str)] = &[
     ("token", "Access token"),
     ("password", "Password"),
     ("project_id", "Project identifier"),
+    (
+        "verify_ssl",
+        "Check the server's TLS certificate (`false` accepts any; prefer `ca_cert_file`)",
+    ),
+    (
+        "ca_cert_file",
+        "PEM file of extra trusted roots, for a server with its own CA",
+    ),
 ];
 
 /// Descriptions of common result fields.
@@ -482,6 +490,23 @@ impl Doc<'_> {
                 users.join(", "),
                 cell(&param_description(name, self.provider))
             );
+        }
+        if self.provider.kind == crate::provider::ProviderKind::Endpoint {
+            // Read by cpi's HTTP client for every endpoint action, declared or not.
+            // (crate::params::TLS_SETTINGS, with their built-in defaults.)
+            for (name, builtin) in [("verify_ssl", "`true`"), ("ca_cert_file", "—")] {
+                if !all.contains_key(name) {
+                    let default = match self.provider.default_settings.get(name) {
+                        Some(v) => format!("`{}`", self.shown_default(name, v)),
+                        None => builtin.to_string(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| `{name}` | {default} | all actions | {} |",
+                        cell(&param_description(name, self.provider))
+                    );
+                }
+            }
         }
         out.push('\n');
     }
@@ -1373,6 +1398,12 @@ mod tests {
         let engine = Engine::new().unwrap();
         let md = markdown(&engine, &p).unwrap();
         assert!(md.starts_with("# p\n"), "{md}");
+        // Every endpoint action takes the TLS settings, declared or not.
+        assert!(
+            md.contains("| `verify_ssl` | `true` | all actions |")
+                && md.contains("| `ca_cert_file` | — | all actions |"),
+            "{md}"
+        );
         assert!(
             md.contains("## create_worker\n\nCreates a new worker."),
             "{md}"

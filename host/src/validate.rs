@@ -293,6 +293,27 @@ fn check_provider(provider: &Provider, report: &mut Report) {
             );
         }
     }
+    if provider.kind == crate::provider::ProviderKind::Endpoint {
+        let defaults: crate::template::Values = provider
+            .default_settings
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::params::value_to_param(v)))
+            .collect();
+        match crate::exec::http::Tls::from_values(&defaults) {
+            Err(err) => report.push(
+                Severity::Error,
+                "default_settings.verify_ssl",
+                err.message().to_string(),
+            ),
+            Ok(tls) if tls.accept_invalid_certs => report.push(
+                Severity::Warning,
+                "default_settings.verify_ssl",
+                "certificate checks are off by default for everyone who uses this provider: \
+                 leave verify_ssl true and let users name their server's CA with ca_cert_file",
+            ),
+            Ok(_) => {}
+        }
+    }
     for (name, value) in &provider.default_settings {
         if crate::secret::is_secret_name(name, provider)
             && value.as_str().is_some_and(|s| !s.is_empty())
@@ -779,6 +800,27 @@ mod tests {
         );
         assert!(text.contains("actions.get_worker.extra"), "{text}");
         assert_eq!(r.findings[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn tls_defaults_are_checked() {
+        let finding = |verify: &str| {
+            let r = report(&format!(
+                r#"{{"name":"t","type":"endpoint","default_settings":{{"verify_ssl":"{verify}"}},
+                    "actions":{{}}}}"#
+            ));
+            r.findings
+                .into_iter()
+                .find(|f| f.path == "default_settings.verify_ssl")
+                .map(|f| (f.severity, f.message))
+        };
+        assert_eq!(finding("true"), None);
+        let (severity, message) = finding("off").unwrap();
+        assert_eq!(severity, Severity::Warning);
+        assert!(message.contains("ca_cert_file"), "{message}");
+        let (severity, message) = finding("sometimes").unwrap();
+        assert_eq!(severity, Severity::Error);
+        assert!(message.contains("\"sometimes\""), "{message}");
     }
 
     #[test]
