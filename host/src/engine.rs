@@ -643,7 +643,9 @@ impl Engine {
                     inherit_env: true,
                     stdin: None,
                 };
-                command::run(&spec, &self.limits).await?.stdout
+                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                    .await?
+                    .stdout
             }
             (
                 Invocation::Http {
@@ -677,7 +679,9 @@ impl Engine {
                     inherit_env: false,
                     stdin: None,
                 };
-                command::run(&spec, &self.limits).await?.stdout
+                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                    .await?
+                    .stdout
             }
             #[cfg(feature = "wasm")]
             (

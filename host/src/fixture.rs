@@ -3,9 +3,11 @@
 //! A provider ships fixtures in `fixtures/NAME/*.json` beside its file. Each fixture names an
 //! action, the raw output the platform prints or returns for it (inline `output`, or
 //! `output_file` relative to the fixture), and either the `expected` result or the
-//! `expected_error` category. With `params`, the fixture can also pin the `request` the action
-//! would make (argv, or method / url / body), checked against a dry run — so a fixture guards
-//! both directions of a provider without an account on the platform.
+//! `expected_error` category; `exit_code` (and `stderr`) record a command that failed, checking
+//! the action's `accept_exit` or the error the exit stands for. With `params`, the fixture can
+//! also pin the `request` the action would make (argv, or method / url / body), checked
+//! against a dry run — so a fixture guards both directions of a provider without an account on
+//! the platform.
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +37,13 @@ pub struct Fixture {
     /// The raw output, in a file relative to the fixture.
     #[serde(default)]
     pub output_file: Option<PathBuf>,
+    /// The command's exit status when it was not 0: the fixture then checks the action's
+    /// `accept_exit` (the output is a result) or the error the exit stands for.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// What the command printed on stderr (with `exit_code`).
+    #[serde(default)]
+    pub stderr: Option<String>,
     /// The parsed, status-normalized result the provider must produce.
     #[serde(default)]
     pub expected: Option<Value>,
@@ -176,14 +185,37 @@ fn check(
         }
         (None, None) => unreachable!("load checks for output"),
     };
-    let parsed = Engine::parse_saved(provider, &fixture.action, &output);
+    let parsed = match fixture.exit_code.filter(|&code| code != 0) {
+        None => Engine::parse_saved(provider, &fixture.action, &output),
+        Some(code) => {
+            let action = provider
+                .action(&fixture.action)
+                .map_err(|e| e.to_string())?;
+            let crate::provider::Target::Command(command) = &action.target else {
+                return Err("exit_code is for actions with a command target".to_string());
+            };
+            let program = command
+                .command
+                .split_whitespace()
+                .next()
+                .unwrap_or("command");
+            let raw = crate::exec::command::RawOutput {
+                exit_code: code,
+                stdout: output.into_bytes(),
+                stderr: fixture.stderr.clone().unwrap_or_default(),
+            };
+            crate::exec::command::finish(program, raw, &action.accept_exit)
+                .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
+        }
+    };
     match (&fixture.expected, &fixture.expected_error, parsed) {
         (Some(expected), _, Ok(actual)) if &actual == expected => {}
         (Some(expected), _, Ok(actual)) => return Err(difference(expected, &actual)),
         (Some(_), _, Err(err)) => {
             return Err(format!(
-                "expected a result, got {}: {err}",
-                err.kind().code()
+                "expected a result, got {}: {}",
+                err.kind().code(),
+                err.message()
             ));
         }
         (None, Some(category), Ok(actual)) => {
@@ -194,8 +226,9 @@ fn check(
         (None, Some(category), Err(err)) => {
             if !category_matches(category, err.kind()) {
                 return Err(format!(
-                    "expected a {category} error, got {}: {err}",
-                    err.kind().code()
+                    "expected a {category} error, got {}: {}",
+                    err.kind().code(),
+                    err.message()
                 ));
             }
         }

@@ -162,6 +162,7 @@ const PROVIDER_KEYS: &[&str] = &[
 ];
 const ACTION_KEYS: &[&str] = &[
     "target",
+    "accept_exit",
     "params",
     "parse_rules",
     "default_settings",
@@ -434,6 +435,30 @@ fn check_action(
         ctx.parent
             .is_some_and(|p| p.params.iter().any(|n| n == name))
     };
+    for (i, accept) in action.accept_exit.iter().enumerate() {
+        let at = format!("{path}.accept_exit[{i}]");
+        if !matches!(action.target, crate::provider::Target::Command(_)) {
+            report.push(
+                Severity::Error,
+                at.clone(),
+                "accept_exit applies to command targets only (an HTTP status is not an exit code)",
+            );
+        }
+        if accept.code == 0 {
+            report.push(
+                Severity::Error,
+                at.clone(),
+                "exit code 0 is always a success: accept_exit names non-zero codes",
+            );
+        }
+        if let Err(e) = regex::Regex::new(&accept.when) {
+            report.push(
+                Severity::Error,
+                format!("{at}.when"),
+                format!("invalid regex: {e}"),
+            );
+        }
+    }
     for name in action.target.placeholders() {
         let declared = action.params.contains(&name) || in_parent(&name);
         let produced = ctx.produced.contains(&name);
@@ -800,6 +825,33 @@ mod tests {
         );
         assert!(text.contains("actions.get_worker.extra"), "{text}");
         assert_eq!(r.findings[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn accept_exit_needs_a_command_a_non_zero_code_and_a_regex() {
+        let r = report(
+            r#"{"name":"t","type":"command","actions":{
+              "list_snapshots":{"target":{"Command":"vbox list"},
+                "accept_exit":[{"code":1,"when":"no snapshots"},{"code":0,"when":"(x"}]},
+              "list_disks":{"target":{"Endpoint":{"url":"https://x/d","method":"Get"}},
+                "accept_exit":[{"code":1,"when":"none"}]}}}"#,
+        );
+        let at = |path: &str| -> Vec<String> {
+            r.findings
+                .iter()
+                .filter(|f| f.path == path && f.severity == Severity::Error)
+                .map(|f| f.message.clone())
+                .collect()
+        };
+        assert!(at("actions.list_snapshots.accept_exit[0]").is_empty());
+        assert!(at("actions.list_snapshots.accept_exit[1]")[0].contains("exit code 0"));
+        assert!(at("actions.list_snapshots.accept_exit[1].when")[0].contains("invalid regex"));
+        assert!(at("actions.list_disks.accept_exit[0]")[0].contains("command targets only"));
+        assert!(
+            !format!("{:?}", r.findings).contains("unknown field"),
+            "{:?}",
+            r.findings
+        );
     }
 
     #[test]

@@ -594,6 +594,40 @@ fn show_action_says_where_each_value_comes_from_and_how_the_action_behaves() {
 }
 
 #[test]
+fn an_accepted_exit_code_is_a_result_only_for_the_output_it_names() {
+    let w = World::new();
+    let dir = w.dir.path().join("vbox");
+    std::fs::create_dir(&dir).unwrap();
+    // A stand-in for `VBoxManage snapshot VM list`: exit 1 both for "no snapshots" and for a
+    // VM that does not exist.
+    std::fs::write(
+        dir.join("snaps.json"),
+        r#"{"name": "snaps", "type": "command", "actions": {"list_snapshots": {
+            "target": {"Command": "sh -c 'if [ \"$1\" = empty ]; then echo \"This machine does not have any snapshots\"; else echo \"error: Could not find a registered machine named $1\" >&2; fi; exit 1' sh {worker_id}"},
+            "params": ["worker_id"],
+            "accept_exit": [{"code": 1, "when": "does not have any snapshots"}],
+            "parse_rules": {"type": "properties", "array_patterns": {"snapshots": {
+                "prefix": "SnapshotName", "object": {"name": {"regex": "^SnapshotName=\"(.*)\""}}}}}}}}"#,
+    )
+    .unwrap();
+    let run = |vm: &str| {
+        w.cpi(&[
+            "--provider-dir",
+            dir.to_str().unwrap(),
+            "run",
+            "snaps",
+            "list_snapshots",
+            "-p",
+            &format!("worker_id={vm}"),
+            "--json",
+        ])
+    };
+    assert_eq!(run("empty").ok(), json!({"snapshots": []}));
+    let err = run("web-9").err("ResourceNotFoundError");
+    assert!(err["message"].as_str().unwrap().contains("web-9"), "{err}");
+}
+
+#[test]
 fn secrets_the_caller_gave_never_come_back_in_results() {
     let w = World::new();
     let dir = w.dir.path().join("echo");

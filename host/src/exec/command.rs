@@ -8,6 +8,7 @@ use tokio::process::Command;
 
 use super::{Limits, classify_text, excerpt, retry_after_in_text};
 use crate::error::{Error, ErrorKind, Result};
+use crate::provider::AcceptExit;
 
 /// What a finished command produced.
 #[derive(Debug, Clone)]
@@ -47,40 +48,30 @@ pub struct RawOutput {
 /// tool report failures there). The text is not redacted here: the engine redacts every
 /// error's message and details before they are shown.
 pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
+    run_accepting(spec, limits, &[]).await
+}
+
+/// [`run`], except that a non-zero exit `accept` recognises is a success.
+pub async fn run_accepting(
+    spec: &Spec<'_>,
+    limits: &Limits,
+    accept: &[AcceptExit],
+) -> Result<ProcessOutput> {
     let raw = run_raw(spec, limits).await?;
-    let program = &spec.argv[0];
-    let stderr = raw.stderr;
+    finish(&spec.argv[0], raw, accept)
+}
+
+/// What a finished command means: its output, or the error its exit status stands for.
+/// Shared by real runs and by fixtures that record an exit status (`cpi test`).
+pub fn finish(program: &str, raw: RawOutput, accept: &[AcceptExit]) -> Result<ProcessOutput> {
+    if raw.exit_code != 0 && !accepted(accept, &raw)? {
+        return Err(exit_error(program, &raw));
+    }
     if raw.exit_code != 0 {
-        let text = stderr.trim();
-        let stdout = String::from_utf8_lossy(&raw.stdout);
-        let stdout = stdout.trim();
-        // What explains the failure: stderr, else stdout.
-        let (said, on_stdout) = if text.is_empty() {
-            (stdout, !stdout.is_empty())
-        } else {
-            (text, false)
-        };
-        let kind = classify_text(said);
-        let shown = match (said.is_empty(), on_stdout) {
-            (true, _) => "(no output)".to_string(),
-            (false, true) => format!("(stdout) {}", excerpt(said, 2048)),
-            (false, false) => excerpt(said, 2048),
-        };
-        let how = match raw.exit_code {
-            -1 => "was killed by a signal".to_string(),
-            code => format!("exited with status {code}"),
-        };
-        let mut error = Error::new(kind, format!("command '{program}' {how}: {shown}"))
-            .with_detail("program", program.as_str())
-            .with_detail("stderr", excerpt(text, 8192))
-            .with_detail("exit_code", raw.exit_code);
-        if on_stdout {
-            error = error.with_detail("stdout", excerpt(stdout, 8192));
-        }
-        if let Some(secs) = retry_after_in_text(said) {
-            error = error.with_detail("retry_after", secs);
-        }
-        return Err(error);
+        tracing::info!(
+            "'{program}' exited with {}: accepted (accept_exit)",
+            raw.exit_code
+        );
     }
     let stdout = String::from_utf8(raw.stdout).map_err(|err| {
         Error::provider(format!(
@@ -88,7 +79,57 @@ pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
             err.utf8_error().valid_up_to()
         ))
     })?;
-    Ok(ProcessOutput { stdout, stderr })
+    Ok(ProcessOutput {
+        stdout,
+        stderr: raw.stderr,
+    })
+}
+
+/// Whether one of `accept` names this exit code and its regex matches stdout or stderr.
+fn accepted(accept: &[AcceptExit], raw: &RawOutput) -> Result<bool> {
+    for rule in accept.iter().filter(|a| a.code == raw.exit_code) {
+        let re = regex::Regex::new(&rule.when).map_err(|e| {
+            Error::validation(format!("accept_exit: invalid regex {:?}: {e}", rule.when))
+        })?;
+        if re.is_match(&String::from_utf8_lossy(&raw.stdout)) || re.is_match(&raw.stderr) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The categorized error for a failed run: what stderr says, else what stdout says.
+fn exit_error(program: &str, raw: &RawOutput) -> Error {
+    let text = raw.stderr.trim();
+    let stdout = String::from_utf8_lossy(&raw.stdout);
+    let stdout = stdout.trim();
+    // What explains the failure: stderr, else stdout.
+    let (said, on_stdout) = if text.is_empty() {
+        (stdout, !stdout.is_empty())
+    } else {
+        (text, false)
+    };
+    let kind = classify_text(said);
+    let shown = match (said.is_empty(), on_stdout) {
+        (true, _) => "(no output)".to_string(),
+        (false, true) => format!("(stdout) {}", excerpt(said, 2048)),
+        (false, false) => excerpt(said, 2048),
+    };
+    let how = match raw.exit_code {
+        -1 => "was killed by a signal".to_string(),
+        code => format!("exited with status {code}"),
+    };
+    let mut error = Error::new(kind, format!("command '{program}' {how}: {shown}"))
+        .with_detail("program", program)
+        .with_detail("stderr", excerpt(text, 8192))
+        .with_detail("exit_code", raw.exit_code);
+    if on_stdout {
+        error = error.with_detail("stdout", excerpt(stdout, 8192));
+    }
+    if let Some(secs) = retry_after_in_text(said) {
+        error = error.with_detail("retry_after", secs);
+    }
+    error
 }
 
 /// Runs a command to completion under `limits`; only failures to run it at all, timeouts and
@@ -275,6 +316,43 @@ mod tests {
             limits,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn an_accepted_exit_is_a_result_only_when_the_output_says_so() {
+        let accept = [AcceptExit {
+            code: 1,
+            when: "does not have any snapshots".into(),
+        }];
+        let script = |body: &str| argv(&["sh", "-c", body]);
+        let spec = |argv| Spec {
+            argv,
+            env: &[],
+            inherit_env: true,
+            stdin: None,
+        };
+        let limits = Limits::default();
+        let none = script("echo 'This machine does not have any snapshots'; exit 1");
+        let out = run_accepting(&spec(&none), &limits, &accept).await.unwrap();
+        assert_eq!(
+            out.stdout.trim(),
+            "This machine does not have any snapshots"
+        );
+        // The same code for another reason is still a failure, categorized as usual.
+        let missing = script("echo 'error: Could not find a registered machine' >&2; exit 1");
+        let err = run_accepting(&spec(&missing), &limits, &accept)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
+        // Another code with the accepted text is a failure too.
+        let other = script("echo 'This machine does not have any snapshots'; exit 2");
+        assert!(
+            run_accepting(&spec(&other), &limits, &accept)
+                .await
+                .is_err()
+        );
+        // Without accept_exit nothing changes.
+        assert!(run_accepting(&spec(&none), &limits, &[]).await.is_err());
     }
 
     #[tokio::test]

@@ -92,9 +92,16 @@ pub fn classify_text(text: &str) -> ErrorKind {
 /// Whether a text says that something does not exist.
 pub fn says_not_found(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    ["not found", "does not exist", "no such", "unknown worker"]
-        .iter()
-        .any(|w| t.contains(w))
+    [
+        "not found",
+        "not_found",
+        "could not find",
+        "does not exist",
+        "no such",
+        "unknown worker",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 /// The `retry after N seconds` hint in an error text, if any.

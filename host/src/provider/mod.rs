@@ -116,8 +116,23 @@ pub struct Action {
     /// normalized, others (`list_disks`, `create_snapshot`) are not.
     #[serde(default)]
     pub normalize_status: Option<bool>,
+    /// Non-zero exits of a command target that are not failures, each recognised by what the
+    /// command printed (`VBoxManage snapshot VM list` exits 1 for a VM without snapshots).
+    #[serde(default)]
+    pub accept_exit: Vec<AcceptExit>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
+}
+
+/// A known non-zero exit whose output is still a result: the exit code, and a regex that
+/// stdout or stderr must match, so that the same code for a real failure is still an error.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptExit {
+    /// The exit code (not 0).
+    pub code: i32,
+    /// A regex the command's stdout or stderr must match for the exit to be accepted.
+    pub when: String,
 }
 
 impl Action {

@@ -275,6 +275,7 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
         "params": params,
         "steps": steps_json,
         "returns": returns_of(action),
+        "accept_exit": action.accept_exit,
         "retried_on_failure": cpi::engine::is_repeatable(p, name),
         "normalizes_status": cpi::status::Vocabulary::for_flagged_action(name, flag).is_some(),
     });
@@ -332,6 +333,13 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
         }
     }
     outln!();
+    for accept in &action.accept_exit {
+        outln!(
+            "exit {} accepted when the output matches /{}/",
+            accept.code,
+            accept.when
+        );
+    }
     outln!(
         "retried on failure: {}",
         if value["retried_on_failure"] == true {
