@@ -8,6 +8,8 @@
 //!   is one object read from the whole output;
 //! - a pointer segment `*` takes every element of a list (or every value of an object), so
 //!   `/Reservations/*/Instances` flattens nested lists and a field pointer with `*` yields a list;
+//! - a segment `[key=value]` keeps the elements of a list whose member `key` is `value`:
+//!   `/Tags/[Key=Name]/Value` (without a `*` the first match is the field's value);
 //! - a field's value is kept as JSON (numbers stay numbers); `regex` narrows the text of a
 //!   string or number; `transform` converts; a missing or `null` field is an error unless
 //!   `optional` (then omitted) or `boolean` (then `false`).
@@ -19,15 +21,28 @@ use super::{Transform, parse_number, regex_and_group, transform_of, truthy};
 use crate::error::{Error, Result};
 use crate::provider::Pattern;
 
-/// A parsed JSON Pointer; `None` segments are `*` wildcards.
+/// A parsed JSON Pointer, with the `*` and `[key=value]` extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pointer {
     text: String,
-    segments: Vec<Option<String>>,
+    segments: Vec<Segment>,
+}
+
+/// One step of a [`Pointer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// An object member or a list index (RFC 6901).
+    Key(String),
+    /// `*`: every element of a list, every value of an object.
+    Any,
+    /// `[key=value]`: the elements of a list whose member `key` is `value` (a string, or a
+    /// number or boolean written the same way): `/Tags/[Key=Name]/Value` is AWS's Name tag.
+    Filter { key: String, value: String },
 }
 
 impl Pointer {
-    /// Parses an RFC 6901 pointer (`""` or `/a/b~1c`), with `*` as a wildcard segment.
+    /// Parses an RFC 6901 pointer (`""` or `/a/b~1c`), with `*` as a wildcard segment and
+    /// `[key=value]` as a filter segment.
     pub fn parse(text: &str) -> std::result::Result<Pointer, String> {
         if text.is_empty() {
             return Ok(Pointer {
@@ -43,27 +58,27 @@ impl Pointer {
         let mut segments = Vec::new();
         for raw in rest.split('/') {
             if raw == "*" {
-                segments.push(None);
+                segments.push(Segment::Any);
                 continue;
             }
-            let mut segment = String::with_capacity(raw.len());
-            let mut chars = raw.chars();
-            while let Some(c) = chars.next() {
-                if c != '~' {
-                    segment.push(c);
-                    continue;
+            if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                let Some((key, value)) = inner.split_once('=') else {
+                    return Err(format!(
+                        "JSON Pointer {text:?}: filter segment {raw:?} must be [key=value]"
+                    ));
+                };
+                if key.is_empty() {
+                    return Err(format!(
+                        "JSON Pointer {text:?}: filter segment {raw:?} names no key"
+                    ));
                 }
-                match chars.next() {
-                    Some('0') => segment.push('~'),
-                    Some('1') => segment.push('/'),
-                    _ => {
-                        return Err(format!(
-                            "JSON Pointer {text:?}: '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')"
-                        ));
-                    }
-                }
+                segments.push(Segment::Filter {
+                    key: unescape(key, text)?,
+                    value: unescape(value, text)?,
+                });
+                continue;
             }
-            segments.push(Some(segment));
+            segments.push(Segment::Key(unescape(raw, text)?));
         }
         Ok(Pointer {
             text: text.to_string(),
@@ -71,9 +86,10 @@ impl Pointer {
         })
     }
 
-    /// True when the pointer has a `*` segment (so it yields a list).
+    /// True when the pointer has a `*` segment (so it yields a list). A filter alone yields
+    /// its first match.
     pub fn is_wildcard(&self) -> bool {
-        self.segments.iter().any(Option::is_none)
+        self.segments.contains(&Segment::Any)
     }
 
     /// The pointer as written.
@@ -88,11 +104,16 @@ impl Pointer {
             let mut next = Vec::new();
             for value in current {
                 match (segment, value) {
-                    (None, Value::Array(items)) => next.extend(items.iter()),
-                    (None, Value::Object(map)) => next.extend(map.values()),
-                    (Some(key), Value::Object(map)) => next.extend(map.get(key)),
+                    (Segment::Any, Value::Array(items)) => next.extend(items.iter()),
+                    (Segment::Any, Value::Object(map)) => next.extend(map.values()),
+                    (Segment::Filter { key, value }, Value::Array(items)) => next.extend(
+                        items
+                            .iter()
+                            .filter(|item| item.get(key).is_some_and(|v| same_text(v, value))),
+                    ),
+                    (Segment::Key(key), Value::Object(map)) => next.extend(map.get(key)),
                     // RFC 6901: array indices are decimal without leading zeros.
-                    (Some(key), Value::Array(items))
+                    (Segment::Key(key), Value::Array(items))
                         if key == "0" || (!key.starts_with('0') && !key.is_empty()) =>
                     {
                         next.extend(key.parse::<usize>().ok().and_then(|i| items.get(i)));
@@ -112,6 +133,38 @@ impl Pointer {
             return Some(Value::Array(found.into_iter().cloned().collect()));
         }
         found.into_iter().next().cloned()
+    }
+}
+
+/// Decodes a pointer segment's `~0` (`~`) and `~1` (`/`) escapes.
+fn unescape(raw: &str, text: &str) -> std::result::Result<String, String> {
+    let mut segment = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '~' {
+            segment.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('0') => segment.push('~'),
+            Some('1') => segment.push('/'),
+            _ => {
+                return Err(format!(
+                    "JSON Pointer {text:?}: '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')"
+                ));
+            }
+        }
+    }
+    Ok(segment)
+}
+
+/// Whether a JSON scalar reads as `text` (a filter's value is written as text).
+fn same_text(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => s == text,
+        Value::Number(n) => n.to_string() == text,
+        Value::Bool(b) => b.to_string() == text,
+        _ => false,
     }
 }
 
@@ -387,6 +440,38 @@ mod tests {
                 {"id": "i-3", "groups": []}
             ])
         );
+    }
+
+    #[test]
+    fn filters_pick_list_elements_by_a_member() {
+        let r = rules(json!({"type": "json", "items": "/Instances", "patterns": {
+            "id": {"pointer": "/InstanceId"},
+            "name": {"pointer": "/Tags/[Key=Name]/Value", "optional": true},
+            "envs": {"pointer": "/Tags/[Key=env]/Value/*"},
+            "port": {"pointer": "/Ports/[Number=22]/Name", "optional": true},
+            "slashed": {"pointer": "/Tags/[Key=a~1b]/Value", "optional": true}
+        }}));
+        let out = json!({"Instances": [
+            {"InstanceId": "i-1", "Tags": [{"Key": "env", "Value": ["prod"]},
+                {"Key": "Name", "Value": "web-1"}, {"Key": "Name", "Value": "second"},
+                {"Key": "a/b", "Value": "slash"}],
+             "Ports": [{"Number": 22, "Name": "ssh"}]},
+            {"InstanceId": "i-2", "Tags": [{"Key": "env", "Value": ["dev"]}]},
+            {"InstanceId": "i-3"}
+        ]});
+        assert_eq!(
+            r.apply(&out.to_string()).unwrap(),
+            json!([
+                // Without `*` a filter gives its first match; numbers match as written.
+                {"id": "i-1", "name": "web-1", "envs": ["prod"], "port": "ssh", "slashed": "slash"},
+                {"id": "i-2", "envs": ["dev"]},
+                {"id": "i-3", "envs": []}
+            ])
+        );
+        for bad in ["/Tags/[Key]/Value", "/Tags/[=Name]/Value"] {
+            let err = Pointer::parse(bad).unwrap_err();
+            assert!(err.contains("filter segment"), "{bad}: {err}");
+        }
     }
 
     #[test]
