@@ -222,6 +222,17 @@ fn bad_tls_settings_are_validation_errors_naming_the_setting() {
         "{err}"
     );
 
+    // Never read endlessly: /dev/zero is not a regular file.
+    let err =
+        run_tlsbox(tmp.path(), &server, &["-p", "ca_cert_file=/dev/zero"]).err("ValidationError");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{err}"
+    );
+
     let not_pem = tmp.path().join("ext.cnf");
     let err = run_tlsbox(
         tmp.path(),

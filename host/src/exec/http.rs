@@ -2,6 +2,7 @@
 //! failures onto the standard's error categories.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -212,13 +213,7 @@ fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::limited(5))
         .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &tls.ca_cert_file {
-        let pem = std::fs::read(path).map_err(|err| {
-            Error::validation(format!(
-                "cannot read ca_cert_file {}: {err}",
-                path.display()
-            ))
-            .with_detail("param", "ca_cert_file")
-        })?;
+        let pem = read_pem_file(path)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .ok()
             .filter(|certs| !certs.is_empty())
@@ -239,6 +234,31 @@ fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
     builder
         .build()
         .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))
+}
+
+/// Reads `ca_cert_file`: a regular file of at most 1 MiB (never a FIFO or `/dev/zero`, which
+/// would hang or exhaust memory; the value may come from a `cpi serve` request).
+fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    const MAX: u64 = 1 << 20;
+    let invalid = |why: String| {
+        Error::validation(format!("ca_cert_file {}: {why}", path.display()))
+            .with_detail("param", "ca_cert_file")
+    };
+    let meta = std::fs::metadata(path).map_err(|err| invalid(format!("cannot read it: {err}")))?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
+    if meta.len() > MAX {
+        return Err(invalid(format!(
+            "{} bytes is too large for a PEM file (at most {MAX})",
+            meta.len()
+        )));
+    }
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX).read_to_end(&mut pem))
+        .map_err(|err| invalid(format!("cannot read it: {err}")))?;
+    Ok(pem)
 }
 
 /// Maps a non-2xx response to the standard category: by status (401/403 authentication, 404
