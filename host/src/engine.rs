@@ -590,9 +590,16 @@ impl Engine {
                 }
             }
             resolved.enter_step(action, provider)?;
-            let mut result = self
-                .run_step(action, Some(action_name), resolved, &redactor, guard)
-                .await?;
+            let mut result = match &action.paginate {
+                None => {
+                    self.run_step(action, Some(action_name), resolved, &redactor, guard)
+                        .await?
+                }
+                Some(paginate) => {
+                    self.run_pages(action, action_name, paginate, resolved, &redactor, guard)
+                        .await?
+                }
+            };
             for step in &action.post_exec {
                 if let Value::Object(map) = &result {
                     resolved.add_step_outputs(map, provider);
@@ -632,6 +639,85 @@ impl Engine {
         redactor: &Redactor,
         guard: Option<&Guard>,
     ) -> Result<Value> {
+        let output = self.execute(step, name, resolved, redactor, guard).await?;
+        self.parse_output(step, name, output, guard).await
+    }
+
+    /// Runs the action and returns one list of every page's items: the page parameter follows
+    /// what each answer names as the next page, unless the user chose a page themselves.
+    async fn run_pages(
+        &self,
+        action: &Action,
+        name: &str,
+        paginate: &crate::provider::Paginate,
+        resolved: &mut Resolved,
+        redactor: &Redactor,
+        guard: Option<&Guard>,
+    ) -> Result<Value> {
+        let chosen = matches!(
+            resolved.sources.get(&paginate.param),
+            Some(
+                params::Source::CommandLine | params::Source::Environment | params::Source::Config
+            )
+        );
+        if chosen {
+            return self
+                .run_step(action, Some(name), resolved, redactor, guard)
+                .await;
+        }
+        let first = resolved.values.get(&paginate.param).cloned();
+        let max_pages = paginate.max_pages.unwrap_or(100).max(1);
+        let mut items = Vec::new();
+        // Pages already fetched: a platform that names one again would loop forever.
+        let mut seen: std::collections::HashSet<String> = first.iter().cloned().collect();
+        let mut outcome = Err(Error::provider(format!(
+            "{name} has more than {max_pages} pages: narrow the query or raise paginate.max_pages"
+        ))
+        .with_detail("max_pages", max_pages));
+        for page in 1..=max_pages {
+            let output = self
+                .execute(action, Some(name), resolved, redactor, guard)
+                .await?;
+            let next = crate::parse::json::next_page(&paginate.next, &output)?;
+            match self.parse_output(action, Some(name), output, guard).await? {
+                Value::Array(list) => items.extend(list),
+                other => {
+                    return Err(Error::provider(format!(
+                        "{name} is paged, so each page must parse to a list, not {}",
+                        crate::parse::json::kind_of(&other)
+                    )));
+                }
+            }
+            match next {
+                Some(next) if seen.insert(next.clone()) => {
+                    tracing::info!("{name}: page {page} done; next {}={next}", paginate.param);
+                    resolved.values.insert(paginate.param.clone(), next);
+                }
+                // The last page (or a platform naming a page twice, which would never end).
+                _ => {
+                    outcome = Ok(Value::Array(std::mem::take(&mut items)));
+                    break;
+                }
+            }
+        }
+        // Later steps see the page the user's values selected, not the last one fetched.
+        match first {
+            Some(first) => resolved.values.insert(paginate.param.clone(), first),
+            None => resolved.values.shift_remove(&paginate.param),
+        };
+        outcome
+    }
+
+    /// Builds a step's invocation and runs it (checked against the grants for components);
+    /// the raw output.
+    async fn execute(
+        &self,
+        step: &Action,
+        name: Option<&str>,
+        resolved: &Resolved,
+        redactor: &Redactor,
+        guard: Option<&Guard>,
+    ) -> Result<String> {
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
@@ -718,6 +804,20 @@ impl Engine {
             output = %redactor.redact(&crate::exec::excerpt(&output, 4096)),
             "finished"
         );
+        Ok(output)
+    }
+
+    /// Parses a step's raw output: the component's `parse` hook when it has one for this
+    /// action, otherwise the step's rules (or the output as JSON or text without rules).
+    async fn parse_output(
+        &self,
+        step: &Action,
+        name: Option<&str>,
+        output: String,
+        guard: Option<&Guard>,
+    ) -> Result<Value> {
+        #[cfg(not(feature = "wasm"))]
+        let _ = guard;
         #[cfg(feature = "wasm")]
         if let (Some(guard), Some(name)) = (guard, name)
             && guard.component.manifest().parses.iter().any(|a| a == name)

@@ -163,6 +163,7 @@ const PROVIDER_KEYS: &[&str] = &[
 const ACTION_KEYS: &[&str] = &[
     "target",
     "accept_exit",
+    "paginate",
     "params",
     "parse_rules",
     "default_settings",
@@ -451,11 +452,49 @@ fn check_action(
                 "exit code 0 is always a success: accept_exit names non-zero codes",
             );
         }
-        if let Err(e) = regex::Regex::new(&accept.when) {
+        if accept.when.trim().is_empty() {
+            report.push(
+                Severity::Error,
+                format!("{at}.when"),
+                "an empty regex accepts every exit with this code, real failures included: \
+                 match the text that tells this answer apart",
+            );
+        } else if let Err(e) = regex::Regex::new(&accept.when) {
             report.push(
                 Severity::Error,
                 format!("{at}.when"),
                 format!("invalid regex: {e}"),
+            );
+        }
+    }
+    if let Some(paginate) = &action.paginate {
+        let at = format!("{path}.paginate");
+        if !action.target.placeholders().contains(&paginate.param) {
+            report.push(
+                Severity::Error,
+                format!("{at}.param"),
+                format!(
+                    "the target does not use {{{}}}, so every page would be the same request",
+                    paginate.param
+                ),
+            );
+        }
+        if let Err(err) = crate::parse::json::next_page(&paginate.next, "{}") {
+            report.push(
+                Severity::Error,
+                format!("{at}.next"),
+                err.message().to_string(),
+            );
+        }
+        let lists = action.parse_rules.as_ref().is_some_and(|r| {
+            r.kind == crate::provider::RuleKind::Array
+                || (r.kind == crate::provider::RuleKind::Json && r.items.is_some())
+        });
+        if !lists {
+            report.push(
+                Severity::Error,
+                at,
+                "a paged action's parse rules must make a list (type json with items, or type array)",
             );
         }
     }
@@ -852,6 +891,36 @@ mod tests {
             "{:?}",
             r.findings
         );
+    }
+
+    #[test]
+    fn paginate_needs_the_page_in_the_target_a_pointer_and_a_list() {
+        let r = report(
+            r#"{"name":"t","type":"endpoint","default_settings":{"page":1},"actions":{
+              "list_workers":{"target":{"Endpoint":{"url":"https://x/s?page={page}","method":"Get"}},
+                "params":["page"],
+                "paginate":{"param":"page","next":{"pointer":"/meta/next_page"}},
+                "parse_rules":{"type":"json","items":"/servers","patterns":{"id":{"pointer":"/id"}}}},
+              "list_disks":{"target":{"Endpoint":{"url":"https://x/d","method":"Get"}},
+                "paginate":{"param":"page","next":{"regex":"next=(\\d+)"}},
+                "parse_rules":{"type":"json","patterns":{"id":{"pointer":"/id"}}}}}}"#,
+        );
+        let errors = |prefix: &str| -> Vec<String> {
+            r.findings
+                .iter()
+                .filter(|f| f.path.starts_with(prefix) && f.severity == Severity::Error)
+                .map(|f| format!("{}: {}", f.path, f.message))
+                .collect()
+        };
+        assert!(
+            errors("actions.list_workers").is_empty(),
+            "{:?}",
+            r.findings
+        );
+        let disks = errors("actions.list_disks.paginate").join("\n");
+        assert!(disks.contains("does not use {page}"), "{:#?}", r.findings);
+        assert!(disks.contains("pointer"), "{disks}");
+        assert!(disks.contains("must make a list"), "{disks}");
     }
 
     #[test]

@@ -628,6 +628,63 @@ fn an_accepted_exit_code_is_a_result_only_for_the_output_it_names() {
 }
 
 #[test]
+fn paged_lists_follow_every_page_unless_the_user_picks_one() {
+    let w = World::new();
+    let dir = w.dir.path().join("paged");
+    std::fs::create_dir(&dir).unwrap();
+    // Three pages; then a platform whose pages never end, and one that names page 1 again.
+    std::fs::write(
+        dir.join("paged.json"),
+        r#"{"name": "paged", "type": "command", "default_settings": {"page": 1},
+          "actions": {
+            "list_workers": {
+              "target": {"Command": "sh -c 'case $1 in 1) echo \"{\\\"items\\\": [{\\\"id\\\": 1}, {\\\"id\\\": 2}], \\\"next\\\": 2}\";; 2) echo \"{\\\"items\\\": [{\\\"id\\\": 3}], \\\"next\\\": \\\"https://x/v1?page=3\\\"}\";; *) echo \"{\\\"items\\\": [{\\\"id\\\": 4}], \\\"next\\\": null}\";; esac' sh {page}"},
+              "params": ["page"],
+              "paginate": {"param": "page", "next": {"pointer": "/next", "regex": "(\\d+)$"}},
+              "parse_rules": {"type": "json", "items": "/items", "patterns": {"id": {"pointer": "/id"}}}},
+            "list_disks": {
+              "target": {"Command": "sh -c 'echo \"{\\\"items\\\": [{\\\"id\\\": $1}], \\\"next\\\": $(($1 + 1))}\"' sh {page}"},
+              "params": ["page"],
+              "paginate": {"param": "page", "next": {"pointer": "/next"}, "max_pages": 5},
+              "parse_rules": {"type": "json", "items": "/items", "patterns": {"id": {"pointer": "/id"}}}},
+            "list_images": {
+              "target": {"Command": "sh -c 'echo \"{\\\"items\\\": [{\\\"id\\\": $1}], \\\"next\\\": 1}\"' sh {page}"},
+              "params": ["page"],
+              "paginate": {"param": "page", "next": {"pointer": "/next"}},
+              "parse_rules": {"type": "json", "items": "/items", "patterns": {"id": {"pointer": "/id"}}}}}}"#,
+    )
+    .unwrap();
+    let run = |action: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--provider-dir",
+            dir.to_str().unwrap(),
+            "run",
+            "paged",
+            action,
+            "--json",
+        ];
+        args.extend(extra);
+        w.cpi(&args)
+    };
+    let ids = |v: Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Every page, in order (the next page read from a number, then from a URL).
+    assert_eq!(ids(run("list_workers", &[]).ok()), [1, 2, 3, 4]);
+    // A page the user chose is that page only.
+    assert_eq!(ids(run("list_workers", &["-p", "page=2"]).ok()), [3]);
+    // Never a silently cut list: past max_pages is an error saying so.
+    let err = run("list_disks", &[]).err("ProviderError");
+    assert_eq!(err["details"]["max_pages"], 5, "{err}");
+    // A platform that names a fetched page again ends the list instead of looping.
+    assert_eq!(ids(run("list_images", &[]).ok()), [1]);
+}
+
+#[test]
 fn secrets_the_caller_gave_never_come_back_in_results() {
     let w = World::new();
     let dir = w.dir.path().join("echo");

@@ -92,6 +92,13 @@ impl Pointer {
         self.segments.contains(&Segment::Any)
     }
 
+    /// True when the pointer has a `[key=value]` segment.
+    pub fn has_filter(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Filter { .. }))
+    }
+
     /// The pointer as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -134,6 +141,20 @@ impl Pointer {
         }
         found.into_iter().next().cloned()
     }
+}
+
+/// The next page's value from a paged answer (`paginate.next`): the field at its pointer in
+/// the JSON output, narrowed by its regex. `None` when absent, `null`, `false` or empty: the
+/// last page.
+pub fn next_page(pattern: &Pattern, output: &str) -> Result<Option<String>> {
+    let field = compile_field("next", pattern, "paginate")?;
+    let doc = document(output)?;
+    Ok(match field.extract(&doc)? {
+        None | Some(Value::Bool(false)) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    })
 }
 
 /// Decodes a pointer segment's `~0` (`~`) and `~1` (`/`) escapes.
@@ -234,7 +255,9 @@ pub(super) fn document(output: &str) -> Result<Value> {
 /// The list of items `items` points at.
 pub(super) fn items<'v>(doc: &'v Value, items: &Pointer) -> Result<Vec<&'v Value>> {
     let found = items.resolve(doc);
-    if items.is_wildcard() {
+    // With `*` or a filter the pointer selects many values: every one is an item (a list
+    // reached contributes its elements).
+    if items.is_wildcard() || items.has_filter() {
         // Flattening: every list reached contributes its elements.
         let mut out = Vec::new();
         for value in found {
@@ -351,7 +374,7 @@ impl JsonField {
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -472,6 +495,19 @@ mod tests {
             let err = Pointer::parse(bad).unwrap_err();
             assert!(err.contains("filter segment"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_filter_in_items_keeps_every_match() {
+        let r = rules(json!({"type": "json", "items": "/Volumes/[State=in-use]",
+            "patterns": {"id": {"pointer": "/VolumeId"}}}));
+        let out = json!({"Volumes": [
+            {"VolumeId": "v-1", "State": "in-use"}, {"VolumeId": "v-2", "State": "available"},
+            {"VolumeId": "v-3", "State": "in-use"}]});
+        assert_eq!(
+            r.apply(&out.to_string()).unwrap(),
+            json!([{"id": "v-1"}, {"id": "v-3"}])
+        );
     }
 
     #[test]

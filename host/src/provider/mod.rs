@@ -120,8 +120,28 @@ pub struct Action {
     /// command printed (`VBoxManage snapshot VM list` exits 1 for a VM without snapshots).
     #[serde(default)]
     pub accept_exit: Vec<AcceptExit>,
+    /// How to fetch every page of a paged list: the parameter that selects a page and where
+    /// the answer says which page comes next.
+    #[serde(default)]
+    pub paginate: Option<Paginate>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
+}
+
+/// Paging for a list action: cpi follows the pages (unless the user chose one) and returns
+/// one list, so a long list is never cut silently at the first page.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paginate {
+    /// The parameter the target uses to select a page (`page`).
+    pub param: String,
+    /// Where the JSON answer names the next page: a `pointer`, with an optional `regex` to
+    /// take it from a URL (`"regex": "[?&]page=(\\d+)"`). Absent, `null` or empty on the
+    /// last page.
+    pub next: Pattern,
+    /// At most this many pages are fetched (default 100); more is an error, never a cut list.
+    #[serde(default)]
+    pub max_pages: Option<u32>,
 }
 
 /// A known non-zero exit whose output is still a result: the exit code, and a regex that

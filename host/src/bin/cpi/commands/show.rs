@@ -276,6 +276,9 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
         "steps": steps_json,
         "returns": returns_of(action),
         "accept_exit": action.accept_exit,
+        "paginate": action.paginate.as_ref().map(|p| json!({
+            "param": p.param, "next": p.next.pointer, "next_regex": p.next.regex,
+            "max_pages": p.max_pages.unwrap_or(100)})),
         "retried_on_failure": cpi::engine::is_repeatable(p, name),
         "normalizes_status": cpi::status::Vocabulary::for_flagged_action(name, flag).is_some(),
     });
@@ -338,6 +341,15 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
             "exit {} accepted when the output matches /{}/",
             accept.code,
             accept.when
+        );
+    }
+    if let Some(p) = &action.paginate {
+        outln!(
+            "paged: follows {} from {} (at most {} pages; -p {}=N fetches one page)",
+            p.param,
+            p.next.pointer.as_deref().unwrap_or("?"),
+            p.max_pages.unwrap_or(100),
+            p.param
         );
     }
     outln!(
