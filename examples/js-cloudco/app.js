@@ -79,10 +79,14 @@ function cli(...args) {
     throw e && Object.prototype.hasOwnProperty.call(e, 'payload') ? e.payload : e;
   }
   if (out.exitCode !== 0) {
-    const text = out.stderr.trim();
+    // What explains the failure: stderr, else stdout (marked), like the host says it.
+    const stderr = out.stderr.trim();
+    const stdout = out.stdout.trim();
+    const text = stderr || stdout;
+    const shown = stderr ? stderr.slice(0, 2048)
+      : stdout ? `(stdout) ${stdout.slice(0, 2048)}` : '(no output)';
     const how = out.exitCode === -1 ? 'was killed by a signal' : `exited with status ${out.exitCode}`;
-    throw fail(categoryFromText(text),
-      `command 'cloudco-cli' ${how}: ${text.slice(0, 2048) || '(no output)'}`);
+    throw fail(categoryFromText(text), `command 'cloudco-cli' ${how}: ${shown}`);
   }
   return out.stdout;
 }

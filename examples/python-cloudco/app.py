@@ -87,11 +87,14 @@ def cli(*args):
     out = host.run_command(host.Command(program="cloudco-cli", args=list(args), stdin=None,
                                         timeout_ms=None))
     if out.exit_code != 0:
-        text = out.stderr.strip()
+        # What explains the failure: stderr, else stdout (marked), like the host says it.
+        stderr, stdout = out.stderr.strip(), out.stdout.strip()
+        text = stderr or stdout
+        shown = (stderr[:2048] if stderr
+                 else f"(stdout) {stdout[:2048]}" if stdout else "(no output)")
         how = ("was killed by a signal" if out.exit_code == -1
                else f"exited with status {out.exit_code}")
-        raise fail(category_from_text(text),
-                   f"command 'cloudco-cli' {how}: {text[:2048] or '(no output)'}")
+        raise fail(category_from_text(text), f"command 'cloudco-cli' {how}: {shown}")
     return out.stdout
 
 

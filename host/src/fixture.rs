@@ -185,6 +185,9 @@ fn check(
         }
         (None, None) => unreachable!("load checks for output"),
     };
+    if fixture.stderr.is_some() && fixture.exit_code.is_none() {
+        return Err("stderr is only read for a command that failed: add its exit_code".into());
+    }
     let parsed = match fixture.exit_code.filter(|&code| code != 0) {
         None => Engine::parse_saved(provider, &fixture.action, &output),
         Some(code) => {

@@ -209,16 +209,20 @@ pub fn env_name(name: &str) -> String {
 pub fn known_names(provider: &Provider, action: &Action, inputs: &Inputs) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = provider.default_settings.keys().cloned().collect();
     names.extend(inputs.config.keys().cloned());
-    if provider.kind == ProviderKind::Endpoint {
-        // Read by the HTTP client of every endpoint action (exec::http::Tls).
+    let steps = || {
+        action
+            .pre_exec
+            .iter()
+            .chain(std::iter::once(action))
+            .chain(&action.post_exec)
+    };
+    if provider.kind == ProviderKind::Endpoint
+        || steps().any(|s| matches!(s.target, crate::provider::Target::Endpoint(_)))
+    {
+        // Read by the HTTP client of every HTTP request (exec::http::Tls).
         names.extend(TLS_SETTINGS.map(String::from));
     }
-    let steps = action
-        .pre_exec
-        .iter()
-        .chain(std::iter::once(action))
-        .chain(&action.post_exec);
-    for step in steps {
+    for step in steps() {
         names.extend(step.default_settings.keys().cloned());
         names.extend(step.params.iter().cloned());
         names.extend(step.target.placeholders());

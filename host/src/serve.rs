@@ -232,6 +232,14 @@ async fn run(
 
 async fn execute(server: &Server, request: &RunRequest) -> Result<Value> {
     let provider = server.registry.get(&request.provider)?;
+    if request.params.contains_key("ca_cert_file") {
+        // A path on this machine: a client must not make the server read (or probe) its files.
+        return Err(Error::validation(
+            "ca_cert_file names a file on the server: set it in the server's config \
+             (cpi.toml), not in a request",
+        )
+        .with_detail("param", "ca_cert_file"));
+    }
     let inputs = Inputs {
         cli: request.params.clone(),
         config: server.config.provider(&provider.name)?,

@@ -166,6 +166,25 @@ fn serve_runs_the_standard_request_shape_and_answers_errors_in_the_standard_form
             .contains("\"action\"")
     );
 
+    // A client cannot make the server read (or probe) one of its files as a CA bundle.
+    let mut params = crate::serve::truenas_params(&w);
+    params["ca_cert_file"] = json!("/etc/passwd");
+    let (status, err) = served.run(&json!({
+        "provider": "truenas", "action": "list_workers", "params": params
+    }));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("ValidationError")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in a request"),
+        "{err}"
+    );
+
     // Oversized bodies are refused before they are read whole.
     let big = json!({"provider": "cloudco", "action": "list_workers",
                      "params": {"x": "a".repeat(200_000)}});

@@ -14,8 +14,21 @@ struct TlsServer {
     ca: PathBuf,
 }
 
+/// Who signed the server's certificate.
+#[derive(Clone, Copy, PartialEq)]
+enum Issuer {
+    /// A private CA (`ca.pem`), as Proxmox does.
+    PrivateCa,
+    /// The certificate itself, marked as a CA: what `openssl req -x509` makes by default.
+    SelfSignedCa,
+}
+
 impl TlsServer {
     fn start(dir: &Path) -> TlsServer {
+        TlsServer::start_with(dir, Issuer::PrivateCa)
+    }
+
+    fn start_with(dir: &Path, issuer: Issuer) -> TlsServer {
         let ca = dir.join("ca.pem");
         let sh = |args: &[&str]| {
             let out = Command::new("openssl")
@@ -32,6 +45,24 @@ impl TlsServer {
         let ca_req = [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
         ];
+        if issuer == Issuer::SelfSignedCa {
+            sh(&[
+                &ca_req[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.pem",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+                &["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                &["-addext", "basicConstraints=critical,CA:TRUE"],
+            ]
+            .concat());
+            std::fs::copy(dir.join("server.pem"), &ca).unwrap();
+            return TlsServer::serve(dir, ca);
+        }
         sh(&[
             &ca_req[..],
             &[
@@ -78,6 +109,11 @@ impl TlsServer {
             "-out",
             "server.pem",
         ]);
+        TlsServer::serve(dir, ca)
+    }
+
+    /// Runs `openssl s_server -www` with `server.pem`/`server.key` of `dir`.
+    fn serve(dir: &Path, ca: PathBuf) -> TlsServer {
         let mut child = Command::new("openssl")
             .args([
                 "s_server",
@@ -197,6 +233,24 @@ fn self_signed_servers_are_refused_until_their_ca_is_named_or_checks_are_off() {
         "no warning: {}",
         unchecked.stderr
     );
+}
+
+#[test]
+fn a_self_signed_ca_certificate_gets_an_explanation_not_a_loop_of_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TlsServer::start_with(tmp.path(), Issuer::SelfSignedCa);
+    let ca = server.ca.to_str().unwrap().to_string();
+    // rustls refuses a CA certificate as the server's own even when it is the named root:
+    // the error must not tell the user to do what they just did.
+    let err = run_tlsbox(tmp.path(), &server, &["-p", &format!("ca_cert_file={ca}")])
+        .err("ProviderError");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("presents a CA certificate as its own"),
+        "{message}"
+    );
+    let unchecked = run_tlsbox(tmp.path(), &server, &["-p", "verify_ssl=false"]);
+    assert_eq!(unchecked.ok()["server"], "s_server");
 }
 
 #[test]

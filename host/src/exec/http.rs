@@ -66,6 +66,9 @@ impl Tls {
     }
 }
 
+/// How many non-default TLS settings keep a client (and its connection pool) for reuse.
+const MAX_TLS_VARIANTS: usize = 8;
+
 /// The HTTP side of the executor: one connection pool for every request of a run (one more
 /// per distinct [`Tls`] setting in use).
 #[derive(Debug, Clone)]
@@ -109,7 +112,11 @@ impl HttpClient {
             Some(client) => client.clone(),
             None => {
                 let client = build(self.connect_timeout, tls)?;
-                variants.insert(tls.clone(), client.clone());
+                // A handful of settings are kept; more (a long-running `cpi serve` seeing
+                // many) get a client each time rather than a cache that only grows.
+                if variants.len() < MAX_TLS_VARIANTS {
+                    variants.insert(tls.clone(), client.clone());
+                }
                 client
             }
         };
@@ -334,8 +341,23 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
         chain.push(e.to_string());
         source = e.source();
     }
+    // What went wrong below reqwest's own "error sending request for url (…)" line, which
+    // quotes the URL (and a URL may well contain "certificate").
+    let cause = chain
+        .get(1..)
+        .unwrap_or_default()
+        .join(": ")
+        .to_ascii_lowercase();
     let chain = chain.join(": ");
-    if chain.contains("certificate") {
+    if cause.contains("causedasendentity") {
+        return Error::provider(format!(
+            "{what}: the server presents a CA certificate as its own ({chain}); TLS libraries \
+             refuse that even when it is named in ca_cert_file: give the server a certificate \
+             issued by a CA and name that CA in ca_cert_file (or, on a trusted network only, \
+             set verify_ssl to false)"
+        ));
+    }
+    if cause.contains("certificate") {
         // Not transient: retrying cannot make the certificate acceptable.
         return Error::provider(format!(
             "{what}: the server's TLS certificate was not accepted ({chain}); if the server \
