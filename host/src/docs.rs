@@ -654,6 +654,21 @@ impl Doc<'_> {
                 "Safe to repeat: retried on rate limits, timeouts, connection failures and 5xx answers (`--attempts`).\n",
             );
         }
+        if let Some(paginate) = &action.paginate {
+            let _ = writeln!(
+                out,
+                "Paged: cpi fetches every page (at most {}) and returns one list; `-p {}=N` fetches page N only.",
+                paginate.max_pages.unwrap_or(100),
+                paginate.param
+            );
+        }
+        for accept in &action.accept_exit {
+            let _ = writeln!(
+                out,
+                "Exit status {} is an answer, not a failure, when the output matches `{}`.",
+                accept.code, accept.when
+            );
+        }
         out.push('\n');
 
         let params = self.action_params(action);
