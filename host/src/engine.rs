@@ -900,7 +900,8 @@ impl Engine {
                 let shown = if resolved.secret_names.contains(name) && !value.is_empty() {
                     crate::secret::REDACTED.to_string()
                 } else {
-                    value.clone()
+                    // A secret can hide inside another value (a URL's user:password@).
+                    redactor.redact(value)
                 };
                 params.insert(
                     name.clone(),

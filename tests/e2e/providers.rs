@@ -399,6 +399,29 @@ fn dry_run_shows_the_exact_call_and_runs_nothing() {
     );
     assert_eq!(plan["params"]["region"]["source"], "provider_default");
     assert_eq!(plan["params"]["name"]["source"], "command_line");
+    // A secret inside another value (a URL's user:password@) is redacted there too.
+    let leaky = w.cpi(&[
+        "run",
+        "truenas",
+        "list_workers",
+        "-p",
+        "api_key=s3cr3t-in-url-42",
+        "-p",
+        "api_url=https://admin:s3cr3t-in-url-42@nas.example/api/v2.0",
+        "--dry-run",
+        "--json",
+    ]);
+    assert!(
+        !leaky.all_output().contains("s3cr3t-in-url-42"),
+        "{}",
+        leaky.all_output()
+    );
+    assert!(
+        leaky.ok()["params"]["api_url"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED]")
+    );
     // Only the values this action uses: cli_path is a provider default for other actions.
     let shown: Vec<&String> = plan["params"].as_object().unwrap().keys().collect();
     assert_eq!(
