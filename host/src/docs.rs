@@ -867,6 +867,26 @@ impl Doc<'_> {
                 }
             }
         }
+        // A pointer field's type is whatever the platform sends: the fixtures show it.
+        let fixtures = fixtures_for(self.provider, name);
+        let observed = |field: &str| -> Option<&'static str> {
+            fixtures.iter().find_map(|(_, fixture)| {
+                let items: Vec<&Value> = match fixture.expected.as_ref()? {
+                    Value::Array(list) => list.iter().collect(),
+                    one => vec![one],
+                };
+                items
+                    .into_iter()
+                    .find_map(|item| item.get(field).and_then(json_type_name))
+            })
+        };
+        for (field, info) in &mut fields {
+            if info.kind == "JSON value"
+                && let Some(kind) = observed(field)
+            {
+                info.kind = kind.to_string();
+            }
+        }
         for (field, info) in &fields {
             let mut notes = Vec::new();
             if info.optional {
@@ -933,6 +953,18 @@ struct FieldInfo {
     optional: bool,
     example: Value,
     note: Option<String>,
+}
+
+/// The type name the docs use for a JSON value (`None` for `null`, which says nothing).
+fn json_type_name(value: &Value) -> Option<&'static str> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    })
 }
 
 fn field_info(kind: RuleKind, field: &str, rules: &crate::provider::ParseRules) -> FieldInfo {
