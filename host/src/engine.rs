@@ -654,12 +654,7 @@ impl Engine {
         redactor: &Redactor,
         guard: Option<&Guard>,
     ) -> Result<Value> {
-        let chosen = matches!(
-            resolved.sources.get(&paginate.param),
-            Some(
-                params::Source::CommandLine | params::Source::Environment | params::Source::Config
-            )
-        );
+        let chosen = resolved.is_given(&paginate.param);
         if chosen {
             return self
                 .run_step(action, Some(name), resolved, redactor, guard)

@@ -57,14 +57,19 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// Whether the caller gave `name` (command line, environment or config), as opposed to a
+    /// default or an earlier step.
+    pub fn is_given(&self, name: &str) -> bool {
+        matches!(
+            self.sources.get(name),
+            Some(Source::CommandLine | Source::Environment | Source::Config)
+        )
+    }
+
     /// Adds values parsed from an earlier step; they do not override explicit inputs.
     pub fn add_step_outputs(&mut self, outputs: &Map<String, Value>, provider: &Provider) {
         for (name, value) in outputs {
-            let explicit = matches!(
-                self.sources.get(name),
-                Some(Source::CommandLine | Source::Environment | Source::Config)
-            );
-            if !explicit && !value.is_null() {
+            if !self.is_given(name) && !value.is_null() {
                 self.values.insert(name.clone(), value_to_param(value));
                 self.sources.insert(name.clone(), Source::Step);
                 if secret::is_secret_name(name, provider) {
@@ -123,11 +128,8 @@ impl Resolved {
     /// line, environment, config) or earlier step set, and its parameters must all be known.
     pub fn enter_step(&mut self, step: &Action, provider: &Provider) -> Result<()> {
         for (name, value) in &step.default_settings {
-            let explicit = matches!(
-                self.sources.get(name),
-                Some(Source::CommandLine | Source::Environment | Source::Config | Source::Step)
-            );
-            if !explicit {
+            let set = self.is_given(name) || self.sources.get(name) == Some(&Source::Step);
+            if !set {
                 self.values.insert(name.clone(), value_to_param(value));
                 self.sources.insert(name.clone(), Source::ActionDefault);
                 if secret::is_secret_name(name, provider) {

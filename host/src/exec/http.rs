@@ -104,16 +104,16 @@ impl HttpClient {
         if tls.is_default() {
             return Ok(self.clone());
         }
-        let mut variants = self
-            .variants
-            .lock()
-            .map_err(|_| Error::internal("HTTP client cache poisoned"))?;
-        let client = match variants.get(tls) {
-            Some(client) => client.clone(),
+        let poisoned = |_| Error::internal("HTTP client cache poisoned");
+        let cached = self.variants.lock().map_err(poisoned)?.get(tls).cloned();
+        let client = match cached {
+            Some(client) => client,
             None => {
+                // Built outside the lock: it reads the CA file.
                 let client = build(self.connect_timeout, tls)?;
                 // A handful of settings are kept; more (a long-running `cpi serve` seeing
                 // many) get a client each time rather than a cache that only grows.
+                let mut variants = self.variants.lock().map_err(poisoned)?;
                 if variants.len() < MAX_TLS_VARIANTS {
                     variants.insert(tls.clone(), client.clone());
                 }
