@@ -33,6 +33,7 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod fixture;
 pub mod grants;
