@@ -35,6 +35,7 @@ pub struct Engine {
     env: Vec<(String, String)>,
     retry: RetryPolicy,
     throttle: Arc<crate::throttle::Throttle>,
+    approvals: Option<crate::grants::GrantStore>,
     #[cfg(feature = "wasm")]
     wasm: WasmOptions,
     #[cfg(feature = "wasm")]
@@ -150,16 +151,28 @@ impl Default for WasmOptions {
     }
 }
 
-/// The component behind a provider during one run: its hooks and the grants in force.
-#[cfg(feature = "wasm")]
-struct Guard {
-    component: Arc<crate::wasm::Component>,
-    ctx: Arc<crate::wasm::CallContext>,
+/// What bounds one run of a provider that is not built in.
+enum Guard {
+    /// An approved JSON provider: its derived argv patterns, origins and environment.
+    Approved(crate::approval::Approved),
+    /// The component behind a provider: its hooks and the grants in force.
+    #[cfg(feature = "wasm")]
+    Component {
+        component: Arc<crate::wasm::Component>,
+        ctx: Arc<crate::wasm::CallContext>,
+    },
 }
 
-/// Without the wasm feature there are no components, so no guards.
-#[cfg(not(feature = "wasm"))]
-enum Guard {}
+impl Guard {
+    /// The component, when the provider has one.
+    #[cfg(feature = "wasm")]
+    fn component(&self) -> Option<(&Arc<crate::wasm::Component>, &Arc<crate::wasm::CallContext>)> {
+        match self {
+            Guard::Component { component, ctx } => Some((component, ctx)),
+            Guard::Approved(_) => None,
+        }
+    }
+}
 
 /// What `--dry-run` shows: the calls an action would make, secrets redacted.
 #[derive(Debug, Clone, Serialize)]
@@ -205,11 +218,18 @@ impl Engine {
             env: Vec::new(),
             retry: RetryPolicy::default(),
             throttle: Arc::default(),
+            approvals: crate::grants::GrantStore::default_store(),
             #[cfg(feature = "wasm")]
             wasm: WasmOptions::default(),
             #[cfg(feature = "wasm")]
             sandbox: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Where approvals are looked up (`None`: only built-in providers run).
+    pub fn with_approvals(mut self, store: Option<crate::grants::GrantStore>) -> Engine {
+        self.approvals = store;
+        self
     }
 
     /// Extra environment variables for every command this engine runs.
@@ -366,8 +386,15 @@ impl Engine {
             return self.run_component(provider, action_name, inputs).await;
         }
         let action = provider.action(action_name)?;
+        let guard = match provider.builtin {
+            true => None,
+            false => Some(Guard::Approved(
+                crate::approval::check(self.approvals.as_ref(), provider, &self.env)
+                    .map_err(|e| e.context(&provider.name, action_name))?,
+            )),
+        };
         let mut resolved = params::resolve(provider, action, inputs);
-        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, None)
+        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, guard.as_ref())
             .await
     }
 
@@ -409,6 +436,16 @@ impl Engine {
             Some(store) => store.load(&provider.name)?,
             None => None,
         };
+        if !provider.builtin {
+            match &stored {
+                Some(grant) => crate::approval::check_pins(grant, provider),
+                None if self.wasm.one_off.is_empty() => {
+                    Err(crate::approval::not_approved(provider))
+                }
+                None => Ok(()),
+            }
+            .map_err(|e| e.context(&provider.name, action_name))?;
+        }
         let (grants, env_names) = crate::grants::effective(
             stored.as_ref(),
             component.sha256(),
@@ -430,9 +467,10 @@ impl Engine {
             })
             .collect();
         let ctx = crate::wasm::CallContext::new(&provider.name, grants, self.limits.clone(), env)?;
-        let guard = Guard {
+        let ctx = Arc::new(ctx);
+        let guard = Guard::Component {
             component: component.clone(),
-            ctx: Arc::new(ctx),
+            ctx: ctx.clone(),
         };
 
         if !manifest.invokes.iter().any(|a| a == action_name) {
@@ -473,11 +511,7 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
-        let (call, ctx, action) = (
-            component.clone(),
-            guard.ctx.clone(),
-            action_name.to_string(),
-        );
+        let (call, ctx, action) = (component.clone(), ctx, action_name.to_string());
         let outcome = tokio::task::spawn_blocking(move || call.invoke(ctx, &action, &params))
             .await
             .map_err(|e| Error::internal(format!("component call failed: {e}")))
@@ -518,14 +552,13 @@ impl Engine {
         #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
         let mut table = provider.status_map.clone();
         #[cfg(feature = "wasm")]
-        if let Some(guard) = guard
-            && guard.component.manifest().maps_status
+        if let Some((component, ctx)) = guard.and_then(Guard::component)
+            && component.manifest().maps_status
         {
             let mut raws = Vec::new();
             collect_statuses(value, &mut raws);
             for raw in raws {
-                let (component, ctx, text) =
-                    (guard.component.clone(), guard.ctx.clone(), raw.clone());
+                let (component, ctx, text) = (component.clone(), ctx.clone(), raw.clone());
                 let mapped = tokio::task::spawn_blocking(move || component.map_status(ctx, &text))
                     .await
                     .map_err(|e| Error::internal(format!("component call failed: {e}")))??;
@@ -737,23 +770,38 @@ impl Engine {
                 },
                 None,
             ) => {
-                let tls = Tls::from_values(&resolved.values)?;
-                if tls.accept_invalid_certs {
-                    tracing::warn!(
-                        "{}: verify_ssl is false: the server's TLS certificate is not checked",
-                        name.unwrap_or("request")
-                    );
-                }
-                self.http
-                    .for_tls(&tls)?
-                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
+                self.send_http(name, resolved, &method, &url, &headers, body.as_deref())
                     .await?
-                    .body
+            }
+            (Invocation::Command { argv }, Some(Guard::Approved(approved))) => {
+                approved.caps.check_command(&argv[0], &argv[1..])?;
+                let spec = command::Spec {
+                    argv: &argv,
+                    env: &approved.env,
+                    inherit_env: false,
+                    stdin: None,
+                };
+                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                    .await?
+                    .stdout
+            }
+            (
+                Invocation::Http {
+                    method,
+                    url,
+                    headers,
+                    body,
+                },
+                Some(Guard::Approved(approved)),
+            ) => {
+                check_approved_url(approved, &url, resolved)?;
+                self.send_http(name, resolved, &method, &url, &headers, body.as_deref())
+                    .await?
             }
             #[cfg(feature = "wasm")]
-            (Invocation::Command { argv }, Some(guard)) => {
-                guard.ctx.grants.check_command(&argv[0], &argv[1..])?;
-                let env = &guard.ctx.env;
+            (Invocation::Command { argv }, Some(Guard::Component { ctx, .. })) => {
+                ctx.grants.check_command(&argv[0], &argv[1..])?;
+                let env = &ctx.env;
                 let spec = command::Spec {
                     argv: &argv,
                     env,
@@ -772,11 +820,11 @@ impl Engine {
                     headers,
                     body,
                 },
-                Some(guard),
+                Some(Guard::Component { ctx, .. }),
             ) => {
                 let parsed = url::Url::parse(&url)
                     .map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
-                guard.ctx.grants.check_url(&parsed)?;
+                ctx.grants.check_url(&parsed)?;
                 if !Tls::from_values(&resolved.values)?.is_default() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -784,14 +832,12 @@ impl Engine {
                          their requests always verify certificates against the built-in roots",
                     ));
                 }
-                let client = HttpClient::from_client(guard.ctx.http()?.clone());
+                let client = HttpClient::from_client(ctx.http()?.clone());
                 client
                     .send(&method, &url, &headers, body.as_deref(), &self.limits)
                     .await?
                     .body
             }
-            #[cfg(not(feature = "wasm"))]
-            (_, Some(guard)) => match *guard {},
         };
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -800,6 +846,31 @@ impl Engine {
             "finished"
         );
         Ok(output)
+    }
+
+    /// Sends a JSON provider's request with the TLS settings its values choose; the body.
+    async fn send_http(
+        &self,
+        name: Option<&str>,
+        resolved: &Resolved,
+        method: &crate::provider::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<String> {
+        let tls = Tls::from_values(&resolved.values)?;
+        if tls.accept_invalid_certs {
+            tracing::warn!(
+                "{}: verify_ssl is false: the server's TLS certificate is not checked",
+                name.unwrap_or("request")
+            );
+        }
+        Ok(self
+            .http
+            .for_tls(&tls)?
+            .send(method, url, headers, body, &self.limits)
+            .await?
+            .body)
     }
 
     /// Parses a step's raw output: the component's `parse` hook when it has one for this
@@ -814,11 +885,10 @@ impl Engine {
         #[cfg(not(feature = "wasm"))]
         let _ = guard;
         #[cfg(feature = "wasm")]
-        if let (Some(guard), Some(name)) = (guard, name)
-            && guard.component.manifest().parses.iter().any(|a| a == name)
+        if let (Some((component, ctx)), Some(name)) = (guard.and_then(Guard::component), name)
+            && component.manifest().parses.iter().any(|a| a == name)
         {
-            let (component, ctx, action) =
-                (guard.component.clone(), guard.ctx.clone(), name.to_string());
+            let (component, ctx, action) = (component.clone(), ctx.clone(), name.to_string());
             return tokio::task::spawn_blocking(move || component.parse(ctx, &action, &output))
                 .await
                 .map_err(|e| Error::internal(format!("component call failed: {e}")))?;
@@ -1041,4 +1111,26 @@ fn collect_statuses(value: &Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+/// Checks an approved JSON provider's request: a derived origin, or the origin of a base URL
+/// the user configured (its value in this run).
+fn check_approved_url(
+    approved: &crate::approval::Approved,
+    url: &str,
+    resolved: &Resolved,
+) -> Result<()> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
+    let configured = approved.bases.iter().any(|param| {
+        resolved
+            .values
+            .get(param)
+            .and_then(|base| crate::policy::HttpRule::parse(base).ok())
+            .is_some_and(|rule| rule.allows(&parsed))
+    });
+    if configured {
+        return Ok(());
+    }
+    approved.caps.check_url(&parsed)
 }

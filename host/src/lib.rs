@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod approval;
 pub mod config;
 pub mod docs;
 pub mod engine;
@@ -37,10 +38,12 @@ pub mod escape;
 pub mod exec;
 pub mod fixture;
 pub mod grants;
+pub mod install;
 pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
+pub mod request;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;

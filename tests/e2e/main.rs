@@ -2,6 +2,7 @@
 
 mod support;
 
+mod approval;
 mod authoring;
 
 mod faults;
@@ -18,3 +19,4 @@ mod guests;
 mod compat;
 
 mod hostile;
+mod install;

@@ -90,6 +90,16 @@ impl Run {
         json["error"].clone()
     }
 
+    /// Asserts success; returns stdout as text.
+    pub fn ok_text(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "cpi failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
     /// Everything the process printed.
     pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
@@ -119,14 +129,32 @@ impl World {
         configure(&mut cfg);
         let sim = rt.block_on(Sim::start(cfg)).expect("simulator starts");
         let (url, token) = (sim.url(), sim.token().to_string());
-        World {
+        let world = World {
             sim: Some(sim),
             rt,
             dir,
             bin,
             url,
             token,
-        }
+        };
+        // The shipped providers come from a --provider-dir here, so this user approves them,
+        // as a person would with `cpi grant NAME`.
+        world
+            .cpi(&[&["grant", "--yes"][..], &SHIPPED_PROVIDERS[..]].concat())
+            .ok_text();
+        world
+    }
+
+    /// Approves providers found in `provider_dir` (`cpi --provider-dir DIR grant --yes ...`).
+    pub fn approve(&self, provider_dir: &str, names: &[&str]) {
+        self.cpi(
+            &[
+                &["--provider-dir", provider_dir, "grant", "--yes"][..],
+                names,
+            ]
+            .concat(),
+        )
+        .ok_text();
     }
 
     /// The simulator's base URL (`http://127.0.0.1:PORT`).

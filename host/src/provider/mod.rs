@@ -55,12 +55,24 @@ pub struct Provider {
     /// rules for the actions it covers.
     #[serde(default)]
     pub component: Option<String>,
+    /// Environment variables its commands read (`AWS_PROFILE`): once the provider is
+    /// approved they are passed on; every other variable but a small base is not. Never
+    /// `LD_*`/`DYLD_*`.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// The provider's actions, in file order.
     #[serde(default)]
     pub actions: IndexMap<String, Action>,
     /// Where the provider was loaded from.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The sha256 of the exact bytes the provider was parsed from (empty for a standalone
+    /// component, whose own digest pins it).
+    #[serde(skip)]
+    pub sha256: String,
+    /// Whether it ships inside cpi (trusted as cpi itself is, so it needs no approval).
+    #[serde(skip)]
+    pub builtin: bool,
 }
 
 /// `command` or `endpoint` (§4).
@@ -490,6 +502,7 @@ impl Provider {
             .with_detail("json_path", at)
         })?;
         provider.source = path.to_path_buf();
+        provider.sha256 = crate::request::sha256(text.as_bytes());
         Ok(provider)
     }
 
@@ -528,8 +541,11 @@ impl Provider {
             secrets: Vec::new(),
             not_secret: Vec::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            env: Vec::new(),
             actions: IndexMap::new(),
             source: path.to_path_buf(),
+            sha256: String::new(),
+            builtin: false,
         })
     }
 

@@ -70,10 +70,22 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.0.1".into(),
             api_version: "0.1.0".into(),
-            commands: vec![CommandCapability {
-                program: "echo".into(),
-                args: vec!["hello".into(), "*".into()],
-            }],
+            commands: vec![
+                CommandCapability {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "*".into()],
+                },
+                // A shell, then a "program" of escapes that moves the cursor up and erases the
+                // line above: printed raw, a review would show only the harmless rule.
+                CommandCapability {
+                    program: "sh".into(),
+                    args: vec!["-c".into(), "**".into()],
+                },
+                CommandCapability {
+                    program: "\u{1b}[1A\u{1b}[2K\u{1b}[1A\u{1b}[2K".into(),
+                    args: vec![],
+                },
+            ],
             http: vec![GRANTED_ORIGIN.into()],
             provider_json: None,
             parses: vec![],

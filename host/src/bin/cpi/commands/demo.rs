@@ -25,8 +25,11 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
     let exe = std::env::current_exe().map_err(|e| io("locating cpi", e))?;
     std::os::unix::fs::symlink(&exe, bin.join("cloudco-cli"))
         .map_err(|e| io("linking cloudco-cli", e))?;
-    let cloudco = Provider::from_json(CLOUDCO, Path::new("providers/cloudco.json"))?;
-    let truenas = Provider::from_json(TRUENAS, Path::new("providers/truenas.json"))?;
+    let mut cloudco = Provider::from_json(CLOUDCO, Path::new("providers/cloudco.json"))?;
+    let mut truenas = Provider::from_json(TRUENAS, Path::new("providers/truenas.json"))?;
+    // Compiled into cpi: trusted as cpi itself is.
+    cloudco.builtin = true;
+    truenas.builtin = true;
 
     runtime()?.block_on(async {
         let mut cfg = SimConfig::new(tmp.path().join("state.json"));
