@@ -13,6 +13,8 @@ mod serve;
 mod tls;
 mod wasm;
 
+mod gate;
+
 mod guests;
 
 mod compat;
