@@ -20,3 +20,6 @@ mod guests;
 mod compat;
 
 mod hostile;
+
+mod real_aws;
+mod real_libvirt;
