@@ -21,3 +21,4 @@ mod hostile;
 
 mod real_aws;
 mod real_libvirt;
+mod recording;
