@@ -23,3 +23,4 @@ mod hostile;
 
 mod real_aws;
 mod real_libvirt;
+mod recording;
