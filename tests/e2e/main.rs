@@ -18,3 +18,6 @@ mod guests;
 mod compat;
 
 mod hostile;
+
+mod discovery;
+mod untrusted_files;
