@@ -36,6 +36,7 @@ pub mod error;
 pub mod escape;
 pub mod exec;
 pub mod fixture;
+pub mod fsread;
 pub mod grants;
 pub mod params;
 pub mod parse;

@@ -79,7 +79,7 @@ impl Report {
 
 /// Validates one file on disk.
 pub fn validate_file(path: &Path) -> Report {
-    match std::fs::read_to_string(path) {
+    match crate::fsread::read_string(path, crate::fsread::Kind::Provider) {
         Ok(text) => validate_text(&text, path),
         Err(err) => {
             let mut report = Report {
@@ -87,7 +87,11 @@ pub fn validate_file(path: &Path) -> Report {
                 provider: None,
                 findings: Vec::new(),
             };
-            report.push(Severity::Error, "", format!("cannot read file: {err}"));
+            report.push(
+                Severity::Error,
+                "",
+                format!("cannot read file: {}", err.problem),
+            );
             report
         }
     }

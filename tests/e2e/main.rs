@@ -24,3 +24,5 @@ mod hostile;
 mod real_aws;
 mod real_libvirt;
 mod recording;
+mod discovery;
+mod untrusted_files;

@@ -2,7 +2,6 @@
 //! onto the standard's error categories. Only [`super::Gate`] calls it.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -318,29 +317,15 @@ fn build(
         .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))
 }
 
-/// Reads `ca_cert_file`: a regular file of at most 1 MiB (never a FIFO or `/dev/zero`, which
-/// would hang or exhaust memory; the value may come from a `cpi serve` request).
+/// Reads `ca_cert_file` through [`crate::fsread`]: a regular file of at most 1 MiB (never a
+/// FIFO or `/dev/zero`, which would hang or exhaust memory; the value may come from a
+/// `cpi serve` request).
 fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    const MAX: u64 = 1 << 20;
-    let invalid = |why: String| {
-        Error::validation(format!("ca_cert_file {}: {why}", path.display()))
+    crate::fsread::read(path, crate::fsread::Kind::Certificate).map_err(|err| {
+        Error::validation(format!("ca_cert_file: {err}"))
             .with_detail("param", "ca_cert_file")
-    };
-    let meta = std::fs::metadata(path).map_err(|err| invalid(format!("cannot read it: {err}")))?;
-    if !meta.is_file() {
-        return Err(invalid("not a regular file".into()));
-    }
-    if meta.len() > MAX {
-        return Err(invalid(format!(
-            "{} bytes is too large for a PEM file (at most {MAX})",
-            meta.len()
-        )));
-    }
-    let mut pem = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX).read_to_end(&mut pem))
-        .map_err(|err| invalid(format!("cannot read it: {err}")))?;
-    Ok(pem)
+            .with_detail("file", path.display().to_string())
+    })
 }
 
 /// Maps a non-2xx response to the standard category ([`cpi_contract::classify_http`]: by

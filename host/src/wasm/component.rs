@@ -241,6 +241,14 @@ pub(super) fn compile(
     if let Some(component) = from_cache(sandbox, sha) {
         return Ok(component);
     }
+    // wasmtime's own error for a file without the header quotes the file's first bytes.
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::validation(format!(
+            "{} is not a WebAssembly component (it does not start with the `\\0asm` header)",
+            crate::escape::line(&path.display().to_string())
+        ))
+        .with_detail("file", path.display().to_string()));
+    }
     let component = wasmtime::component::Component::new(&sandbox.engine, bytes).map_err(|e| {
         Error::validation(format!(
             "{} is not a valid WebAssembly component: {e:#}",
@@ -305,6 +313,24 @@ fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
             "name {:?} must be 1-64 letters, digits, '-' or '_'",
             raw.name
         )));
+    }
+    // Every string below is shown on the grant screen: one that could rewrite the terminal
+    // (controls, bidi, zero-width) would let a manifest hide what it asks for.
+    let shown = std::iter::once(&raw.version)
+        .chain(
+            raw.commands
+                .iter()
+                .flat_map(|c| std::iter::once(&c.program).chain(&c.args)),
+        )
+        .chain(&raw.http);
+    for text in shown {
+        if text.chars().any(crate::escape::is_unsafe) {
+            return Err(bad(format!(
+                "{} holds control, bidi or zero-width characters, which could disguise a \
+                 requested capability",
+                crate::escape::line(text)
+            )));
+        }
     }
     let mut requested = Capabilities::default();
     for cmd in raw.commands {

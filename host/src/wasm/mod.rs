@@ -18,7 +18,6 @@ pub use component::{Component, Manifest};
 pub use host::CallContext;
 pub use host::SandboxLimits;
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -112,8 +111,10 @@ impl std::fmt::Debug for Sandbox {
 
 impl Sandbox {
     /// A sandbox with the given limits, caching compiled components in `cache_dir`
-    /// (`None` disables the cache).
+    /// (`None` disables the cache, and so does a directory others can write: see
+    /// [`cache::usable_dir`]).
     pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Sandbox> {
+        let cache_dir = cache_dir.filter(|dir| cache::usable_dir(dir));
         let engine = engine(&limits)?;
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -143,11 +144,8 @@ impl Sandbox {
     /// directory by the file's identity and change times, and names the compiled entry to
     /// load (see [`cache`] for why that is safe).
     pub fn load(&self, path: &std::path::Path) -> Result<Arc<Component>> {
-        let cannot_read = |e: std::io::Error| {
-            Error::validation(format!("cannot read component {}: {e}", path.display()))
-        };
-        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-        let before = file.metadata().map_err(cannot_read)?;
+        use crate::fsread::{self, Kind};
+        let (file, before) = fsread::open(path, Kind::Component)?;
         if let Some(dir) = &self.cache_dir
             && let Some(sha) = cache::recall_digest(dir, &before)
         {
@@ -159,8 +157,7 @@ impl Sandbox {
             }
         }
         let started = std::time::SystemTime::now();
-        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes).map_err(cannot_read)?;
+        let bytes = fsread::read_open(&file, &before, path, Kind::Component)?;
         let sha = cache::sha256_hex(&bytes);
         if let Some(dir) = &self.cache_dir
             && let Ok(after) = file.metadata()

@@ -22,8 +22,8 @@ Exit codes: 0 ok, 1 validation report has errors, 2 usage, 10 ValidationError,
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Also load provider files from DIR (repeatable; searched after ./providers and the user
-    /// config dir).
+    /// Also load provider files from DIR (repeatable; besides the built-in providers and the
+    /// user config dir, the only way a project's directory is searched).
     #[arg(long = "provider-dir", value_name = "DIR", global = true)]
     pub provider_dirs: Vec<PathBuf>,
     /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/cpi.toml).

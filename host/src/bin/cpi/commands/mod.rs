@@ -137,9 +137,11 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Discovers providers from the default directories plus `--provider-dir`s.
+/// The built-in providers plus those in the user's provider directory, the user config's
+/// `provider_dirs` and the `--provider-dir`s (never the working directory's `./providers`).
 pub fn registry(g: &Global) -> Result<Registry> {
     let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
+    dirs.extend(config(g)?.provider_dirs());
     for dir in &g.provider_dirs {
         if !dir.is_dir() {
             return Err(Error::validation(format!(
@@ -149,9 +151,9 @@ pub fn registry(g: &Global) -> Result<Registry> {
         }
         dirs.push(dir.clone());
     }
-    let registry = Registry::discover(&dirs)?;
-    for problem in registry.problems() {
-        tracing::warn!("skipped a provider file: {}", problem.message());
+    let registry = Registry::with_builtins(&dirs)?;
+    for problem in registry.problems().iter().chain(&registry.conflicts()) {
+        tracing::warn!("skipped a provider: {}", problem.message());
     }
     Ok(registry)
 }
