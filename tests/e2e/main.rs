@@ -21,8 +21,8 @@ mod compat;
 
 mod hostile;
 
+mod discovery;
 mod real_aws;
 mod real_libvirt;
 mod recording;
-mod discovery;
 mod untrusted_files;
