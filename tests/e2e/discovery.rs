@@ -98,8 +98,7 @@ fn the_shipped_providers_are_built_in_and_work_from_any_directory() {
             "aws",
             "ec2",
             "describe-instances",
-            "--region",
-            "us-east-1",
+            "--region=us-east-1",
             "--output",
             "json"
         ]),
