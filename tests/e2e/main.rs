@@ -20,4 +20,5 @@ mod compat;
 mod hostile;
 
 mod discovery;
+mod stored_trust;
 mod untrusted_files;

@@ -785,7 +785,14 @@ fn every_shipped_provider_passes_its_fixtures_and_real_ones_cover_every_action()
             .env_clear()
             .env("HOME", dir.path())
             .env("NO_COLOR", "1")
-            .args(["--provider-dir", "providers", "test", "mycloud", "--output", "table"]),
+            .args([
+                "--provider-dir",
+                "providers",
+                "test",
+                "mycloud",
+                "--output",
+                "table",
+            ]),
     );
     assert_eq!(run.code, 1, "{}", run.all_output());
     assert!(
