@@ -57,6 +57,22 @@ pub struct Fixture {
     /// (`argv`, `method`, `url`, `body`, `headers`).
     #[serde(default)]
     pub request: Option<Map<String, Value>>,
+    /// Where a recorded fixture came from (`cpi test --record`).
+    #[serde(default)]
+    pub recorded: Option<Recorded>,
+}
+
+/// When, and with which version of which program, a fixture's output was recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The UTC time of the run (RFC 3339).
+    pub at: String,
+    /// The program that printed the output.
+    pub program: String,
+    /// The first line `PROGRAM --version` printed (none when it prints nothing or fails).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// The outcome of one fixture.
@@ -212,32 +228,7 @@ fn check(
         (None, Some(rel)) => read_output_file(file, rel)?,
         (None, None) => unreachable!("load checks for output"),
     };
-    if fixture.stderr.is_some() && fixture.exit_code.is_none() {
-        return Err("stderr is only read for a command that failed: add its exit_code".into());
-    }
-    let parsed = match fixture.exit_code.filter(|&code| code != 0) {
-        None => Engine::parse_saved(provider, &fixture.action, &output),
-        Some(code) => {
-            let action = provider
-                .action(&fixture.action)
-                .map_err(|e| e.to_string())?;
-            let crate::provider::Target::Command(command) = &action.target else {
-                return Err("exit_code is for actions with a command target".to_string());
-            };
-            let program = command
-                .command
-                .split_whitespace()
-                .next()
-                .unwrap_or("command");
-            let raw = crate::exec::command::RawOutput {
-                exit_code: code,
-                stdout: output.into_bytes(),
-                stderr: fixture.stderr.clone().unwrap_or_default(),
-            };
-            crate::exec::command::finish(program, raw, &action.accept_exit)
-                .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
-        }
-    };
+    let parsed = parse_case(provider, fixture, output)?;
     match (&fixture.expected, &fixture.expected_error, parsed) {
         (Some(expected), _, Ok(actual)) if &actual == expected => {}
         (Some(expected), _, Ok(actual)) => return Err(difference(expected, &actual)),
@@ -295,6 +286,42 @@ fn check(
     Ok(())
 }
 
+/// What a fixture's output parses into, exactly as `cpi test` checks it: the action's rules on
+/// `output`, or, with a non-zero `exit_code`, the action's `accept_exit` or the error the exit
+/// and `stderr` stand for. The outer error is a fixture that cannot be checked at all.
+pub(crate) fn parse_case(
+    provider: &Provider,
+    fixture: &Fixture,
+    output: String,
+) -> std::result::Result<Result<Value>, String> {
+    if fixture.stderr.is_some() && fixture.exit_code.is_none() {
+        return Err("stderr is only read for a command that failed: add its exit_code".into());
+    }
+    Ok(match fixture.exit_code.filter(|&code| code != 0) {
+        None => Engine::parse_saved(provider, &fixture.action, &output),
+        Some(code) => {
+            let action = provider
+                .action(&fixture.action)
+                .map_err(|e| e.to_string())?;
+            let crate::provider::Target::Command(command) = &action.target else {
+                return Err("exit_code is for actions with a command target".to_string());
+            };
+            let program = command
+                .command
+                .split_whitespace()
+                .next()
+                .unwrap_or("command");
+            let raw = crate::exec::command::RawOutput {
+                exit_code: code,
+                stdout: output.into_bytes(),
+                stderr: fixture.stderr.clone().unwrap_or_default(),
+            };
+            crate::exec::command::finish(program, raw, &action.accept_exit)
+                .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
+        }
+    })
+}
+
 /// Reads a fixture's `output_file`, which must stay inside the fixture's directory: a
 /// relative path without `..`, resolving (symlinks followed) to a regular file under it. A
 /// fixture can therefore never show `/proc/self/environ` or `~/.ssh/id_rsa` in a diff.
@@ -341,7 +368,7 @@ fn category_matches(category: &str, kind: ErrorKind) -> bool {
 }
 
 /// A readable account of where `actual` departs from `expected` (first differences).
-fn difference(expected: &Value, actual: &Value) -> String {
+pub(crate) fn difference(expected: &Value, actual: &Value) -> String {
     let mut diffs = Vec::new();
     diff_at("", expected, actual, &mut diffs);
     let shown: Vec<String> = diffs.iter().take(5).cloned().collect();

@@ -42,6 +42,7 @@ pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
+pub mod record;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;

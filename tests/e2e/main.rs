@@ -13,12 +13,17 @@ mod serve;
 mod tls;
 mod wasm;
 
+mod gate;
+
 mod guests;
 
 mod compat;
 
 mod hostile;
 
+mod real_aws;
+mod real_libvirt;
+mod recording;
 mod discovery;
 mod stored_trust;
 mod untrusted_files;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use wasmtime::Store;
 
 use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
-use super::host::{CallContext, State, from_wit};
+use super::host::{CallContext, State, from_guest, from_wit};
 use super::{API_VERSION, Sandbox, SandboxLimits, cache};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Capabilities, CommandRule, HttpRule};
@@ -90,11 +90,15 @@ impl Component {
             engine: sandbox.engine.clone(),
             limits: sandbox.limits.clone(),
         };
+        // `describe` may run nothing and reach nothing: an empty capability set.
+        let scope = crate::exec::Scope {
+            provider: "(loading)".into(),
+            grants: Some(Capabilities::default()),
+            env: Vec::new(),
+        };
         let ctx = Arc::new(CallContext::new(
-            "(loading)",
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            crate::exec::Gate::new(Default::default()),
+            scope,
         )?);
         let raw = component.call(ctx, |p, store| {
             p.cpi_provider_provider().call_describe(store)
@@ -176,17 +180,18 @@ impl Component {
         params: &Map<String, Value>,
     ) -> Result<Value> {
         let params = Value::Object(params.clone()).to_string();
-        let mut denied = None;
+        let (mut denied, mut failed) = (None, None);
         let out = self.call(ctx, |p, store| {
             let out = p
                 .cpi_provider_provider()
                 .call_invoke(&mut *store, action, &params);
             denied = store.data().denied.clone();
+            failed = store.data().failed.clone();
             out
         })?;
         match out {
             Ok(text) => self.json_result(text, "invoke"),
-            Err(err) => Err(denied.unwrap_or_else(|| from_wit(err))),
+            Err(err) => Err(denied.unwrap_or_else(|| from_guest(err, failed))),
         }
     }
 

@@ -103,11 +103,22 @@ pub enum Command {
     },
     /// Run providers' fixtures: saved platform output must parse into the expected JSON.
     #[command(
-        after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker"
+        after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker\n  cpi test --record libvirt list_workers -p libvirt_uri=qemu:///system"
     )]
     Test {
-        /// Provider names (default: every provider with fixtures).
+        /// Provider names (default: every provider with fixtures); with --record, PROVIDER ACTION.
         providers: Vec<String>,
+        /// Run PROVIDER ACTION for real and write what it printed as a fixture (secrets
+        /// redacted, the program's version and the date recorded); an earlier recording is
+        /// compared and the differences shown.
+        #[arg(long)]
+        record: bool,
+        /// Where --record writes (default: fixtures/PROVIDER/ACTION.recorded.json beside the
+        /// provider file).
+        #[arg(long, value_name = "FILE", requires = "record")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        params: ParamArgs,
     },
     /// Run one action of a provider.
     #[command(

@@ -32,7 +32,22 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         Command::Providers => show::providers(g),
         Command::Show { provider, action } => show::show(g, &provider, action.as_deref()),
         Command::Validate { paths } => validate::exec(g, paths),
-        Command::Test { providers } => test::exec(g, &providers),
+        Command::Test {
+            providers,
+            record: true,
+            out,
+            params,
+        } => test::record(g, &providers, out.as_deref(), &params),
+        Command::Test {
+            providers, params, ..
+        } => {
+            if !params.params.is_empty() {
+                return Err(Error::validation(
+                    "-p values are for --record; fixtures carry their own params",
+                ));
+            }
+            test::exec(g, &providers)
+        }
         Command::Run {
             provider,
             action,
