@@ -25,4 +25,5 @@ mod discovery;
 mod real_aws;
 mod real_libvirt;
 mod recording;
+mod stored_trust;
 mod untrusted_files;
