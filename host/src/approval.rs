@@ -17,18 +17,13 @@ use crate::policy::Capabilities;
 use crate::provider::Provider;
 use crate::request::{self, Request};
 
-/// Variables every approved provider's commands see (when cpi has them): enough for a CLI
-/// to find itself, its config in the home directory, and the user's locale.
+/// Variables every approved provider's commands see (when cpi has them) besides the gate's
+/// own base: enough for a CLI to find its config in the home directory.
 pub const BASE_ENV: &[&str] = &[
-    "PATH",
     "HOME",
     "USER",
     "LOGNAME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
     "LC_MESSAGES",
-    "TZ",
     "TMPDIR",
     "XDG_CONFIG_HOME",
     "XDG_CACHE_HOME",
@@ -42,8 +37,9 @@ pub struct Approved {
     pub caps: Capabilities,
     /// Parameters holding a base URL the user configures: a request may go to its origin.
     pub bases: Vec<String>,
-    /// The environment its commands get (the base plus approved variables, never `LD_*`).
-    pub env: Vec<(String, String)>,
+    /// Names of the variables its commands get besides the gate's base: [`BASE_ENV`] and
+    /// the approved ones (the gate never passes `LD_*`/`DYLD_*`).
+    pub env: Vec<String>,
 }
 
 /// The canonical path of a provider file, as approvals record it.
@@ -52,32 +48,6 @@ pub fn canonical(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-/// The environment for an approved provider's commands: [`BASE_ENV`] plus `names`, each
-/// taken from `extra` first, then from cpi's own environment; `LD_*`/`DYLD_*` never.
-pub fn scrubbed_env(names: &[String], extra: &[(String, String)]) -> Vec<(String, String)> {
-    let wanted = BASE_ENV
-        .iter()
-        .map(|s| s.to_string())
-        .chain(names.iter().cloned());
-    let mut env: Vec<(String, String)> = Vec::new();
-    for name in wanted {
-        if crate::grants::check_env_names(std::slice::from_ref(&name)).is_err()
-            || env.iter().any(|(k, _)| *k == name)
-        {
-            continue;
-        }
-        let value = extra
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(&name).ok());
-        if let Some(value) = value {
-            env.push((name, value));
-        }
-    }
-    env
 }
 
 /// A JSON provider's approval as `cpi grant` records it: its request, pinned to its file.
@@ -197,11 +167,7 @@ fn changed(grant: &Grant, provider: &Provider, then: &str) -> Error {
 
 /// What an approved JSON provider may do; an error naming the reviewing command when it is
 /// not approved, changed or moved.
-pub fn check(
-    store: Option<&GrantStore>,
-    provider: &Provider,
-    extra_env: &[(String, String)],
-) -> Result<Approved> {
+pub fn check(store: Option<&GrantStore>, provider: &Provider) -> Result<Approved> {
     let grant = match store {
         Some(store) => store.load(&provider.name)?,
         None => None,
@@ -215,11 +181,12 @@ pub fn check(
         _ => return Err(not_approved(provider)),
     };
     let (caps, bases) = request.enforced();
-    Ok(Approved {
-        caps,
-        bases,
-        env: scrubbed_env(&grant.env, extra_env),
-    })
+    let env = BASE_ENV
+        .iter()
+        .map(|s| s.to_string())
+        .chain(grant.env.iter().cloned())
+        .collect();
+    Ok(Approved { caps, bases, env })
 }
 
 #[cfg(test)]
@@ -241,9 +208,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = GrantStore::new(dir.path().join("grants"));
         let p = provider(dir.path(), "cli list");
-        assert!(check(Some(&store), &p, &[]).is_err());
+        assert!(check(Some(&store), &p).is_err());
         store.save(&approve_json(&p, &[]).unwrap()).unwrap();
-        let ok = check(Some(&store), &p, &[]).unwrap();
+        let ok = check(Some(&store), &p).unwrap();
         assert!(ok.caps.check_command("cli", &["list".into()]).is_ok());
         assert!(
             ok.caps
@@ -252,7 +219,7 @@ mod tests {
         );
 
         let edited = provider(dir.path(), "sh -c 'id'");
-        let err = check(Some(&store), &edited, &[]).unwrap_err();
+        let err = check(Some(&store), &edited).unwrap_err();
         assert!(
             err.message().contains("changed since you approved it"),
             "{err}"
@@ -262,19 +229,7 @@ mod tests {
 
         let elsewhere = tempfile::tempdir().unwrap();
         let copy = provider(elsewhere.path(), "cli list");
-        let err = check(Some(&store), &copy, &[]).unwrap_err();
+        let err = check(Some(&store), &copy).unwrap_err();
         assert!(err.message().contains("was approved as"), "{err}");
-    }
-
-    #[test]
-    fn scrubbed_env_keeps_the_base_and_the_approved_names_only() {
-        let extra = vec![
-            ("CLOUD_TOKEN".to_string(), "t".to_string()),
-            ("OTHER".to_string(), "o".to_string()),
-            ("LD_PRELOAD".to_string(), "x.so".to_string()),
-        ];
-        let env = scrubbed_env(&["CLOUD_TOKEN".into(), "LD_PRELOAD".into()], &extra);
-        assert!(env.iter().any(|(k, _)| k == "CLOUD_TOKEN"));
-        assert!(!env.iter().any(|(k, _)| k == "OTHER" || k == "LD_PRELOAD"));
     }
 }

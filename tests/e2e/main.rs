@@ -14,9 +14,18 @@ mod serve;
 mod tls;
 mod wasm;
 
+mod gate;
+
 mod guests;
 
 mod compat;
 
 mod hostile;
 mod install;
+
+mod discovery;
+mod real_aws;
+mod real_libvirt;
+mod recording;
+mod stored_trust;
+mod untrusted_files;

@@ -52,7 +52,7 @@ pub fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCo
     let registry = registry(g)?;
     for name in names {
         let provider = registry.get(name)?;
-        if provider.builtin {
+        if provider.is_builtin() {
             if !g.json {
                 outln!("{name} is built into cpi: it needs no approval");
             }

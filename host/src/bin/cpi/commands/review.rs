@@ -78,8 +78,9 @@ pub fn lines(
             ));
         }
     }
-    let env: Vec<&str> = cpi::approval::BASE_ENV
+    let env: Vec<&str> = cpi::exec::gate::BASE_ENV
         .iter()
+        .chain(cpi::approval::BASE_ENV)
         .copied()
         .chain(request.env.iter().map(String::as_str))
         .collect();
