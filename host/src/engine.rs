@@ -458,14 +458,11 @@ impl Engine {
             Some(store) => store.load(&provider.name)?,
             None => None,
         };
-        if !provider.is_builtin() {
-            match &stored {
-                Some(grant) => crate::approval::check_pins(grant, provider)?,
-                None if self.wasm.one_off.is_empty() => {
-                    return Err(crate::approval::not_approved(provider));
-                }
-                None => {}
-            }
+        // A component with nothing granted can do nothing outside its sandbox (and the JSON
+        // targets of a component-backed provider run under its grants), so only a grant is
+        // pinned: to the component and to the provider's JSON file and path.
+        if let Some(grant) = stored.as_ref().filter(|_| !provider.is_builtin()) {
+            crate::approval::check_pins(grant, provider)?;
         }
         let (grants, env) = crate::grants::effective(
             stored.as_ref(),

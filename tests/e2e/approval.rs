@@ -215,43 +215,6 @@ fn an_approved_provider_gets_only_its_argv_patterns_and_a_scrubbed_environment()
 }
 
 #[test]
-fn the_review_of_a_spoofing_component_shows_its_escapes() {
-    let w = World::new();
-    let dir = w.dir.path().join("components");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        crate::wasm::guest("cpi-test-hostile-guest", "cpi_test_hostile_guest.wasm"),
-        dir.join("hostile.wasm"),
-    )
-    .unwrap();
-    let shown = w.cpi(&[
-        "--provider-dir",
-        &pd(&dir),
-        "grant",
-        "hostile",
-        "-o",
-        "table",
-    ]);
-    assert_eq!(shown.code, 0, "{}", shown.all_output());
-    assert!(!shown.stdout.contains('\u{1b}'), "{:?}", shown.stdout);
-    assert!(shown.stdout.contains(r"\u{1b}[1A"), "{}", shown.stdout);
-    assert!(shown.stdout.contains("sh -c **"), "{}", shown.stdout);
-    assert!(shown.stdout.contains("ARBITRARY"), "{}", shown.stdout);
-    let listed = w.cpi(&[
-        "--provider-dir",
-        &pd(&dir),
-        "grant",
-        "hostile",
-        "--all",
-        "-o",
-        "table",
-    ]);
-    assert!(!listed.stdout.contains('\u{1b}'), "{:?}", listed.stdout);
-    let grants = w.cpi(&["grants", "-o", "table"]);
-    assert!(!grants.stdout.contains('\u{1b}'), "{:?}", grants.stdout);
-}
-
-#[test]
 fn a_provider_in_the_users_own_directory_asks_once_with_a_clear_message() {
     let w = World::new();
     let own = w.dir.path().join("config/cpi/providers");

@@ -144,6 +144,7 @@ fn a_providers_directory_in_the_working_directory_is_neither_run_nor_able_to_bre
     assert!(names.contains(&"cloudco".to_string()) && names.contains(&"mine".to_string()));
     let evil = user.cpi(&["run", "evil", "list_workers", "--json"]);
     evil.err("ValidationError");
+    user.cpi(&["grant", "mine", "--yes"]).ok();
     user.cpi(&["run", "mine", "list_workers", "--json"]).ok();
     let shown = user.cpi(&["show", "cloudco", "--json"]).ok();
     assert!(
@@ -193,6 +194,7 @@ fn provider_dirs_in_the_user_config_are_searched() {
         &format!("provider_dirs = [{:?}]\n", project.display().to_string()),
     );
     assert!(user.names(&[]).contains(&"proj".to_string()));
+    user.cpi(&["grant", "proj", "--yes"]).ok();
     user.cpi(&["run", "proj", "list_workers", "--json"]).ok();
 }
 
