@@ -249,7 +249,8 @@ impl Engine {
             Error::validation(format!("provider '{}' has no component", provider.name))
         })?;
         let sandbox = self.sandbox()?;
-        tokio::task::spawn_blocking(move || sandbox.load(&path))
+        let name = provider.name.clone();
+        tokio::task::spawn_blocking(move || sandbox.load(&name, &path))
             .await
             .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
@@ -429,15 +430,25 @@ impl Engine {
                     .map(|v| (name.clone(), v))
             })
             .collect();
-        let ctx = crate::wasm::CallContext::new(&provider.name, grants, self.limits.clone(), env)?;
-        let guard = Guard {
-            component: component.clone(),
-            ctx: Arc::new(ctx),
+        // The guest's logs, output and denials are redacted of the run's secret values.
+        let guard_for = |resolved: &Resolved| -> Result<Guard> {
+            let ctx = crate::wasm::CallContext::new(
+                &provider.name,
+                grants.clone(),
+                self.limits.clone(),
+                env.clone(),
+            )?
+            .with_secrets(resolved.secret_values());
+            Ok(Guard {
+                component: component.clone(),
+                ctx: Arc::new(ctx),
+            })
         };
 
         if !manifest.invokes.iter().any(|a| a == action_name) {
             let action = effective.action(action_name)?;
             let mut resolved = params::resolve(effective, action, inputs);
+            let guard = guard_for(&resolved)?;
             return self
                 .run_resolved(effective, action_name, action, &mut resolved, Some(&guard))
                 .await;
@@ -467,6 +478,7 @@ impl Engine {
                 resolved
             }
         };
+        let guard = guard_for(&resolved)?;
         let redactor = Redactor::new(resolved.secret_values());
         let params: Map<String, Value> = resolved
             .values
@@ -521,8 +533,15 @@ impl Engine {
         if let Some(guard) = guard
             && guard.component.manifest().maps_status
         {
-            let mut raws = Vec::new();
+            let mut raws = std::collections::BTreeSet::new();
             collect_statuses(value, &mut raws);
+            if raws.len() > MAX_STATUS_CALLS {
+                return Err(Error::provider(format!(
+                    "the result has more than {MAX_STATUS_CALLS} distinct statuses for \
+                     component '{}' to map; cpi maps at most {MAX_STATUS_CALLS} per result",
+                    provider.name
+                )));
+            }
             for raw in raws {
                 let (component, ctx, text) =
                     (guard.component.clone(), guard.ctx.clone(), raw.clone());
@@ -1026,16 +1045,24 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Every string under a `status` key, deduplicated.
+/// Distinct statuses a component's `map-status` hook is called for per result, at most.
 #[cfg(feature = "wasm")]
-fn collect_statuses(value: &Value, out: &mut Vec<String>) {
+const MAX_STATUS_CALLS: usize = 1000;
+
+/// Every string under a `status` key, deduplicated; stops once it has one more than
+/// [`MAX_STATUS_CALLS`] (enough to know there are too many).
+#[cfg(feature = "wasm")]
+fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    if out.len() > MAX_STATUS_CALLS {
+        return;
+    }
     match value {
         Value::Array(items) => items.iter().for_each(|v| collect_statuses(v, out)),
         Value::Object(map) => {
             if let Some(Value::String(raw)) = map.get("status")
                 && !out.contains(raw)
             {
-                out.push(raw.clone());
+                out.insert(raw.clone());
             }
             map.values().for_each(|v| collect_statuses(v, out));
         }

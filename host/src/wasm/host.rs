@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -12,9 +12,18 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::cpi::provider::{host, types};
+use super::guest_log::{self, GuestLog, Level};
 use crate::error::{Error, ErrorKind};
 use crate::exec::{Limits, command};
 use crate::policy::Capabilities;
+use crate::secret::Redactor;
+
+/// Fuel charged for each `log` call, so a guest that loops on the host still runs out of
+/// its CPU budget (about a millisecond of guest code).
+pub const LOG_CALL_FUEL: u64 = 1_000_000;
+/// Fuel charged for each `run-command` or `http-request` call (about 0.1 s of guest code):
+/// 200 calls per hook call at the default budget.
+pub const EFFECT_CALL_FUEL: u64 = 100_000_000;
 
 /// Resource limits for component calls, with sane defaults.
 #[derive(Debug, Clone)]
@@ -27,6 +36,10 @@ pub struct SandboxLimits {
     pub log_bytes: usize,
     /// Largest result (JSON text) a hook may return.
     pub max_result_bytes: usize,
+    /// Wall-clock limit of one hook call (`--wasm-timeout`).
+    pub call_time: Duration,
+    /// Wall-clock limit of all of one run's hook calls together (`--wasm-run-timeout`).
+    pub run_time: Duration,
 }
 
 impl Default for SandboxLimits {
@@ -36,6 +49,8 @@ impl Default for SandboxLimits {
             memory_bytes: 512 << 20,
             log_bytes: 64 << 10,
             max_result_bytes: 16 << 20,
+            call_time: Duration::from_secs(30),
+            run_time: Duration::from_secs(120),
         }
     }
 }
@@ -53,6 +68,10 @@ pub struct CallContext {
     pub env: Vec<(String, String)>,
     /// The runtime the host imports block on.
     pub handle: tokio::runtime::Handle,
+    /// When the run began: its hook calls together get `SandboxLimits::run_time`.
+    pub started: Instant,
+    /// Everything the guest puts on cpi's log this run: redacted, escaped and capped.
+    pub(super) log: Arc<GuestLog>,
     /// HTTP client whose redirect policy checks each hop against the grants; built on first
     /// use, since most calls make no request (building one loads the TLS roots).
     http: OnceLock<reqwest::Client>,
@@ -74,8 +93,17 @@ impl CallContext {
             exec,
             env,
             handle,
+            started: Instant::now(),
+            log: Arc::default(),
             http: OnceLock::new(),
         })
+    }
+
+    /// The same context, redacting these secret values from everything the guest logs or
+    /// prints and from the denials it causes.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> CallContext {
+        self.log = Arc::new(GuestLog::new(Redactor::new(secrets)));
+        self
     }
 
     /// The HTTP client for this context's grants: redirects are followed only to granted
@@ -114,6 +142,10 @@ pub struct State {
     log: LogSink,
     /// The first capability denial of the call, reported even if the guest swallows it.
     pub(super) denied: Option<Error>,
+    /// Fuel charged for host calls and not yet taken from the store (taken at the next
+    /// epoch tick, see `Component::call`).
+    pub(super) host_fuel: u64,
+    fuel_budget: u64,
 }
 
 impl State {
@@ -140,20 +172,43 @@ impl State {
             ctx,
             log,
             denied: None,
+            host_fuel: 0,
+            fuel_budget: limits.fuel,
         }
     }
 
-    /// Everything the guest logged or printed during the call (escapes stripped).
+    /// Everything the guest printed (and logged) during the call, cut at the per-call cap.
     pub fn take_log(&self) -> String {
         self.log.take()
     }
 
-    fn deny(&mut self, err: Error) -> types::Error {
-        tracing::warn!(provider = %self.ctx.name, "capability denied: {}", err.message());
-        if self.denied.is_none() {
-            self.denied = Some(err.clone());
+    /// Charges a host call against the CPU budget; a guest whose host calls alone exceed
+    /// the budget is stopped at once (the rest is taken from the store's fuel at the next
+    /// epoch tick).
+    fn charge(&mut self, fuel: u64) -> wasmtime::Result<()> {
+        self.host_fuel = self.host_fuel.saturating_add(fuel);
+        if self.host_fuel >= self.fuel_budget {
+            return Err(wasmtime::Trap::OutOfFuel.into());
         }
+        Ok(())
+    }
+
+    fn deny(&mut self, err: Error) -> types::Error {
+        self.record_denial(&err);
         to_wit(&err)
+    }
+
+    /// Warns about a denial (within the run's caps) and keeps the call's first one, cut and
+    /// redacted, to report even if the guest swallows it.
+    pub(super) fn record_denial(&mut self, err: &Error) {
+        self.ctx.log.denial(&self.ctx.name, err.message());
+        if self.denied.is_none() {
+            let log = &self.ctx.log;
+            self.denied = Some(
+                err.clone()
+                    .map_text(|t| log.clean(t, guest_log::MESSAGE_BYTES / 2, true)),
+            );
+        }
     }
 }
 
@@ -173,6 +228,7 @@ impl host::Host for State {
         &mut self,
         cmd: host::Command,
     ) -> wasmtime::Result<Result<host::CommandOutput, types::Error>> {
+        self.charge(EFFECT_CALL_FUEL)?;
         if let Err(err) = self.ctx.grants.check_command(&cmd.program, &cmd.args) {
             return Ok(Err(self.deny(err)));
         }
@@ -206,6 +262,7 @@ impl host::Host for State {
         &mut self,
         req: host::Request,
     ) -> wasmtime::Result<Result<host::Response, types::Error>> {
+        self.charge(EFFECT_CALL_FUEL)?;
         let url = match url::Url::parse(&req.url) {
             Ok(url) => url,
             Err(e) => {
@@ -223,8 +280,8 @@ impl host::Host for State {
         Ok(match result {
             Ok(response) => Ok(response),
             Err(err) => {
-                if err.kind() == ErrorKind::CapabilityDenied && self.denied.is_none() {
-                    self.denied = Some(err.clone());
+                if err.kind() == ErrorKind::CapabilityDenied {
+                    self.record_denial(&err);
                 }
                 Err(to_wit(&err))
             }
@@ -232,17 +289,17 @@ impl host::Host for State {
     }
 
     fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.log.write(message.as_bytes());
-        self.log.write(b"\n");
-        let clean = strip_controls(&message);
-        let name = &self.ctx.name;
-        match level {
-            host::LogLevel::Trace => tracing::trace!(provider = %name, "{clean}"),
-            host::LogLevel::Debug => tracing::debug!(provider = %name, "{clean}"),
-            host::LogLevel::Info => tracing::info!(provider = %name, "{clean}"),
-            host::LogLevel::Warn => tracing::warn!(provider = %name, "{clean}"),
-            host::LogLevel::Error => tracing::error!(provider = %name, "{clean}"),
-        }
+        self.charge(LOG_CALL_FUEL)?;
+        let level = match level {
+            host::LogLevel::Trace => Level::Trace,
+            host::LogLevel::Debug => Level::Debug,
+            host::LogLevel::Info => Level::Info,
+            host::LogLevel::Warn => Level::Warn,
+            host::LogLevel::Error => Level::Error,
+        };
+        self.ctx
+            .log
+            .message(&self.ctx.name, level, &message, guest_log::MESSAGE_BYTES);
         Ok(())
     }
 }
@@ -351,41 +408,43 @@ pub fn from_wit(err: types::Error) -> Error {
         C::CapabilityDenied => ErrorKind::CapabilityDenied,
         C::Unsupported => ErrorKind::Unsupported,
     };
-    let message: String = strip_controls(&err.message).chars().take(4096).collect();
-    Error::new(kind, message)
+    let message = crate::exec::excerpt(&err.message, 4096);
+    Error::new(kind, crate::escape::text(&message))
 }
 
-/// Removes terminal escapes and other control characters (keeps newlines and tabs).
-pub fn strip_controls(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
-}
-
-/// Guest stdout/stderr and `log` output: kept up to a byte budget, the rest dropped.
+/// Guest stdout/stderr: kept up to a byte budget per call, the rest counted and dropped.
 #[derive(Clone)]
 struct LogSink {
-    buf: Arc<Mutex<Vec<u8>>>,
+    buf: Arc<Mutex<(Vec<u8>, usize)>>,
     cap: usize,
 }
 
 impl LogSink {
     fn new(cap: usize) -> LogSink {
         LogSink {
-            buf: Arc::new(Mutex::new(Vec::new())),
+            buf: Arc::new(Mutex::new((Vec::new(), 0))),
             cap,
         }
     }
 
     fn write(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().expect("log lock");
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let (kept, dropped) = &mut *buf;
+        let room = self.cap.saturating_sub(kept.len());
+        let take = bytes.len().min(room);
+        kept.extend_from_slice(&bytes[..take]);
+        *dropped += bytes.len() - take;
     }
 
+    /// The text kept, raw (the guest log escapes and redacts it when it shows it), with the
+    /// cut marked where bytes were dropped.
     fn take(&self) -> String {
-        let buf = std::mem::take(&mut *self.buf.lock().expect("log lock"));
-        strip_controls(&String::from_utf8_lossy(&buf))
+        let (kept, dropped) = std::mem::take(&mut *self.buf.lock().expect("log lock"));
+        let mut text = String::from_utf8_lossy(&kept).into_owned();
+        if dropped > 0 {
+            text.push_str(&format!("… ({dropped} more bytes not kept)"));
+        }
+        text
     }
 }
 

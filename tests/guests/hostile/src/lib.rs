@@ -31,7 +31,21 @@ const ACTIONS: &[&str] = &[
     "flood-stdout",
     "escape-log",
     "tcp",
+    "swallow-run",
+    "swallow-http",
+    "log-loop",
+    "echo-loop",
+    "log-flood",
+    "deny-flood",
+    "leak-secret",
+    "escape-denial",
+    "escape-result",
 ];
+
+/// A manifest version that tries to redraw the grant prompt (cursor up, erase line, CR, a
+/// fake row, OSC title, C1 CSI).
+const SHIFTY_VERSION: &str =
+    "0.0.1\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J";
 
 struct Hostile;
 
@@ -68,32 +82,75 @@ impl Guest for Hostile {
     fn describe() -> Manifest {
         Manifest {
             name: "hostile".into(),
-            version: "0.0.1".into(),
+            version: SHIFTY_VERSION.into(),
             api_version: "0.1.0".into(),
-            commands: vec![CommandCapability {
-                program: "echo".into(),
-                args: vec!["hello".into(), "*".into()],
-            }],
+            commands: vec![
+                CommandCapability {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "*".into()],
+                },
+                CommandCapability {
+                    program: "\u{1b}[2K\rfake\u{9b}1A".into(),
+                    args: vec!["**".into()],
+                },
+            ],
             http: vec![GRANTED_ORIGIN.into()],
             provider_json: None,
-            parses: vec![],
+            // Used by a JSON provider the tests write around this component (`list_workers`
+            // runs `echo hello MODE`; the mode picks the attack).
+            parses: vec!["list_workers".into()],
             invokes: ACTIONS.iter().map(|s| s.to_string()).collect(),
-            maps_status: false,
+            maps_status: true,
         }
     }
 
-    fn parse(_action: String, _raw: String) -> Result<String, Error> {
-        Err(Error {
-            category: ErrorCategory::Unsupported,
-            message: "no parse".into(),
-        })
+    fn parse(_action: String, raw: String) -> Result<String, Error> {
+        let mode = raw.trim().strip_prefix("hello ").unwrap_or("");
+        match mode {
+            "plain" => ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into()),
+            // Denied, error ignored, success returned.
+            "swallow" => {
+                let _ = host::run_command(&rm());
+                ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into())
+            }
+            // The map-status hook swallows a denial for this status.
+            "map-swallow" => ok("[{\"id\":\"w1\",\"status\":\"SWALLOW\"}]".into()),
+            // More distinct statuses than cpi maps (each one a map-status call).
+            "statuses" => {
+                let items: Vec<String> = (0..5000)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"S{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            // 40 statuses whose mapping each takes 250 ms of wall-clock time.
+            "slow-statuses" => {
+                let items: Vec<String> = (0..40)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"SLOW{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            other => Err(Error {
+                category: ErrorCategory::Validation,
+                message: format!("unknown parse mode {other:?}"),
+            }),
+        }
     }
 
-    fn map_status(_raw: String) -> WorkerStatus {
+    fn map_status(raw: String) -> WorkerStatus {
+        if raw == "SWALLOW" {
+            let _ = host::run_command(&rm());
+            return WorkerStatus::Running;
+        }
+        if raw.starts_with("SLOW") {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_millis(250) {
+                std::hint::black_box(0);
+            }
+        }
         WorkerStatus::Unknown
     }
 
-    fn invoke(action: String, _params: String) -> Result<String, Error> {
+    fn invoke(action: String, params: String) -> Result<String, Error> {
         match action.as_str() {
             "ok" => ok("{\"ok\":true}".into()),
             "spin" => {
@@ -196,6 +253,85 @@ impl Guest for Hostile {
                 );
                 ok("{\"logged\":true}".into())
             }
+            "swallow-run" => {
+                let _ = host::run_command(&rm());
+                ok("{\"swallowed\":true}".into())
+            }
+            "swallow-http" => {
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: "http://127.0.0.1:9/steal".into(),
+                    headers: vec![],
+                    body: None,
+                };
+                let _ = host::http_request(&req);
+                ok("{\"swallowed\":true}".into())
+            }
+            "log-loop" => loop {
+                host::log(host::LogLevel::Trace, "tick");
+            },
+            "echo-loop" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "again".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                loop {
+                    let _ = host::run_command(&cmd);
+                }
+            }
+            "log-flood" => {
+                // 1 GiB of warnings, 1 MiB per call, each one different.
+                let mut line = "w".repeat(1 << 20);
+                for i in 0..1024 {
+                    line.replace_range(0..8, &format!("{i:08}"));
+                    host::log(host::LogLevel::Warn, &line);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "deny-flood" => {
+                // 1,024 denials of a 1 MiB argument.
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec!["d".repeat(1 << 20)],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                for _ in 0..1024 {
+                    let _ = host::run_command(&cmd);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "leak-secret" => {
+                // The parameters (a secret among them) on every copy cpi shows.
+                host::log(host::LogLevel::Warn, &format!("params: {params}"));
+                host::log(host::LogLevel::Info, &format!("params: {params}"));
+                println!("stdout params: {params}");
+                eprintln!("stderr params: {params}");
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec![params.clone()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                let _ = host::run_command(&cmd);
+                ok("{\"leaked\":false}".into())
+            }
+            "escape-denial" => {
+                let cmd = host::Command {
+                    program: "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\rfake".into(),
+                    args: vec!["\u{1b}[1A".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            "escape-result" => ok(
+                "{\"workers\":[{\"id\":\"w1\",\"name\":\"\\u001b[2J\\u009b31m\\rfake\\u202e\"}],\
+                  \"note\":\"\\u001b]0;pwned\\u0007\\u0085\"}"
+                    .into(),
+            ),
             "tcp" => {
                 let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
                 ok(format!("{{\"connected\":{connected}}}"))
@@ -205,6 +341,16 @@ impl Guest for Hostile {
                 message: format!("unknown action {other}"),
             }),
         }
+    }
+}
+
+/// A command the manifest never requested.
+fn rm() -> host::Command {
+    host::Command {
+        program: "rm".into(),
+        args: vec!["-rf".into(), "/tmp/cpi-hostile".into()],
+        stdin: None,
+        timeout_ms: None,
     }
 }
 
