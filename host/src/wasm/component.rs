@@ -140,7 +140,7 @@ impl Component {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| Error::internal(format!("fuel: {e}")))?;
-        arm_deadline(&mut store, Instant::now() + left, limit);
+        arm_deadline(&mut store, Instant::now() + left, limit, self.limits.fuel);
         let outcome = self
             .pre
             .instantiate(&mut store)
@@ -384,20 +384,17 @@ impl std::fmt::Display for Expired {
 impl std::error::Error for Expired {}
 
 /// Checks the store at every epoch tick (see [`super::TICK`]): past `deadline` the call
-/// stops; the fuel charged for host calls since the last tick is taken from the store.
-fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit) {
+/// stops, and so it does once the fuel its code used plus the fuel charged for its host calls
+/// reaches the budget.
+fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit, budget: u64) {
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |mut cx| {
+    store.epoch_deadline_callback(move |cx| {
         if Instant::now() >= deadline {
             return Err(wasmtime::Error::new(Expired(limit)));
         }
-        let charged = std::mem::take(&mut cx.data_mut().host_fuel);
-        if charged > 0 {
-            let fuel = cx.get_fuel()?;
-            cx.set_fuel(fuel.saturating_sub(charged))?;
-            if fuel <= charged {
-                return Err(wasmtime::Trap::OutOfFuel.into());
-            }
+        let used = budget.saturating_sub(cx.get_fuel()?);
+        if used.saturating_add(cx.data().host_fuel) >= budget {
+            return Err(wasmtime::Trap::OutOfFuel.into());
         }
         Ok(wasmtime::UpdateDeadline::Continue(1))
     });

@@ -15,6 +15,10 @@ pub const RUN_BYTES: usize = 64 << 10;
 /// Capability-denial warnings shown per run; later denials are only counted.
 pub const DENIAL_WARNINGS: usize = 8;
 
+/// Bytes looked at past a message's cut, so a secret that starts before the cut is still
+/// redacted whole.
+const SECRET_MARGIN: usize = 4 << 10;
+
 /// The level a guest message is logged at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -74,17 +78,29 @@ impl GuestLog {
     /// `text` as it may be shown: secrets redacted, then cut to `max` bytes, then escaped
     /// (`multi_line` keeps newlines and tabs).
     pub fn clean(&self, text: &str, max: usize, multi_line: bool) -> String {
-        let redacted = self.redactor.redact(text);
-        // Redacted before it is cut, so no part of a secret survives the cut.
-        let cut = crate::exec::excerpt(&redacted, max);
+        let shown = self.redact_cut(text, max);
         if multi_line {
-            escape::text(&cut).into_owned()
+            escape::text(&shown).into_owned()
         } else {
-            escape::line(&cut).into_owned()
+            escape::line(&shown).into_owned()
         }
     }
 
-    /// A guest `log` call (or its output's debug copy, `multi_line`), within the caps.
+    /// `text` with secrets redacted, cut to `max` bytes (only its start is looked at).
+    pub fn redact_cut(&self, text: &str, max: usize) -> String {
+        let head = prefix(text, max.saturating_add(SECRET_MARGIN));
+        let redacted = self.redactor.redact(head);
+        if head.len() < text.len() || redacted.len() > max {
+            // A secret cut where `head` ends can only survive right before the cut mark,
+            // where the redactor's cut rule finds it.
+            let cut = format!("{}… ({} bytes in all)", prefix(&redacted, max), text.len());
+            self.redactor.redact(&cut)
+        } else {
+            redacted
+        }
+    }
+
+    /// A guest `log` call (or the debug copy of its output), within the caps.
     pub fn message(&self, provider: &str, level: Level, text: &str, max: usize) {
         if !level.enabled() {
             return;
@@ -141,6 +157,18 @@ impl GuestLog {
         let mut state = self.state.lock().expect("guest log lock");
         flush_repeats(&mut state, provider);
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn flush_repeats(state: &mut LogState, provider: &str) {

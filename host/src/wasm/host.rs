@@ -142,8 +142,8 @@ pub struct State {
     log: LogSink,
     /// The first capability denial of the call, reported even if the guest swallows it.
     pub(super) denied: Option<Error>,
-    /// Fuel charged for host calls and not yet taken from the store (taken at the next
-    /// epoch tick, see `Component::call`).
+    /// Fuel charged for host calls so far; with the fuel the guest's code used, it must
+    /// stay within the budget (checked here and at every epoch tick, see `Component::call`).
     pub(super) host_fuel: u64,
     fuel_budget: u64,
 }
@@ -182,9 +182,8 @@ impl State {
         self.log.take()
     }
 
-    /// Charges a host call against the CPU budget; a guest whose host calls alone exceed
-    /// the budget is stopped at once (the rest is taken from the store's fuel at the next
-    /// epoch tick).
+    /// Charges a host call against the CPU budget: a guest whose host calls alone use it
+    /// up is stopped here, one whose code and host calls together do at the next tick.
     fn charge(&mut self, fuel: u64) -> wasmtime::Result<()> {
         self.host_fuel = self.host_fuel.saturating_add(fuel);
         if self.host_fuel >= self.fuel_budget {
@@ -206,7 +205,7 @@ impl State {
             let log = &self.ctx.log;
             self.denied = Some(
                 err.clone()
-                    .map_text(|t| log.clean(t, guest_log::MESSAGE_BYTES / 2, true)),
+                    .map_text(|t| log.redact_cut(t, guest_log::MESSAGE_BYTES / 2)),
             );
         }
     }
