@@ -157,7 +157,6 @@ fn wall_clock_limits_and_host_call_charges_stop_a_guest() {
 fn guest_output_is_capped_on_every_copy() {
     let (w, dir) = hostile_world();
     // 1 GiB of distinct warnings, shown at every level.
-    // (A debug build of cpi needs time to take 1 GiB from the guest: no wall-clock limit here.)
     let (run, _) = cpi(
         &w,
         &dir,
