@@ -157,19 +157,7 @@ fn wall_clock_limits_and_host_call_charges_stop_a_guest() {
 fn guest_output_is_capped_on_every_copy() {
     let (w, dir) = hostile_world();
     // 1 GiB of distinct warnings, shown at every level.
-    let (run, _) = cpi(
-        &w,
-        &dir,
-        &[
-            "run",
-            "hostile",
-            "log-flood",
-            "--json",
-            "-vvv",
-            "--wasm-timeout",
-            "600",
-        ],
-    );
+    let (run, _) = cpi(&w, &dir, &["run", "hostile", "log-flood", "--json", "-vvv"]);
     assert_eq!(run.ok()["flooded"], true, "{}", run.stderr.len());
     eprintln!("log flood: {} bytes on stderr", run.stderr.len());
     assert!(
