@@ -16,16 +16,8 @@ use crate::provider::{Action, Provider, Target};
 use crate::status::{AUTH_STATUSES, WORKER_STATUSES};
 use crate::template;
 
-/// The required methods of §2.1.
-pub const REQUIRED_METHODS: [&str; 7] = [
-    "test_install",
-    "list_workers",
-    "create_worker",
-    "delete_worker",
-    "get_worker",
-    "start_worker",
-    "stop_worker",
-];
+/// The required methods of §2.1 (from the contract).
+pub use cpi_contract::verbs::REQUIRED_METHODS;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

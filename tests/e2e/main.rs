@@ -14,8 +14,13 @@ mod serve;
 mod tls;
 mod wasm;
 
+mod gate;
+
 mod guests;
 
 mod compat;
 
 mod hostile;
+
+mod real_aws;
+mod real_libvirt;

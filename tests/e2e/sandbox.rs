@@ -18,6 +18,8 @@ fn write_hp(dir: &Path) {
     let provider = serde_json::json!({
         "name": "hp",
         "type": "command",
+        // Text `cpi show` prints: it must not redraw the terminal.
+        "description": "hp\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J",
         "component": "hostile.wasm",
         "actions": {"list_workers": {"target": {"Command": "echo hello {mode}"}, "params": ["mode"]}}
     });
@@ -237,9 +239,16 @@ fn terminal_controls_from_a_guest_are_escaped_everywhere() {
         run.stdout
     );
 
-    // The manifest's text in grant, show and grants.
+    // Provider and manifest text in grant, show and grants (a manifest with controls is
+    // refused outright; a provider file's description is shown, escaped).
+    write_hp(&dir);
+    let (run, _) = cpi(&w, &dir, &["show", "hp", "--output", "table"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert_clean(&run.stdout, "show hp");
+    assert!(run.stdout.contains("hp\\u{1b}[1A"), "{}", run.stdout);
     for args in [
         &["grant", "hostile", "--output", "table"][..],
+        &["grant", "hp", "--all", "--output", "table"],
         &["grant", "hostile", "--all", "--output", "table"],
         &["show", "hostile", "--output", "table"],
         &["grants", "--output", "table"],

@@ -246,3 +246,26 @@ pub fn run(cmd: &mut Command) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Whether a real platform CLI `program` can run here. When it cannot: with `CI` set (where
+/// `.ci/run` installs it) the test fails, otherwise it prints `SKIPPED: ...` and the caller
+/// returns.
+pub fn real_cli_available(program: &str, install_hint: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let candidate = dir.join(program);
+            candidate.is_file()
+                && std::fs::metadata(&candidate).is_ok_and(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
+        })
+    });
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed, and CI is set: .ci/run must install it ({install_hint})"
+        );
+        eprintln!("SKIPPED: {program} not found ({install_hint})");
+    }
+    found
+}

@@ -10,7 +10,7 @@ use wasmtime::Store;
 
 use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
 use super::guest_log::Level;
-use super::host::{CallContext, State, from_wit};
+use super::host::{CallContext, State, from_guest, from_wit};
 use super::{API_VERSION, Sandbox, SandboxLimits, cache};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Capabilities, CommandRule, HttpRule};
@@ -93,11 +93,15 @@ impl Component {
             engine: sandbox.engine.clone(),
             limits: sandbox.limits.clone(),
         };
+        // `describe` may run nothing and reach nothing: an empty capability set.
+        let scope = crate::exec::Scope {
+            provider: name.into(),
+            grants: Some(Capabilities::default()),
+            env: Vec::new(),
+        };
         let ctx = Arc::new(CallContext::new(
-            name,
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            crate::exec::Gate::new(Default::default()),
+            scope,
         )?);
         let raw = component.call(ctx, |p, store| {
             p.cpi_provider_provider().call_describe(store)
@@ -205,11 +209,18 @@ impl Component {
     ) -> Result<Value> {
         let name = ctx.name.clone();
         let params = Value::Object(params.clone()).to_string();
+        let mut failed = None;
         let out = self.call(ctx, |p, store| {
-            p.cpi_provider_provider()
-                .call_invoke(&mut *store, action, &params)
+            let out = p
+                .cpi_provider_provider()
+                .call_invoke(&mut *store, action, &params);
+            failed = store.data().failed.clone();
+            out
         })?;
-        self.json_result(&name, out.map_err(from_wit)?, "invoke")
+        match out {
+            Ok(text) => self.json_result(&name, text, "invoke"),
+            Err(err) => Err(from_guest(err, failed)),
+        }
     }
 
     fn json_result(&self, name: &str, text: String, hook: &str) -> Result<Value> {
@@ -272,7 +283,10 @@ pub(super) fn compile(
 
 /// How errors name a component: the provider name it runs as, and its file.
 fn who(name: &str, path: &Path) -> String {
-    format!("component '{name}' ({})", path.display())
+    format!(
+        "component '{name}' ({})",
+        crate::escape::line(&path.display().to_string())
+    )
 }
 
 fn check_api_version(

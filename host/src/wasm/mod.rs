@@ -5,8 +5,9 @@
 //!   on-disk compile cache.
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
-//! - The host imports a component may call ([`host`]) go through the same executors as JSON
-//!   providers, after a [`Capabilities`](crate::policy::Capabilities) check.
+//! - The host imports a component may call ([`host`]) go through the same
+//!   [`Gate`](crate::exec::Gate) as JSON providers' targets, which checks them against the
+//!   component's [`Capabilities`](crate::policy::Capabilities) first.
 
 mod bindings;
 mod cache;
@@ -26,8 +27,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// The WIT package version this host implements.
-pub const API_VERSION: &str = "0.1.0";
+/// The WIT package version this host implements (the contract's, checked against `wit/`).
+pub use cpi_contract::API_VERSION;
 
 /// Component instances the pooling allocator has slots for at once: a call holds one from
 /// instantiation until it returns, so this bounds concurrent hook calls, not calls in all.

@@ -1,5 +1,6 @@
 //! A hostile provider component for the sandbox tests: every `invoke` action is an attack.
 //! Built for `wasm32-wasip2`; see `tests/e2e/wasm.rs`.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -12,6 +13,13 @@ use exports::cpi::provider::provider::Guest;
 
 /// The origin the redirect test grants (a server the test runs on this fixed loopback port).
 const GRANTED_ORIGIN: &str = "http://127.0.0.1:47311";
+
+/// The origin the header test grants (its own port: e2e tests run in parallel).
+const HEADER_ORIGIN: &str = "http://127.0.0.1:47312";
+
+/// The origins the classification test grants: a server of canned answers, and a port where
+/// nothing listens.
+const ANSWER_ORIGINS: [&str; 2] = ["http://127.0.0.1:47313", "http://127.0.0.1:47314"];
 
 const ACTIONS: &[&str] = &[
     "ok",
@@ -40,12 +48,9 @@ const ACTIONS: &[&str] = &[
     "leak-secret",
     "escape-denial",
     "escape-result",
+    "http-header",
+    "get_answer",
 ];
-
-/// A manifest version that tries to redraw the grant prompt (cursor up, erase line, CR, a
-/// fake row, OSC title, C1 CSI).
-const SHIFTY_VERSION: &str =
-    "0.0.1\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J";
 
 struct Hostile;
 
@@ -67,6 +72,33 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// The WIT category of a contract category.
+fn category(kind: cpi_contract::ErrorKind) -> ErrorCategory {
+    use cpi_contract::ErrorKind as K;
+    match kind {
+        K::Authentication => ErrorCategory::Authentication,
+        K::ResourceNotFound => ErrorCategory::ResourceNotFound,
+        K::QuotaExceeded => ErrorCategory::QuotaExceeded,
+        K::Validation => ErrorCategory::Validation,
+        K::RateLimit => ErrorCategory::RateLimit,
+        K::Timeout => ErrorCategory::Timeout,
+        K::CapabilityDenied => ErrorCategory::CapabilityDenied,
+        K::Unsupported => ErrorCategory::Unsupported,
+        K::Provider | K::Internal => ErrorCategory::Provider,
+    }
+}
+
+/// The string value of `key` in the flat JSON object of parameters cpi passes (no escapes).
+fn param(params: &str, key: &str) -> String {
+    let tag = format!("\"{key}\":\"");
+    params
+        .find(&tag)
+        .map(|at| &params[at + tag.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[inline(never)]
 fn recurse(n: u64) -> u64 {
     if n == u64::MAX {
@@ -82,19 +114,17 @@ impl Guest for Hostile {
     fn describe() -> Manifest {
         Manifest {
             name: "hostile".into(),
-            version: SHIFTY_VERSION.into(),
+            version: "0.0.1".into(),
             api_version: "0.1.0".into(),
-            commands: vec![
-                CommandCapability {
-                    program: "echo".into(),
-                    args: vec!["hello".into(), "*".into()],
-                },
-                CommandCapability {
-                    program: "\u{1b}[2K\rfake\u{9b}1A".into(),
-                    args: vec!["**".into()],
-                },
-            ],
-            http: vec![GRANTED_ORIGIN.into()],
+            commands: vec![CommandCapability {
+                program: "echo".into(),
+                args: vec!["hello".into(), "*".into()],
+            }],
+            http: [GRANTED_ORIGIN, HEADER_ORIGIN]
+                .into_iter()
+                .chain(ANSWER_ORIGINS)
+                .map(String::from)
+                .collect(),
             provider_json: None,
             // Used by a JSON provider the tests write around this component (`list_workers`
             // runs `echo hello MODE`; the mode picks the attack).
@@ -332,6 +362,35 @@ impl Guest for Hostile {
                   \"note\":\"\\u001b]0;pwned\\u0007\\u0085\"}"
                     .into(),
             ),
+            "http-header" => {
+                // Sets the header the caller names (`-p name=... -p value=...`).
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{HEADER_ORIGIN}/probe"),
+                    headers: vec![(param(&params, "name"), param(&params, "value"))],
+                    body: None,
+                };
+                host::http_request(&req).map(|r| format!("{{\"status\":{}}}", r.status))
+            }
+            "get_answer" => {
+                // `-p base=... -p path=...`, like the JSON provider it is compared with; an
+                // error status is classified by the contract, as the guest SDK does.
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{}/{}", param(&params, "base"), param(&params, "path")),
+                    headers: vec![],
+                    body: None,
+                };
+                let response = host::http_request(&req)?;
+                let body = String::from_utf8_lossy(&response.body).into_owned();
+                if (200..300).contains(&response.status) {
+                    return ok(body);
+                }
+                Err(Error {
+                    category: category(cpi_contract::classify_http(response.status, &body)),
+                    message: format!("HTTP {}: {body}", response.status),
+                })
+            }
             "tcp" => {
                 let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
                 ok(format!("{{\"connected\":{connected}}}"))
@@ -354,4 +413,6 @@ fn rm() -> host::Command {
     }
 }
 
+// WIT-named exports only link for wasm32; a native `cargo build --workspace` leaves them out.
+#[cfg(target_arch = "wasm32")]
 export!(Hostile);
