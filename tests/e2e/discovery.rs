@@ -92,19 +92,8 @@ fn the_shipped_providers_are_built_in_and_work_from_any_directory() {
     let planned = user
         .cpi(&["run", "aws-ec2", "list_workers", "--dry-run", "--json"])
         .ok();
-    assert_eq!(
-        planned["calls"][0]["argv"],
-        serde_json::json!([
-            "aws",
-            "ec2",
-            "describe-instances",
-            "--region",
-            "us-east-1",
-            "--output",
-            "json"
-        ]),
-        "{planned}"
-    );
+    let argv = planned["calls"][0]["argv"].as_array().unwrap();
+    assert_eq!(argv[..3], ["aws", "ec2", "describe-instances"], "{planned}");
     // Their fixtures come along: `cpi test` and `cpi docs` need no checkout.
     let tested = user.cpi(&["test", "aws-ec2", "--json"]);
     let cases = tested.ok()["aws-ec2"].as_array().unwrap().len();

@@ -21,9 +21,9 @@ mod compat;
 
 mod hostile;
 
+mod discovery;
 mod real_aws;
 mod real_libvirt;
 mod recording;
-mod discovery;
 mod stored_trust;
 mod untrusted_files;
