@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::exec::command::{self, Spec};
+use crate::exec::gate::{Command, Scope};
 use crate::fixture::{self, Fixture, Recorded};
 use crate::params::{self, Inputs};
 use crate::provider::{Provider, Target};
@@ -52,14 +52,18 @@ pub async fn record(
     let Invocation::Command { argv } = target::build(&action.target, &resolved.values)? else {
         return Err(unsupported("only command targets are recorded"));
     };
-    let spec = Spec {
-        argv: &argv,
-        env: &[],
-        inherit_env: true,
-        stdin: None,
-    };
-    let raw = command::run_raw(&spec, engine.limits()).await?;
-    let version = version_of(engine, &argv[0], &redactor).await;
+    let scope = scope_of(provider);
+    let raw = engine
+        .gate()
+        .command_raw(
+            &scope,
+            &Command {
+                argv: &argv,
+                ..Command::default()
+            },
+        )
+        .await?;
+    let version = version_of(engine, &scope, &argv[0], &redactor).await;
 
     let output = redactor.redact(&String::from_utf8_lossy(&raw.stdout));
     let failed = raw.exit_code != 0;
@@ -157,17 +161,33 @@ fn reproducible_request(
     (planned == json!(ran)).then_some(ran)
 }
 
+/// How the gate sees the provider being recorded: a JSON provider, whose own file names what
+/// it runs (component providers are refused above).
+fn scope_of(provider: &Provider) -> Scope {
+    Scope {
+        provider: provider.name.clone(),
+        ..Scope::default()
+    }
+}
+
 /// The first line a successful `PROGRAM --version` prints (stdout, else stderr), redacted and
 /// shown safely.
-async fn version_of(engine: &Engine, program: &str, redactor: &Redactor) -> Option<String> {
+async fn version_of(
+    engine: &Engine,
+    scope: &Scope,
+    program: &str,
+    redactor: &Redactor,
+) -> Option<String> {
     let argv = [program.to_string(), "--version".to_string()];
-    let spec = Spec {
-        argv: &argv,
-        env: &[],
-        inherit_env: true,
-        stdin: None,
-    };
-    let raw = command::run_raw(&spec, engine.limits())
+    let raw = engine
+        .gate()
+        .command_raw(
+            scope,
+            &Command {
+                argv: &argv,
+                ..Command::default()
+            },
+        )
         .await
         .ok()
         .filter(|raw| raw.exit_code == 0)?;

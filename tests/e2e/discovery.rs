@@ -98,6 +98,11 @@ fn the_shipped_providers_are_built_in_and_work_from_any_directory() {
     let tested = user.cpi(&["test", "aws-ec2", "--json"]);
     let cases = tested.ok()["aws-ec2"].as_array().unwrap().len();
     assert!(cases > 10, "{}", tested.stdout);
+    // Recording needs a file to write: a built-in provider has no directory beside it.
+    let recorded = user.cpi(&["test", "--record", "cloudco", "list_workers", "--json"]);
+    let message = recorded.err("ValidationError")["message"].to_string();
+    assert!(message.contains("--out FILE"), "{message}");
+    assert_eq!(std::fs::read_dir(user.work()).unwrap().count(), 0);
     let docs = user.cpi(&["docs", "cloudco"]);
     assert_eq!(docs.code, 0, "{}", docs.stderr);
     assert!(docs.stdout.starts_with("# cloudco"));

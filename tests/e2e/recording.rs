@@ -98,7 +98,8 @@ fn recording_a_simulator_action_writes_a_fixture_and_shows_changes_on_re_recordi
     assert_eq!(same["changes"], json!([]), "only the date changed: {same}");
 }
 
-/// A provider whose command echoes a secret and can fail, in `providers/` of the test's dir.
+/// A provider whose command echoes a secret and can fail, in the test's `providers` directory
+/// (named with `--provider-dir`: a working directory's ./providers is never searched).
 fn recorder_provider(w: &World) -> std::path::PathBuf {
     let dir = w.dir.path().join("providers");
     std::fs::create_dir_all(&dir).expect("providers dir");
@@ -130,9 +131,8 @@ fn recorder_provider(w: &World) -> std::path::PathBuf {
 fn recorded_fixtures_redact_secrets_keep_failures_and_pass_cpi_test() {
     let w = World::new();
     let dir = recorder_provider(&w);
-    // `./providers` is not searched by default: the directory is named.
-    let pd = dir.to_string_lossy().into_owned();
     let secret = "s3cr3t-T0KEN-value";
+    let pd = dir.to_string_lossy().into_owned();
     let ok = w.cpi(&[
         "--provider-dir",
         &pd,

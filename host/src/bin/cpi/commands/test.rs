@@ -95,9 +95,6 @@ pub fn record(
         &inputs.cli,
         &cpi::params::known_names(provider, def, &inputs),
     )?;
-    let engine = super::engine(args)?;
-    let recorded =
-        super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
     let path = match out {
         Some(out) => out.to_path_buf(),
         // A built-in provider's fixtures are in the binary: there is no directory to add to.
@@ -109,6 +106,9 @@ pub fn record(
         }
         None => fixture::dir_for(provider).join(format!("{action}.recorded.json")),
     };
+    let engine = super::engine(args)?;
+    let recorded =
+        super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
     let earlier: Option<Value> = cpi::fsread::read_string(&path, cpi::fsread::Kind::Fixture)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
