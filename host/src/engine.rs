@@ -41,6 +41,13 @@ pub struct Engine {
     sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
 }
 
+/// What the steps of one action run share: the redactor for their logs, and the provider's
+/// error rules (each step's own rules come first).
+struct Shared<'a> {
+    redactor: &'a Redactor,
+    errors: &'a crate::exec::ErrorRules,
+}
+
 /// When and how often a failed action that is safe to repeat is tried again: exponential
 /// backoff with full jitter, honouring `Retry-After`, on rate limits, timeouts, connection
 /// failures and 5xx answers. `create_*` and other non-idempotent actions are never retried.
@@ -571,6 +578,11 @@ impl Engine {
     ) -> Result<Value> {
         let redactor = Redactor::new(resolved.secret_values());
         let outcome = async {
+            let shared = Shared {
+                redactor: &redactor,
+                errors: provider.error_rules()?,
+            };
+            let redactor = &shared;
             resolved.require(action)?;
             for step in action
                 .pre_exec
@@ -582,9 +594,7 @@ impl Engine {
             }
             for step in &action.pre_exec {
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
@@ -592,11 +602,11 @@ impl Engine {
             resolved.enter_step(action, provider)?;
             let mut result = match &action.paginate {
                 None => {
-                    self.run_step(action, Some(action_name), resolved, &redactor, guard)
+                    self.run_step(action, Some(action_name), resolved, redactor, guard)
                         .await?
                 }
                 Some(paginate) => {
-                    self.run_pages(action, action_name, paginate, resolved, &redactor, guard)
+                    self.run_pages(action, action_name, paginate, resolved, redactor, guard)
                         .await?
                 }
             };
@@ -605,9 +615,7 @@ impl Engine {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
@@ -636,7 +644,7 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let output = self.execute(step, name, resolved, redactor, guard).await?;
@@ -651,7 +659,7 @@ impl Engine {
         name: &str,
         paginate: &crate::provider::Paginate,
         resolved: &mut Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let chosen = resolved.is_given(&paginate.param);
@@ -710,9 +718,11 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        shared: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<String> {
+        let redactor = shared.redactor;
+        let errors = step.error_rules()?.then(shared.errors);
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
@@ -724,7 +734,7 @@ impl Engine {
                     inherit_env: true,
                     stdin: None,
                 };
-                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                command::run_accepting(&spec, &self.limits, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -746,7 +756,14 @@ impl Engine {
                 }
                 self.http
                     .for_tls(&tls)?
-                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
+                    .send(
+                        &method,
+                        &url,
+                        &headers,
+                        body.as_deref(),
+                        &self.limits,
+                        &errors,
+                    )
                     .await?
                     .body
             }
@@ -760,7 +777,7 @@ impl Engine {
                     inherit_env: false,
                     stdin: None,
                 };
-                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                command::run_accepting(&spec, &self.limits, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -786,7 +803,14 @@ impl Engine {
                 }
                 let client = HttpClient::from_client(guard.ctx.http()?.clone());
                 client
-                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
+                    .send(
+                        &method,
+                        &url,
+                        &headers,
+                        body.as_deref(),
+                        &self.limits,
+                        &errors,
+                    )
                     .await?
                     .body
             }

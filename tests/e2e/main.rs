@@ -18,3 +18,5 @@ mod guests;
 mod compat;
 
 mod hostile;
+
+mod tables;

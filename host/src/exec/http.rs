@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::{Limits, classify_text, excerpt, says_not_found};
+use super::{ErrorRules, Limits, classify_text, excerpt, says_not_found};
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::Method;
 
@@ -127,7 +127,8 @@ impl HttpClient {
         })
     }
 
-    /// Sends one request; non-2xx statuses become categorized errors.
+    /// Sends one request; non-2xx statuses become categorized errors (by `errors` first, when
+    /// one of its rules matches the body or reason phrase).
     pub async fn send(
         &self,
         method: &Method,
@@ -135,6 +136,7 @@ impl HttpClient {
         headers: &[(String, String)],
         body: Option<&str>,
         limits: &Limits,
+        errors: &ErrorRules,
     ) -> Result<HttpResponse> {
         let method = reqwest::Method::from_bytes(method.wire_name().as_bytes()).map_err(|_| {
             Error::validation(format!("invalid HTTP method '{}'", method.wire_name()))
@@ -202,13 +204,9 @@ impl HttpClient {
                 body,
             });
         }
-        Err(status_error(
-            &what,
-            status,
-            reason.as_deref(),
-            &body,
-            retry_after,
-        ))
+        let error = status_error(&what, status, reason.as_deref(), &body, retry_after);
+        let reason = reason.unwrap_or_default();
+        Err(errors.apply(error, status.as_u16().into(), &[&body, &reason]))
     }
 }
 
@@ -458,11 +456,65 @@ mod tests {
                 &[],
                 None,
                 &Limits::default(),
+                &ErrorRules::default(),
             )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
         assert!(err.message().contains("does not exist"), "{err}");
+    }
+
+    /// A provider's error rule reads the body of a real answer before the status decides:
+    /// a 400 that says a quota was reached, and only for the status it names.
+    #[tokio::test]
+    async fn error_rules_read_the_body_before_the_status_decides() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\
+                          Content-Length: 34\r\nConnection: close\r\n\r\n\
+                          {\"message\":\"too many volumes: 10\"}",
+                    )
+                    .await;
+            }
+        });
+        let rules = |exit_code: Option<i32>| {
+            let rule: crate::provider::ErrorRule = serde_json::from_value(serde_json::json!({
+                "when": "too many volumes", "category": "QuotaExceededError", "exit_code": exit_code
+            }))
+            .unwrap();
+            ErrorRules::compile(&[rule]).unwrap()
+        };
+        let client = HttpClient::new(Duration::from_secs(5)).unwrap();
+        let url = format!("http://{addr}/volumes");
+        let send = |rules: ErrorRules| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                client
+                    .send(&Method::Post, &url, &[], None, &Limits::default(), &rules)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let err = send(rules(None)).await;
+        assert_eq!(err.kind(), ErrorKind::QuotaExceeded, "{err}");
+        assert_eq!(err.details()["error_rule"], "too many volumes");
+        assert_eq!(
+            send(rules(Some(400))).await.kind(),
+            ErrorKind::QuotaExceeded
+        );
+        assert_eq!(send(rules(Some(403))).await.kind(), ErrorKind::Validation);
+        assert_eq!(
+            send(ErrorRules::default()).await.kind(),
+            ErrorKind::Validation
+        );
     }
 
     #[test]
