@@ -39,10 +39,12 @@ fn main() {
     let component = sandbox.load(&wasm).unwrap();
     let ctx = Arc::new(
         CallContext::new(
-            "bench",
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            cpi::exec::Gate::new(Default::default()),
+            cpi::exec::Scope {
+                provider: "bench".into(),
+                grants: Some(Capabilities::default()),
+                env: Vec::new(),
+            },
         )
         .unwrap(),
     );

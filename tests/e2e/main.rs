@@ -13,10 +13,17 @@ mod serve;
 mod tls;
 mod wasm;
 
+mod gate;
+
 mod guests;
 
 mod compat;
 
 mod hostile;
 
+mod discovery;
+mod real_aws;
+mod real_libvirt;
+mod recording;
 mod tables;
+mod untrusted_files;

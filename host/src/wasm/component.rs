@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use wasmtime::Store;
 
 use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
-use super::host::{CallContext, State, from_wit};
+use super::host::{CallContext, State, from_guest, from_wit};
 use super::{API_VERSION, Sandbox, SandboxLimits, cache};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Capabilities, CommandRule, HttpRule};
@@ -90,11 +90,15 @@ impl Component {
             engine: sandbox.engine.clone(),
             limits: sandbox.limits.clone(),
         };
+        // `describe` may run nothing and reach nothing: an empty capability set.
+        let scope = crate::exec::Scope {
+            provider: "(loading)".into(),
+            grants: Some(Capabilities::default()),
+            env: Vec::new(),
+        };
         let ctx = Arc::new(CallContext::new(
-            "(loading)",
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            crate::exec::Gate::new(Default::default()),
+            scope,
         )?);
         let raw = component.call(ctx, |p, store| {
             p.cpi_provider_provider().call_describe(store)
@@ -176,17 +180,18 @@ impl Component {
         params: &Map<String, Value>,
     ) -> Result<Value> {
         let params = Value::Object(params.clone()).to_string();
-        let mut denied = None;
+        let (mut denied, mut failed) = (None, None);
         let out = self.call(ctx, |p, store| {
             let out = p
                 .cpi_provider_provider()
                 .call_invoke(&mut *store, action, &params);
             denied = store.data().denied.clone();
+            failed = store.data().failed.clone();
             out
         })?;
         match out {
             Ok(text) => self.json_result(text, "invoke"),
-            Err(err) => Err(denied.unwrap_or_else(|| from_wit(err))),
+            Err(err) => Err(denied.unwrap_or_else(|| from_guest(err, failed))),
         }
     }
 
@@ -235,6 +240,14 @@ pub(super) fn compile(
 ) -> Result<wasmtime::component::Component> {
     if let Some(component) = from_cache(sandbox, sha) {
         return Ok(component);
+    }
+    // wasmtime's own error for a file without the header quotes the file's first bytes.
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::validation(format!(
+            "{} is not a WebAssembly component (it does not start with the `\\0asm` header)",
+            crate::escape::line(&path.display().to_string())
+        ))
+        .with_detail("file", path.display().to_string()));
     }
     let component = wasmtime::component::Component::new(&sandbox.engine, bytes).map_err(|e| {
         Error::validation(format!(
@@ -300,6 +313,24 @@ fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
             "name {:?} must be 1-64 letters, digits, '-' or '_'",
             raw.name
         )));
+    }
+    // Every string below is shown on the grant screen: one that could rewrite the terminal
+    // (controls, bidi, zero-width) would let a manifest hide what it asks for.
+    let shown = std::iter::once(&raw.version)
+        .chain(
+            raw.commands
+                .iter()
+                .flat_map(|c| std::iter::once(&c.program).chain(&c.args)),
+        )
+        .chain(&raw.http);
+    for text in shown {
+        if text.chars().any(crate::escape::is_unsafe) {
+            return Err(bad(format!(
+                "{} holds control, bidi or zero-width characters, which could disguise a \
+                 requested capability",
+                crate::escape::line(text)
+            )));
+        }
     }
     let mut requested = Capabilities::default();
     for cmd in raw.commands {

@@ -1,8 +1,9 @@
-//! The store state of one call and the host imports a component may use. Every import checks
-//! the grants first, then delegates to the same executors JSON providers use.
+//! The store state of one call and the host imports a component may use. `run-command` and
+//! `http-request` go through the same [`Gate`] as every JSON provider's targets, which checks
+//! the grants (and each redirect hop), scrubs the environment and classifies failures.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::cpi::provider::{host, types};
 use crate::error::{Error, ErrorKind};
-use crate::exec::{Limits, command};
-use crate::policy::Capabilities;
+use crate::exec::gate::{self, Gate, Scope};
+use crate::exec::http::{Request, Tls};
 
 /// Resource limits for component calls, with sane defaults.
 #[derive(Debug, Clone)]
@@ -40,68 +41,33 @@ impl Default for SandboxLimits {
     }
 }
 
-/// What a call may do: the grants and the executors behind the imports.
+/// What a call may do: the gate every command and request goes through, and the scope
+/// (grants, granted environment) it checks them against.
 #[derive(Clone)]
 pub struct CallContext {
     /// Provider name, for logs and errors.
     pub name: String,
+    /// The one executor of commands and requests.
+    pub gate: Gate,
     /// What the user granted (never more than the manifest requested).
-    pub grants: Capabilities,
-    /// Timeouts and output caps for commands and requests.
-    pub exec: Limits,
-    /// Environment variables passed to granted commands (nothing else is inherited).
-    pub env: Vec<(String, String)>,
+    pub scope: Scope,
     /// The runtime the host imports block on.
     pub handle: tokio::runtime::Handle,
-    /// HTTP client whose redirect policy checks each hop against the grants; built on first
-    /// use, since most calls make no request (building one loads the TLS roots).
-    http: OnceLock<reqwest::Client>,
 }
 
 impl CallContext {
-    /// A context for `name` with `grants`.
-    pub fn new(
-        name: &str,
-        grants: Capabilities,
-        exec: Limits,
-        env: Vec<(String, String)>,
-    ) -> crate::Result<CallContext> {
+    /// A context running through `gate` under `scope` (whose grants must be set: a component
+    /// gets nothing it was not granted).
+    pub fn new(gate: Gate, mut scope: Scope) -> crate::Result<CallContext> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::internal("component calls need a tokio runtime"))?;
+        scope.grants.get_or_insert_with(Default::default);
         Ok(CallContext {
-            name: name.to_string(),
-            grants,
-            exec,
-            env,
+            name: scope.provider.clone(),
+            gate,
+            scope,
             handle,
-            http: OnceLock::new(),
         })
-    }
-
-    /// The HTTP client for this context's grants: redirects are followed only to granted
-    /// destinations, each hop checked.
-    pub fn http(&self) -> crate::Result<&reqwest::Client> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        let hop_grants = self.grants.clone();
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error("too many redirects")
-            } else if hop_grants.check_url(attempt.url()).is_ok() {
-                attempt.follow()
-            } else {
-                let to = attempt.url().to_string();
-                attempt.error(format!("redirect to {to} was not granted"))
-            }
-        });
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(self.exec.timeout.min(Duration::from_secs(10)))
-            .redirect(policy)
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(self.http.get_or_init(|| client))
     }
 }
 
@@ -114,6 +80,9 @@ pub struct State {
     log: LogSink,
     /// The first capability denial of the call, reported even if the guest swallows it.
     pub(super) denied: Option<Error>,
+    /// The last host call's failure: when the guest returns it unchanged, the host's own
+    /// error (with its details and transient flag) is what the run reports.
+    pub(super) failed: Option<Error>,
 }
 
 impl State {
@@ -140,6 +109,7 @@ impl State {
             ctx,
             log,
             denied: None,
+            failed: None,
         }
     }
 
@@ -148,12 +118,18 @@ impl State {
         self.log.take()
     }
 
-    fn deny(&mut self, err: Error) -> types::Error {
-        tracing::warn!(provider = %self.ctx.name, "capability denied: {}", err.message());
-        if self.denied.is_none() {
-            self.denied = Some(err.clone());
+    /// A host call's failure as the guest sees it; a capability denial is remembered, to be
+    /// reported even if the guest swallows it.
+    fn fail(&mut self, err: Error) -> types::Error {
+        if err.kind() == ErrorKind::CapabilityDenied {
+            tracing::warn!(provider = %self.ctx.name, "capability denied: {}", err.message());
+            if self.denied.is_none() {
+                self.denied = Some(err.clone());
+            }
         }
-        to_wit(&err)
+        let wit = to_wit(&err);
+        self.failed = Some(err);
+        wit
     }
 }
 
@@ -173,32 +149,25 @@ impl host::Host for State {
         &mut self,
         cmd: host::Command,
     ) -> wasmtime::Result<Result<host::CommandOutput, types::Error>> {
-        if let Err(err) = self.ctx.grants.check_command(&cmd.program, &cmd.args) {
-            return Ok(Err(self.deny(err)));
-        }
-        let mut limits = self.ctx.exec.clone();
-        if let Some(ms) = cmd.timeout_ms {
-            limits.timeout = limits.timeout.min(Duration::from_millis(u64::from(ms)));
-        }
         let mut argv = Vec::with_capacity(cmd.args.len() + 1);
         argv.push(cmd.program);
         argv.extend(cmd.args);
-        let spec = command::Spec {
+        let call = gate::Command {
             argv: &argv,
-            env: &self.ctx.env,
-            inherit_env: false,
             stdin: cmd.stdin.as_deref(),
+            timeout: cmd
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
         };
         let ctx = self.ctx.clone();
-        let result = ctx.handle.block_on(command::run_raw(&spec, &limits));
-        drop(ctx);
+        let result = ctx.handle.block_on(ctx.gate.command_raw(&ctx.scope, &call));
         Ok(match result {
             Ok(out) => Ok(host::CommandOutput {
                 exit_code: out.exit_code,
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
                 stderr: out.stderr,
             }),
-            Err(err) => Err(to_wit(&err)),
+            Err(err) => Err(self.fail(err)),
         })
     }
 
@@ -206,28 +175,23 @@ impl host::Host for State {
         &mut self,
         req: host::Request,
     ) -> wasmtime::Result<Result<host::Response, types::Error>> {
-        let url = match url::Url::parse(&req.url) {
-            Ok(url) => url,
-            Err(e) => {
-                return Ok(Err(to_wit(&Error::validation(format!(
-                    "invalid URL {:?}: {e}",
-                    req.url
-                )))));
-            }
+        let tls = Tls::default();
+        let call = Request {
+            method: &req.method,
+            url: &req.url,
+            headers: &req.headers,
+            body: req.body.as_deref(),
+            tls: &tls,
         };
-        if let Err(err) = self.ctx.grants.check_url(&url) {
-            return Ok(Err(self.deny(err)));
-        }
         let ctx = self.ctx.clone();
-        let result = ctx.handle.block_on(send(&ctx, req, url));
+        let result = ctx.handle.block_on(ctx.gate.fetch(&ctx.scope, &call));
         Ok(match result {
-            Ok(response) => Ok(response),
-            Err(err) => {
-                if err.kind() == ErrorKind::CapabilityDenied && self.denied.is_none() {
-                    self.denied = Some(err.clone());
-                }
-                Err(to_wit(&err))
-            }
+            Ok(response) => Ok(host::Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            }),
+            Err(err) => Err(self.fail(err)),
         })
     }
 
@@ -245,76 +209,6 @@ impl host::Host for State {
         }
         Ok(())
     }
-}
-
-async fn send(
-    ctx: &CallContext,
-    req: host::Request,
-    url: url::Url,
-) -> crate::Result<host::Response> {
-    let method = reqwest::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| Error::validation(format!("invalid HTTP method {:?}", req.method)))?;
-    let mut builder = ctx
-        .http()?
-        .request(method, url.clone())
-        .timeout(ctx.exec.timeout);
-    for (name, value) in &req.headers {
-        if value.contains(['\r', '\n', '\0']) || name.contains(['\r', '\n', '\0', ':']) {
-            return Err(Error::validation(format!("invalid HTTP header {name:?}")));
-        }
-        builder = builder.header(name, value);
-    }
-    if let Some(body) = req.body {
-        builder = builder.body(body);
-    }
-    let mut response = builder.send().await.map_err(|e| {
-        let denied = std::error::Error::source(&e)
-            .is_some_and(|s| s.to_string().contains("was not granted"))
-            || e.to_string().contains("was not granted");
-        if denied {
-            Error::new(
-                ErrorKind::CapabilityDenied,
-                format!("{url}: a redirect went to a destination that was not granted"),
-            )
-        } else if e.is_timeout() {
-            Error::new(
-                ErrorKind::Timeout,
-                format!("{url} did not answer within {:?}", ctx.exec.timeout),
-            )
-        } else {
-            Error::provider(format!("{url}: {e}"))
-        }
-    })?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Error::provider(format!("{url}: {e}")))?
-    {
-        if body.len() + chunk.len() > ctx.exec.max_output {
-            return Err(Error::provider(format!(
-                "response from {url} is larger than {} bytes",
-                ctx.exec.max_output
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(host::Response {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// Converts a host error to the WIT error record.
@@ -335,6 +229,20 @@ pub fn to_wit(err: &Error) -> types::Error {
         category,
         message: err.message().to_string(),
     }
+}
+
+/// The host error a guest's error stands for: `host` (the last host call's failure) when the
+/// guest passed it on unchanged, otherwise the guest's own.
+pub fn from_guest(err: types::Error, host: Option<Error>) -> Error {
+    match host {
+        Some(host) if same(&to_wit(&host), &err) => host,
+        _ => from_wit(err),
+    }
+}
+
+fn same(a: &types::Error, b: &types::Error) -> bool {
+    a.message == b.message
+        && std::mem::discriminant(&a.category) == std::mem::discriminant(&b.category)
 }
 
 /// Converts a WIT error record from a guest to a host error.

@@ -5,8 +5,9 @@
 //!   on-disk compile cache.
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
-//! - The host imports a component may call ([`host`]) go through the same executors as JSON
-//!   providers, after a [`Capabilities`](crate::policy::Capabilities) check.
+//! - The host imports a component may call ([`host`]) go through the same
+//!   [`Gate`](crate::exec::Gate) as JSON providers' targets, which checks them against the
+//!   component's [`Capabilities`](crate::policy::Capabilities) first.
 
 mod bindings;
 mod cache;
@@ -17,14 +18,13 @@ pub use component::{Component, Manifest};
 pub use host::CallContext;
 pub use host::SandboxLimits;
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
-/// The WIT package version this host implements.
-pub const API_VERSION: &str = "0.1.0";
+/// The WIT package version this host implements (the contract's, checked against `wit/`).
+pub use cpi_contract::API_VERSION;
 
 /// Component instances the pooling allocator has slots for at once: a call holds one from
 /// instantiation until it returns, so this bounds concurrent hook calls, not calls in all.
@@ -111,8 +111,10 @@ impl std::fmt::Debug for Sandbox {
 
 impl Sandbox {
     /// A sandbox with the given limits, caching compiled components in `cache_dir`
-    /// (`None` disables the cache).
+    /// (`None` disables the cache, and so does a directory others can write: see
+    /// [`cache::usable_dir`]).
     pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Sandbox> {
+        let cache_dir = cache_dir.filter(|dir| cache::usable_dir(dir));
         let engine = engine(&limits)?;
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -142,11 +144,8 @@ impl Sandbox {
     /// directory by the file's identity and change times, and names the compiled entry to
     /// load (see [`cache`] for why that is safe).
     pub fn load(&self, path: &std::path::Path) -> Result<Arc<Component>> {
-        let cannot_read = |e: std::io::Error| {
-            Error::validation(format!("cannot read component {}: {e}", path.display()))
-        };
-        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-        let before = file.metadata().map_err(cannot_read)?;
+        use crate::fsread::{self, Kind};
+        let (file, before) = fsread::open(path, Kind::Component)?;
         if let Some(dir) = &self.cache_dir
             && let Some(sha) = cache::recall_digest(dir, &before)
         {
@@ -158,8 +157,7 @@ impl Sandbox {
             }
         }
         let started = std::time::SystemTime::now();
-        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes).map_err(cannot_read)?;
+        let bytes = fsread::read_open(&file, &before, path, Kind::Component)?;
         let sha = cache::sha256_hex(&bytes);
         if let Some(dir) = &self.cache_dir
             && let Ok(after) = file.metadata()

@@ -1,5 +1,6 @@
 //! A hostile provider component for the sandbox tests: every `invoke` action is an attack.
 //! Built for `wasm32-wasip2`; see `tests/e2e/wasm.rs`.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -12,6 +13,13 @@ use exports::cpi::provider::provider::Guest;
 
 /// The origin the redirect test grants (a server the test runs on this fixed loopback port).
 const GRANTED_ORIGIN: &str = "http://127.0.0.1:47311";
+
+/// The origin the header test grants (its own port: e2e tests run in parallel).
+const HEADER_ORIGIN: &str = "http://127.0.0.1:47312";
+
+/// The origins the classification test grants: a server of canned answers, and a port where
+/// nothing listens.
+const ANSWER_ORIGINS: [&str; 2] = ["http://127.0.0.1:47313", "http://127.0.0.1:47314"];
 
 const ACTIONS: &[&str] = &[
     "ok",
@@ -31,6 +39,8 @@ const ACTIONS: &[&str] = &[
     "flood-stdout",
     "escape-log",
     "tcp",
+    "http-header",
+    "get_answer",
 ];
 
 struct Hostile;
@@ -51,6 +61,33 @@ fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The WIT category of a contract category.
+fn category(kind: cpi_contract::ErrorKind) -> ErrorCategory {
+    use cpi_contract::ErrorKind as K;
+    match kind {
+        K::Authentication => ErrorCategory::Authentication,
+        K::ResourceNotFound => ErrorCategory::ResourceNotFound,
+        K::QuotaExceeded => ErrorCategory::QuotaExceeded,
+        K::Validation => ErrorCategory::Validation,
+        K::RateLimit => ErrorCategory::RateLimit,
+        K::Timeout => ErrorCategory::Timeout,
+        K::CapabilityDenied => ErrorCategory::CapabilityDenied,
+        K::Unsupported => ErrorCategory::Unsupported,
+        K::Provider | K::Internal => ErrorCategory::Provider,
+    }
+}
+
+/// The string value of `key` in the flat JSON object of parameters cpi passes (no escapes).
+fn param(params: &str, key: &str) -> String {
+    let tag = format!("\"{key}\":\"");
+    params
+        .find(&tag)
+        .map(|at| &params[at + tag.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[inline(never)]
@@ -74,7 +111,11 @@ impl Guest for Hostile {
                 program: "echo".into(),
                 args: vec!["hello".into(), "*".into()],
             }],
-            http: vec![GRANTED_ORIGIN.into()],
+            http: [GRANTED_ORIGIN, HEADER_ORIGIN]
+                .into_iter()
+                .chain(ANSWER_ORIGINS)
+                .map(String::from)
+                .collect(),
             provider_json: None,
             parses: vec![],
             invokes: ACTIONS.iter().map(|s| s.to_string()).collect(),
@@ -93,7 +134,7 @@ impl Guest for Hostile {
         WorkerStatus::Unknown
     }
 
-    fn invoke(action: String, _params: String) -> Result<String, Error> {
+    fn invoke(action: String, params: String) -> Result<String, Error> {
         match action.as_str() {
             "ok" => ok("{\"ok\":true}".into()),
             "spin" => {
@@ -196,6 +237,35 @@ impl Guest for Hostile {
                 );
                 ok("{\"logged\":true}".into())
             }
+            "http-header" => {
+                // Sets the header the caller names (`-p name=... -p value=...`).
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{HEADER_ORIGIN}/probe"),
+                    headers: vec![(param(&params, "name"), param(&params, "value"))],
+                    body: None,
+                };
+                host::http_request(&req).map(|r| format!("{{\"status\":{}}}", r.status))
+            }
+            "get_answer" => {
+                // `-p base=... -p path=...`, like the JSON provider it is compared with; an
+                // error status is classified by the contract, as the guest SDK does.
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{}/{}", param(&params, "base"), param(&params, "path")),
+                    headers: vec![],
+                    body: None,
+                };
+                let response = host::http_request(&req)?;
+                let body = String::from_utf8_lossy(&response.body).into_owned();
+                if (200..300).contains(&response.status) {
+                    return ok(body);
+                }
+                Err(Error {
+                    category: category(cpi_contract::classify_http(response.status, &body)),
+                    message: format!("HTTP {}: {body}", response.status),
+                })
+            }
             "tcp" => {
                 let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
                 ok(format!("{{\"connected\":{connected}}}"))
@@ -208,4 +278,6 @@ impl Guest for Hostile {
     }
 }
 
+// WIT-named exports only link for wasm32; a native `cargo build --workspace` leaves them out.
+#[cfg(target_arch = "wasm32")]
 export!(Hostile);

@@ -20,9 +20,8 @@ pub fn run(
     wait_for: Option<&str>,
     wait_timeout: Duration,
 ) -> Result<ExitCode> {
-    const WAITABLE: [&str; 4] = ["create_", "start_", "stop_", "reboot_"];
     let wait_opts = match wait_for {
-        Some(_) if !WAITABLE.iter().any(|p| action.starts_with(p)) => {
+        Some(_) if !cpi_contract::verbs::is_waitable(action) => {
             return Err(Error::validation(format!(
                 "--wait applies to create/start/stop/reboot actions, not '{action}'"
             )));
