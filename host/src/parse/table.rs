@@ -230,15 +230,17 @@ fn normalize(text: &str) -> String {
         .to_lowercase()
 }
 
-/// Whether a line is blank or a rule line (dashes, `=`, `+`, bars, colons and box drawing).
+/// Whether a line is blank or a rule line: only dashes, `=`, `_`, `+`, bars, colons and box
+/// drawing, with a run of at least two rule characters (so a row of `-` cells is a row).
 pub(super) fn is_blank_or_rule(line: &str) -> bool {
     let line = line.trim();
+    let rule = |c: char| "-=_".contains(c) || ('\u{2500}'..='\u{257F}').contains(&c);
+    let chars: Vec<char> = line.chars().collect();
     line.is_empty()
-        || (line.chars().all(|c| {
-            c.is_whitespace() || "-=+|:_".contains(c) || ('\u{2500}'..='\u{257F}').contains(&c)
-        }) && line
-            .chars()
-            .any(|c| "-=_".contains(c) || ('\u{2500}'..='\u{257F}').contains(&c)))
+        || (chars
+            .iter()
+            .all(|&c| c.is_whitespace() || rule(c) || "+|:".contains(c))
+            && chars.windows(2).any(|w| rule(w[0]) && rule(w[1])))
 }
 
 /// Where a row's cells are.
@@ -499,6 +501,18 @@ mod tests {
         );
         assert_eq!(t.apply("\n\n").unwrap(), json!([]));
         assert!(t.apply("error: nothing").is_err());
+    }
+
+    #[test]
+    fn a_row_of_single_dashes_is_a_row_and_rule_lines_of_any_style_are_skipped() {
+        let t = table(json!({"type": "table", "patterns": {
+            "id": {"column": "Id"}, "name": {"column": "Name"}
+        }}));
+        let out = " Id   Name\n════ ══════\n -    -\n├───┼────┤\n 1    a b\n";
+        assert_eq!(
+            t.apply(out).unwrap(),
+            json!([{"id": "-", "name": "-"}, {"id": "1", "name": "a b"}])
+        );
     }
 
     #[test]
