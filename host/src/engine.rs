@@ -40,6 +40,13 @@ pub struct Engine {
     sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
 }
 
+/// What the steps of one action run share: the redactor for their logs, and the provider's
+/// error rules (each step's own rules come first).
+struct Shared<'a> {
+    redactor: &'a Redactor,
+    errors: &'a crate::exec::ErrorRules,
+}
+
 /// When and how often a failed action that is safe to repeat is tried again: exponential
 /// backoff with full jitter, honouring `Retry-After`, on rate limits, timeouts, connection
 /// failures and 5xx answers. `create_*` and other non-idempotent actions are never retried.
@@ -162,6 +169,22 @@ enum Guard {
 }
 
 impl Guard {
+    /// The same guard for a run with these secret values: the guest's logs, output and
+    /// denials are redacted of them.
+    fn with_secrets(&self, resolved: &Resolved) -> Guard {
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => Guard::Component(ComponentGuard {
+                component: c.component.clone(),
+                ctx: Arc::new((*c.ctx).clone().with_secrets(resolved.secret_values())),
+            }),
+            Guard::Approved { scope, bases } => Guard::Approved {
+                scope: scope.clone(),
+                bases: bases.clone(),
+            },
+        }
+    }
+
     /// Whether the component runs `action` itself (its `invoke` hook).
     fn invokes(&self, action: &str) -> bool {
         match self {
@@ -305,7 +328,8 @@ impl Engine {
             Error::validation(format!("provider '{}' has no component", provider.name))
         })?;
         let sandbox = self.sandbox()?;
-        tokio::task::spawn_blocking(move || sandbox.load(&path))
+        let name = provider.name.clone();
+        tokio::task::spawn_blocking(move || sandbox.load(&name, &path))
             .await
             .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
@@ -501,6 +525,7 @@ impl Engine {
         if !guard.invokes(action_name) {
             let action = effective.action(action_name)?;
             let mut resolved = params::resolve(effective, action, inputs);
+            let guard = guard.with_secrets(&resolved);
             return self
                 .run_resolved(effective, action_name, action, &mut resolved, Some(&guard))
                 .await;
@@ -524,6 +549,7 @@ impl Engine {
                 resolved
             }
         };
+        let guard = guard.with_secrets(&resolved);
         self.invoke(effective, action_name, &resolved, &guard).await
     }
 
@@ -599,8 +625,15 @@ impl Engine {
         if let Some(guard) = guard.and_then(Guard::component)
             && guard.component.manifest().maps_status
         {
-            let mut raws = Vec::new();
+            let mut raws = std::collections::BTreeSet::new();
             collect_statuses(value, &mut raws);
+            if raws.len() > MAX_STATUS_CALLS {
+                return Err(Error::provider(format!(
+                    "the result has more than {MAX_STATUS_CALLS} distinct statuses for \
+                     component '{}' to map; cpi maps at most {MAX_STATUS_CALLS} per result",
+                    provider.name
+                )));
+            }
             for raw in raws {
                 let (component, ctx, text) =
                     (guard.component.clone(), guard.ctx.clone(), raw.clone());
@@ -649,6 +682,11 @@ impl Engine {
     ) -> Result<Value> {
         let redactor = Redactor::new(resolved.secret_values());
         let outcome = async {
+            let shared = Shared {
+                redactor: &redactor,
+                errors: provider.error_rules()?,
+            };
+            let redactor = &shared;
             resolved.require(action)?;
             for step in action
                 .pre_exec
@@ -660,9 +698,7 @@ impl Engine {
             }
             for step in &action.pre_exec {
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
@@ -670,11 +706,11 @@ impl Engine {
             resolved.enter_step(action, provider)?;
             let mut result = match &action.paginate {
                 None => {
-                    self.run_step(action, Some(action_name), resolved, &redactor, guard)
+                    self.run_step(action, Some(action_name), resolved, redactor, guard)
                         .await?
                 }
                 Some(paginate) => {
-                    self.run_pages(action, action_name, paginate, resolved, &redactor, guard)
+                    self.run_pages(action, action_name, paginate, resolved, redactor, guard)
                         .await?
                 }
             };
@@ -683,9 +719,7 @@ impl Engine {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
@@ -714,7 +748,7 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let output = self.execute(step, name, resolved, redactor, guard).await?;
@@ -729,7 +763,7 @@ impl Engine {
         name: &str,
         paginate: &crate::provider::Paginate,
         resolved: &mut Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let chosen = resolved.is_given(&paginate.param);
@@ -788,9 +822,11 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        shared: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<String> {
+        let redactor = shared.redactor;
+        let errors = step.error_rules()?.then(shared.errors);
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
@@ -813,7 +849,7 @@ impl Engine {
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
-                    .command(scope, &argv, &step.accept_exit)
+                    .command(scope, &argv, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -838,7 +874,7 @@ impl Engine {
                     body: body.as_deref().map(str::as_bytes),
                     tls: &tls,
                 };
-                self.gate.send(scope, &req).await?.body
+                self.gate.send(scope, &req, &errors).await?.body
             }
         };
         tracing::debug!(
@@ -1056,6 +1092,11 @@ impl Engine {
             None => Resolved::default(),
         };
         resolved.add_step_outputs(carried, provider);
+        // The guest's logs, output and denials are redacted of this step's secrets.
+        #[cfg(feature = "wasm")]
+        let scoped = guard.map(|g| g.with_secrets(&resolved));
+        #[cfg(feature = "wasm")]
+        let guard = scoped.as_ref();
         let outcome = match (provider.actions.get(name), guard) {
             #[cfg(feature = "wasm")]
             (_, Some(guard)) if guard.invokes(name) => {
@@ -1114,16 +1155,24 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Every string under a `status` key, deduplicated.
+/// Distinct statuses a component's `map-status` hook is called for per result, at most.
 #[cfg(feature = "wasm")]
-fn collect_statuses(value: &Value, out: &mut Vec<String>) {
+const MAX_STATUS_CALLS: usize = 1000;
+
+/// Every string under a `status` key, deduplicated; stops once it has one more than
+/// [`MAX_STATUS_CALLS`] (enough to know there are too many).
+#[cfg(feature = "wasm")]
+fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    if out.len() > MAX_STATUS_CALLS {
+        return;
+    }
     match value {
         Value::Array(items) => items.iter().for_each(|v| collect_statuses(v, out)),
         Value::Object(map) => {
             if let Some(Value::String(raw)) = map.get("status")
                 && !out.contains(raw)
             {
-                out.push(raw.clone());
+                out.insert(raw.clone());
             }
             map.values().for_each(|v| collect_statuses(v, out));
         }

@@ -239,7 +239,7 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
                 "granted to {} (pinned to sha256 {}), saved in {}",
                 escape::line(name),
                 &component.sha256()[..12],
-                path.display()
+                escape::line(&path.display().to_string())
             );
         }
     }
