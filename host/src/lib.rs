@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod config;
 pub mod docs;
 pub mod engine;
