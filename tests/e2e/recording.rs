@@ -98,7 +98,8 @@ fn recording_a_simulator_action_writes_a_fixture_and_shows_changes_on_re_recordi
     assert_eq!(same["changes"], json!([]), "only the date changed: {same}");
 }
 
-/// A provider whose command echoes a secret and can fail, in the test's ./providers.
+/// A provider whose command echoes a secret and can fail, in the test's `providers` directory
+/// (named with `--provider-dir`: a working directory's ./providers is never searched).
 fn recorder_provider(w: &World) -> std::path::PathBuf {
     let dir = w.dir.path().join("providers");
     std::fs::create_dir_all(&dir).expect("providers dir");
@@ -131,7 +132,10 @@ fn recorded_fixtures_redact_secrets_keep_failures_and_pass_cpi_test() {
     let w = World::new();
     let dir = recorder_provider(&w);
     let secret = "s3cr3t-T0KEN-value";
+    let pd = dir.to_string_lossy().into_owned();
     let ok = w.cpi(&[
+        "--provider-dir",
+        &pd,
         "test",
         "--record",
         "recorder",
@@ -156,6 +160,8 @@ fn recorded_fixtures_redact_secrets_keep_failures_and_pass_cpi_test() {
     assert_eq!(fixture["recorded"]["version"], Value::Null, "{fixture}");
 
     let failed = w.cpi(&[
+        "--provider-dir",
+        &pd,
         "test",
         "--record",
         "recorder",
@@ -183,7 +189,7 @@ fn recorded_fixtures_redact_secrets_keep_failures_and_pass_cpi_test() {
     assert!(fixture["expected_error"].is_string(), "{fixture}");
 
     // Both recordings are fixtures `cpi test` passes as they are.
-    let test = w.cpi(&["test", "recorder", "--json"]);
+    let test = w.cpi(&["--provider-dir", &pd, "test", "recorder", "--json"]);
     assert_eq!(test.code, 0, "{}", test.all_output());
     let cases = test.json()["recorder"].clone();
     assert_eq!(cases.as_array().map(Vec::len), Some(2), "{cases}");
