@@ -200,6 +200,7 @@ fn metadata_lists_are_cached_per_values_refreshed_on_demand_and_state_never() {
             "list_workers": {"target": {"Command": count}, "params": ["region"], "cache": "1h",
                 "parse_rules": {"type": "object", "patterns": {"n": {"regex": "(\\d+)", "transform": "number"}}}}}});
     std::fs::write(dir.join("counted.json"), provider.to_string()).unwrap();
+    w.approve(dir.to_str().unwrap(), &["counted"]);
     let run = |action: &str, extra: &[&str]| {
         let mut args = vec![
             "--provider-dir",
