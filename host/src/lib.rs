@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod approval;
+pub mod cache;
 pub mod config;
 pub mod docs;
 pub mod engine;

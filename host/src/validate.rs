@@ -184,6 +184,7 @@ const ACTION_KEYS: &[&str] = &[
     "target",
     "accept_exit",
     "error_rules",
+    "cache",
     "paginate",
     "params",
     "parse_rules",
@@ -473,6 +474,21 @@ fn check_action(
             .is_some_and(|p| p.params.iter().any(|n| n == name))
     };
     check_error_rules(&action.error_rules, &format!("{path}.error_rules"), report);
+    if let Some(cache) = &action.cache {
+        if let Err(err) = crate::cache::parse_ttl(cache) {
+            report.push(
+                Severity::Error,
+                format!("{path}.cache"),
+                err.message().to_string(),
+            );
+        } else if crate::cache::is_state(path.rsplit('.').next().unwrap_or_default()) {
+            report.push(
+                Severity::Warning,
+                format!("{path}.cache"),
+                "worker and disk state is never cached: \"cache\" is ignored here",
+            );
+        }
+    }
     for (i, accept) in action.accept_exit.iter().enumerate() {
         let at = format!("{path}.accept_exit[{i}]");
         if !matches!(action.target, crate::provider::Target::Command(_)) {

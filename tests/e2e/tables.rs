@@ -179,3 +179,76 @@ fn shipped_json_providers_read_list_members_by_value_not_by_key_order() {
         assert_eq!(run.code, 0, "{provider}: {}", run.all_output());
     }
 }
+
+#[test]
+fn metadata_lists_are_cached_per_values_refreshed_on_demand_and_state_never() {
+    let w = World::new();
+    let dir = w.dir.path().join("counted");
+    std::fs::create_dir(&dir).unwrap();
+    let calls = w.dir.path().join("calls.log");
+    // Each run appends a line to calls.log and prints how many runs there have been.
+    let count = format!(
+        "sh -c 'echo $1 >> {}; wc -l < {}' sh {{region}}",
+        calls.display(),
+        calls.display()
+    );
+    let provider = serde_json::json!({"name": "counted", "type": "command",
+        "default_settings": {"region": "r1", "api_token": "tok-very-secret"},
+        "actions": {
+            "list_regions": {"target": {"Command": count.clone()}, "params": ["region", "api_token"],
+                "parse_rules": {"type": "object", "patterns": {"n": {"regex": "(\\d+)", "transform": "number"}}}},
+            "list_workers": {"target": {"Command": count}, "params": ["region"], "cache": "1h",
+                "parse_rules": {"type": "object", "patterns": {"n": {"regex": "(\\d+)", "transform": "number"}}}}}});
+    std::fs::write(dir.join("counted.json"), provider.to_string()).unwrap();
+    w.approve(dir.to_str().unwrap(), &["counted"]);
+    let run = |action: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--provider-dir",
+            dir.to_str().unwrap(),
+            "run",
+            "counted",
+            action,
+            "--json",
+        ];
+        args.extend(extra);
+        w.cpi(&args).ok()["n"].as_i64().unwrap()
+    };
+    assert_eq!(run("list_regions", &[]), 1);
+    assert_eq!(run("list_regions", &[]), 1, "served from the cache");
+    assert_eq!(
+        run("list_regions", &["-p", "region=r2"]),
+        2,
+        "other values, other entry"
+    );
+    assert_eq!(run("list_regions", &["--refresh"]), 3);
+    assert_eq!(
+        run("list_regions", &[]),
+        3,
+        "the refreshed result is stored"
+    );
+    // Worker state is never cached, whatever the action declares.
+    assert_eq!(run("list_workers", &[]), 4);
+    assert_eq!(run("list_workers", &[]), 5);
+    // Private files named by hash: no value in clear.
+    let cache = w.dir.path().join(".cache/cpi/metadata");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cache), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in files {
+        assert_eq!(mode(&file), 0o600);
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !name.contains("tok") && !text.contains("tok-very-secret"),
+            "{name}: {text}"
+        );
+    }
+    // A cache directory others may write is refused, not repaired: the action runs uncached.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(run("list_regions", &[]), 6);
+    assert_eq!(mode(&cache), 0o777);
+}

@@ -158,6 +158,11 @@ pub struct Action {
     /// before the provider's `error_rules` and the built-in heuristics.
     #[serde(default)]
     pub error_rules: Vec<ErrorRule>,
+    /// How long the result may be reused (`"1h"`, `"30m"`; `"0"`: never): `list_regions`,
+    /// `list_zones`, `list_images` and `list_worker_types` are kept an hour without it; worker
+    /// and disk state is never cached.
+    #[serde(default)]
+    pub cache: Option<String>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
     #[serde(skip)]

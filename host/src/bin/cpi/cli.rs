@@ -147,6 +147,10 @@ pub enum Command {
         /// How many batch items run at once.
         #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
         parallel: usize,
+        /// Run a cached metadata action (list_regions, list_images, ...) for real and store
+        /// the fresh result.
+        #[arg(long)]
+        refresh: bool,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     #[command(
