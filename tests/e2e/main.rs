@@ -7,6 +7,7 @@ mod authoring;
 mod faults;
 mod load;
 mod operations;
+mod params;
 mod providers;
 mod reported;
 mod serve;
