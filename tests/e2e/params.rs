@@ -68,7 +68,7 @@ fn declared_types_patterns_enums_and_bounds_are_checked_before_anything_runs() {
         ("flag=True", "flag", "type"),
         ("mode=medium", "mode", "enum"),
         ("label=ABC", "label", "pattern"),
-        ("label=abc\ntouch", "label", "pattern"),
+        ("label=ab\ncd", "label", "pattern"),
         ("label=abcdefghi", "label", "max"),
     ];
     for (bad, parameter, rule) in cases {
@@ -188,7 +188,18 @@ fn a_libvirt_uri_that_would_run_a_program_is_refused_before_anything_runs_in_eve
         ]),
         "wait",
     );
-    check(&w.cpi(&["--json", "init", "libvirt", "-p", &p]), "init");
+    let init = w.cpi(&["--json", "init", "libvirt", "-p", &p]);
+    assert_ne!(init.code, 0, "init: {}", init.stdout);
+    let report = init.json();
+    let step = report["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["action"] == "test_auth"))
+        .unwrap_or_else(|| panic!("init: no test_auth step: {report}"));
+    assert_eq!(step["outcome"], "failed", "init: {report}");
+    let err = &step["error"]["error"];
+    assert_eq!(err["code"], "ValidationError", "init: {report}");
+    assert_eq!(err["details"]["parameter"], "libvirt_uri", "init: {report}");
+    assert!(!canary.exists(), "init: virsh ran the program");
     let batch = w.dir.path().join("batch.jsonl");
     std::fs::write(
         &batch,
