@@ -668,7 +668,11 @@ impl Doc<'_> {
                     .clone()
                     .unwrap_or_else(|| param_description(&param.name, p));
                 if let Some(accepts) = &param.accepts {
-                    let sep = if description.is_empty() { "" } else { ". " };
+                    let sep = match description.chars().last() {
+                        None => "",
+                        Some('.') => " ",
+                        Some(_) => ". ",
+                    };
                     let _ = write!(description, "{sep}Accepts: {accepts}");
                 }
                 let _ = writeln!(
