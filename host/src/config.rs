@@ -23,6 +23,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     providers: Map<String, Value>,
+    /// `provider_dirs`: extra provider directories the user chose (`~/x` and relative paths
+    /// resolved like secret files).
+    provider_dirs: Vec<PathBuf>,
     /// The file it came from (secret files are relative to its directory).
     path: Option<PathBuf>,
 }
@@ -43,17 +46,10 @@ pub fn default_path() -> Option<PathBuf> {
 impl Config {
     /// Loads `path`; a missing file is an empty config unless `required`.
     pub fn load(path: &Path, required: bool) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::fsread::read_string(path, crate::fsread::Kind::Config) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => {
-                return Ok(Config::default());
-            }
-            Err(err) => {
-                return Err(Error::validation(format!(
-                    "cannot read config file {}: {err}",
-                    path.display()
-                )));
-            }
+            Err(err) if err.is_missing() && !required => return Ok(Config::default()),
+            Err(err) => return Err(err.into()),
         };
         let mut config = Config::parse(&text, path)?;
         config.path = Some(path.to_path_buf());
@@ -99,10 +95,36 @@ impl Config {
                 providers.insert(name.clone(), Value::Object(values.clone()));
             }
         }
+        let provider_dirs = match json.get("provider_dirs") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(String::from))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| bad("`provider_dirs` must be a list of directory paths".into()))?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            Some(_) => {
+                return Err(bad(
+                    "`provider_dirs` must be a list of directory paths".into()
+                ));
+            }
+        };
         Ok(Config {
             providers,
+            provider_dirs,
             path: None,
         })
+    }
+
+    /// The `provider_dirs` list: `~/x` in the home directory, a relative path beside the
+    /// config file.
+    pub fn provider_dirs(&self) -> Vec<PathBuf> {
+        self.provider_dirs
+            .iter()
+            .map(|dir| expand(&dir.to_string_lossy(), self.path.as_deref()))
+            .collect()
     }
 
     /// The parameter values configured for `provider`, with `{ env }` and `{ file }`
@@ -181,12 +203,8 @@ impl SecretRef {
                     ))
                     .with_detail("file", path.display().to_string()));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::validation(format!(
-                        "{at}: cannot read secret file {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let text = crate::fsread::read_string(&path, crate::fsread::Kind::Secret)
+                    .map_err(|e| Error::validation(format!("{at}: {e}")))?;
                 Ok(text.trim_end_matches(['\n', '\r']).to_string())
             }
         }
