@@ -132,21 +132,15 @@ impl Resolved {
     /// word starts with `-` unless its declaration allows it.
     pub fn check(&self, provider: &Provider, action: &Action) -> Result<()> {
         self.require(action)?;
-        let steps = || {
-            action
-                .pre_exec
-                .iter()
-                .chain(std::iter::once(action))
-                .chain(&action.post_exec)
-        };
+        let all_steps = || steps(action).map(|(_, step)| step);
         let mut used: BTreeSet<String> = TLS_SETTINGS.map(String::from).into();
-        for step in steps() {
+        for step in all_steps() {
             used.extend(step.params.iter().cloned());
             used.extend(step.target.placeholders());
             used.extend(step.default_settings.keys().cloned());
         }
         self.check_declared(provider, used.iter().map(String::as_str))?;
-        for step in steps() {
+        for step in all_steps() {
             let Target::Command(cmd) = &step.target else {
                 continue;
             };
@@ -455,20 +449,14 @@ pub fn env_name(name: &str) -> String {
 pub fn known_names(provider: &Provider, action: &Action, inputs: &Inputs) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = provider.default_settings.keys().cloned().collect();
     names.extend(inputs.config.keys().cloned());
-    let steps = || {
-        action
-            .pre_exec
-            .iter()
-            .chain(std::iter::once(action))
-            .chain(&action.post_exec)
-    };
+    let all_steps = || steps(action).map(|(_, step)| step);
     if provider.kind == ProviderKind::Endpoint
-        || steps().any(|s| matches!(s.target, crate::provider::Target::Endpoint(_)))
+        || all_steps().any(|s| matches!(s.target, crate::provider::Target::Endpoint(_)))
     {
         // Read by the HTTP client of every HTTP request (exec::http::Tls).
         names.extend(TLS_SETTINGS.map(String::from));
     }
-    for step in steps() {
+    for step in all_steps() {
         names.extend(step.default_settings.keys().cloned());
         names.extend(step.params.iter().cloned());
         names.extend(step.target.placeholders());
