@@ -12,7 +12,10 @@ use crate::support::{Run, World, repo};
 
 /// A world whose working directory is where the fixture actions leave their files.
 fn typed_world() -> World {
-    World::new()
+    let w = World::new();
+    let dir = repo().join("tests/fixtures/params");
+    w.approve(dir.to_str().unwrap(), &["typed"]);
+    w
 }
 
 /// `cpi --json --provider-dir tests/fixtures/params run typed ACTION -p ...`.
