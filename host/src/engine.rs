@@ -546,6 +546,10 @@ impl Engine {
                     .filter(|n| crate::secret::is_secret_name(n, effective))
                     .cloned()
                     .collect();
+                let names: Vec<String> = resolved.values.keys().cloned().collect();
+                resolved
+                    .check_declared(effective, names.iter().map(String::as_str))
+                    .map_err(|e| e.context(&provider.name, action_name))?;
                 resolved
             }
         };
@@ -565,7 +569,7 @@ impl Engine {
     ) -> Result<Value> {
         if let Some(action) = provider.actions.get(action_name) {
             resolved
-                .require(action)
+                .check(provider, action)
                 .map_err(|e| e.context(&provider.name, action_name))?;
         }
         let redactor = Redactor::new(resolved.secret_values());
@@ -687,7 +691,7 @@ impl Engine {
                 errors: provider.error_rules()?,
             };
             let redactor = &shared;
-            resolved.require(action)?;
+            resolved.check(provider, action)?;
             for step in action
                 .pre_exec
                 .iter()
@@ -827,7 +831,9 @@ impl Engine {
     ) -> Result<String> {
         let redactor = shared.redactor;
         let errors = step.error_rules()?.then(shared.errors);
-        let invocation = target::build(&step.target, &resolved.values)?;
+        let invocation = target::build(&step.target, &resolved.values, &|n| {
+            resolved.dash_ok.contains(n)
+        })?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
         let own;
@@ -936,14 +942,17 @@ impl Engine {
         let action = provider.action(action_name)?;
         let resolved = params::resolve(provider, action, inputs);
         let redactor = Redactor::new(resolved.secret_values());
+        let dash_ok = |n: &str| resolved.dash_ok.contains(n);
         let result = (|| {
-            resolved.require(action)?;
+            resolved.check(provider, action)?;
             let mut calls = Vec::new();
             for step in action.pre_exec.iter().chain([action]) {
-                calls.push(target::build(&step.target, &resolved.values)?.describe(&redactor));
+                calls.push(
+                    target::build(&step.target, &resolved.values, &dash_ok)?.describe(&redactor),
+                );
             }
             for step in &action.post_exec {
-                calls.push(match target::build(&step.target, &resolved.values) {
+                calls.push(match target::build(&step.target, &resolved.values, &dash_ok) {
                     Ok(call) => call.describe(&redactor),
                     Err(_) => {
                         serde_json::json!({"type": "post_exec", "waits_for": "the action's output"})

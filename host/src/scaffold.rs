@@ -109,6 +109,25 @@ fn definition(name: &str, kind: Kind) -> Value {
     }
 }
 
+/// Declarations for the scaffold's parameters: every value is checked before anything runs
+/// (tighten the patterns to the real platform's names and ids).
+fn parameters(kind: Kind) -> Value {
+    let word = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
+    let mut decls = json!({
+        "region": {"description": "Where workers live.", "pattern": word},
+        "worker_type": {"description": "The worker's size.", "pattern": word},
+        "image": {"description": "The image a worker boots.", "pattern": word},
+        "name": {"description": "The worker's name.", "pattern": "[A-Za-z0-9][A-Za-z0-9-]{0,62}"},
+        "worker_id": {"description": "The platform's id of a worker.", "pattern": word}
+    });
+    if matches!(kind, Kind::Endpoint) {
+        decls["api_url"] =
+            json!({"description": "The API's base URL.", "pattern": "https?://[^\\s]+"});
+        decls["api_key"] = json!({"description": "The API key.", "secret": true});
+    }
+    decls
+}
+
 fn command_definition(name: &str) -> Value {
     let cli = name;
     let worker = json!({"type": "json", "patterns": {
@@ -132,6 +151,7 @@ fn command_definition(name: &str) -> Value {
             "worker_type": "small",
             "image": "ubuntu-22.04"
         },
+        "parameters": parameters(Kind::Command),
         "error_rules": [
             {"when": "^Error: no such (server|image)", "category": "ResourceNotFoundError"},
             {"when": "^Error: not logged in", "category": "AuthenticationError"}
@@ -225,6 +245,7 @@ fn endpoint_definition(name: &str) -> Value {
             "worker_type": "small",
             "image": "ubuntu-22.04"
         },
+        "parameters": parameters(Kind::Endpoint),
         "actions": {
             "test_install": {
                 "target": endpoint("Get", "/version", &headers),

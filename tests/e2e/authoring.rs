@@ -141,7 +141,7 @@ fn docs_follow_the_action_documentation_format() {
         assert!(action.contains(heading), "{heading} in:\n{action}");
     }
     assert!(
-        action.contains("| name | string | Yes | Resource name |"),
+        action.contains("| name | string | Yes | A worker name (free text"),
         "{action}"
     );
     assert!(

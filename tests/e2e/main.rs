@@ -8,6 +8,7 @@ mod authoring;
 mod faults;
 mod load;
 mod operations;
+mod params;
 mod providers;
 mod reported;
 mod sandbox;

@@ -53,6 +53,11 @@ pub struct Provider {
     /// `secrets` wins over this list.
     #[serde(default)]
     pub not_secret: Vec<String>,
+    /// Parameter declarations by name: type, pattern, allowed values, bounds. Every value of a
+    /// declared parameter is checked before anything runs; actions still list the names they
+    /// take in `params`.
+    #[serde(default)]
+    pub parameters: IndexMap<String, ParamDecl>,
     /// A WebAssembly component (path relative to this file) whose hooks override the JSON
     /// rules for the actions it covers.
     #[serde(default)]
@@ -91,6 +96,115 @@ pub enum Origin {
     /// Read from a file in a provider directory.
     #[default]
     File,
+}
+
+/// What values a parameter accepts (§12.1 "validate and sanitize all user inputs"). Every
+/// rule given must hold; a value is checked as the text that is substituted.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ParamDecl {
+    /// `string` (the default), `integer`, `number` or `boolean` (`true`/`false`).
+    #[serde(rename = "type", default)]
+    pub kind: ParamType,
+    /// What the parameter is, for `cpi show`, `cpi docs` and `--help`-like listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A regex the whole value must match (cpi anchors it: `^(?:PATTERN)$`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The only values accepted (compared as text: `2` and `"2"` are the same value).
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<Value>>,
+    /// Smallest value of an `integer`/`number`; shortest length (characters) of a `string`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest value of an `integer`/`number`; longest length (characters) of a `string`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// `true`: the value is secret whatever its name; `false`: never treated as secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<bool>,
+    /// Whether a value may start with `-` where it begins a command word (where a CLI would
+    /// read it as an option). Refused unless this is `true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_leading_dash: bool,
+    #[serde(skip)]
+    compiled: OnceLock<std::result::Result<regex::Regex, String>>,
+}
+
+/// The type of a declared parameter's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// Any text (the default).
+    #[default]
+    String,
+    /// A whole number in decimal (`-3`, `42`).
+    Integer,
+    /// A decimal number (`1.5`, `2e3`); never `NaN` or infinity.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+        })
+    }
+}
+
+impl ParamDecl {
+    /// The rules in a few words for people (`integer, 1 to 64`, `string matching ^[a-z]+$`);
+    /// the description is not included.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.kind.to_string()];
+        if let Some(choices) = &self.choices {
+            let list: Vec<String> = choices
+                .iter()
+                .map(|c| match c {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            parts.push(format!("one of {}", list.join(", ")));
+        }
+        let unit = if self.kind == ParamType::String {
+            " characters"
+        } else {
+            ""
+        };
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => parts.push(format!("{min} to {max}{unit}")),
+            (Some(min), None) => parts.push(format!("at least {min}{unit}")),
+            (None, Some(max)) => parts.push(format!("at most {max}{unit}")),
+            (None, None) => {}
+        }
+        if let Some(pattern) = &self.pattern {
+            parts.push(format!("matching {pattern}"));
+        }
+        if self.allow_leading_dash {
+            parts.push("may start with -".into());
+        }
+        parts.join(", ")
+    }
+
+    /// The declaration's `pattern`, anchored to the whole value and compiled once; `None`
+    /// without one, an error text when it does not compile.
+    pub fn regex(&self) -> Option<std::result::Result<&regex::Regex, &str>> {
+        let pattern = self.pattern.as_deref()?;
+        let compiled = self.compiled.get_or_init(|| {
+            regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        Some(compiled.as_ref().map_err(String::as_str))
+    }
 }
 
 /// `command` or `endpoint` (§4).
@@ -700,6 +814,7 @@ impl Provider {
             status_map: IndexMap::new(),
             secrets: Vec::new(),
             not_secret: Vec::new(),
+            parameters: IndexMap::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             error_rules: Vec::new(),
             env: Vec::new(),
