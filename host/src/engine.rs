@@ -147,6 +147,16 @@ struct Guard {
 
 #[cfg(feature = "wasm")]
 impl Guard {
+    /// The same guard for a run with these secret values: the guest's logs, output and
+    /// denials are redacted of them.
+    fn with_secrets(&self, resolved: &Resolved) -> Guard {
+        let ctx = (*self.ctx).clone().with_secrets(resolved.secret_values());
+        Guard {
+            component: self.component.clone(),
+            ctx: Arc::new(ctx),
+        }
+    }
+
     /// Whether the component runs `action` itself (its `invoke` hook).
     fn invokes(&self, action: &str) -> bool {
         self.component
@@ -261,7 +271,8 @@ impl Engine {
             Error::validation(format!("provider '{}' has no component", provider.name))
         })?;
         let sandbox = self.sandbox()?;
-        tokio::task::spawn_blocking(move || sandbox.load(&path))
+        let name = provider.name.clone();
+        tokio::task::spawn_blocking(move || sandbox.load(&name, &path))
             .await
             .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
@@ -448,6 +459,7 @@ impl Engine {
         if !guard.invokes(action_name) {
             let action = effective.action(action_name)?;
             let mut resolved = params::resolve(effective, action, inputs);
+            let guard = guard.with_secrets(&resolved);
             return self
                 .run_resolved(effective, action_name, action, &mut resolved, Some(&guard))
                 .await;
@@ -471,6 +483,7 @@ impl Engine {
                 resolved
             }
         };
+        let guard = guard.with_secrets(&resolved);
         self.invoke(effective, action_name, &resolved, &guard).await
     }
 
@@ -543,8 +556,15 @@ impl Engine {
         if let Some(guard) = guard
             && guard.component.manifest().maps_status
         {
-            let mut raws = Vec::new();
+            let mut raws = std::collections::BTreeSet::new();
             collect_statuses(value, &mut raws);
+            if raws.len() > MAX_STATUS_CALLS {
+                return Err(Error::provider(format!(
+                    "the result has more than {MAX_STATUS_CALLS} distinct statuses for \
+                     component '{}' to map; cpi maps at most {MAX_STATUS_CALLS} per result",
+                    provider.name
+                )));
+            }
             for raw in raws {
                 let (component, ctx, text) =
                     (guard.component.clone(), guard.ctx.clone(), raw.clone());
@@ -992,6 +1012,11 @@ impl Engine {
             None => Resolved::default(),
         };
         resolved.add_step_outputs(carried, provider);
+        // The guest's logs, output and denials are redacted of this step's secrets.
+        #[cfg(feature = "wasm")]
+        let scoped = guard.map(|g| g.with_secrets(&resolved));
+        #[cfg(feature = "wasm")]
+        let guard = scoped.as_ref();
         let outcome = match (provider.actions.get(name), guard) {
             #[cfg(feature = "wasm")]
             (_, Some(guard)) if guard.invokes(name) => {
@@ -1050,16 +1075,24 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Every string under a `status` key, deduplicated.
+/// Distinct statuses a component's `map-status` hook is called for per result, at most.
 #[cfg(feature = "wasm")]
-fn collect_statuses(value: &Value, out: &mut Vec<String>) {
+const MAX_STATUS_CALLS: usize = 1000;
+
+/// Every string under a `status` key, deduplicated; stops once it has one more than
+/// [`MAX_STATUS_CALLS`] (enough to know there are too many).
+#[cfg(feature = "wasm")]
+fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    if out.len() > MAX_STATUS_CALLS {
+        return;
+    }
     match value {
         Value::Array(items) => items.iter().for_each(|v| collect_statuses(v, out)),
         Value::Object(map) => {
             if let Some(Value::String(raw)) = map.get("status")
                 && !out.contains(raw)
             {
-                out.push(raw.clone());
+                out.insert(raw.clone());
             }
             map.values().for_each(|v| collect_statuses(v, out));
         }

@@ -9,6 +9,7 @@ mod load;
 mod operations;
 mod providers;
 mod reported;
+mod sandbox;
 mod serve;
 mod tls;
 mod wasm;

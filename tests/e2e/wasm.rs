@@ -43,7 +43,7 @@ pub fn guest(package: &str, file: &str) -> PathBuf {
 }
 
 /// A world whose provider directory holds the hostile component as `hostile.wasm`.
-fn hostile_world() -> (World, PathBuf) {
+pub fn hostile_world() -> (World, PathBuf) {
     let w = World::new();
     let dir = w.dir.path().join("components");
     std::fs::create_dir(&dir).unwrap();

@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -13,9 +13,18 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::cpi::provider::{host, types};
+use super::guest_log::{self, GuestLog, Level};
 use crate::error::{Error, ErrorKind};
 use crate::exec::gate::{self, Gate, Scope};
 use crate::exec::http::{Request, Tls};
+use crate::secret::Redactor;
+
+/// Fuel charged for each `log` call, so a guest that loops on the host still runs out of
+/// its CPU budget (about a millisecond of guest code).
+pub const LOG_CALL_FUEL: u64 = 1_000_000;
+/// Fuel charged for each `run-command` or `http-request` call (about 0.1 s of guest code):
+/// 200 calls per hook call at the default budget.
+pub const EFFECT_CALL_FUEL: u64 = 100_000_000;
 
 /// Resource limits for component calls, with sane defaults.
 #[derive(Debug, Clone)]
@@ -28,6 +37,10 @@ pub struct SandboxLimits {
     pub log_bytes: usize,
     /// Largest result (JSON text) a hook may return.
     pub max_result_bytes: usize,
+    /// Wall-clock limit of one hook call (`--wasm-timeout`).
+    pub call_time: Duration,
+    /// Wall-clock limit of all of one run's hook calls together (`--wasm-run-timeout`).
+    pub run_time: Duration,
 }
 
 impl Default for SandboxLimits {
@@ -37,6 +50,8 @@ impl Default for SandboxLimits {
             memory_bytes: 512 << 20,
             log_bytes: 64 << 10,
             max_result_bytes: 16 << 20,
+            call_time: Duration::from_secs(30),
+            run_time: Duration::from_secs(120),
         }
     }
 }
@@ -53,6 +68,10 @@ pub struct CallContext {
     pub scope: Scope,
     /// The runtime the host imports block on.
     pub handle: tokio::runtime::Handle,
+    /// When the run began: its hook calls together get `SandboxLimits::run_time`.
+    pub started: Instant,
+    /// Everything the guest puts on cpi's log this run: redacted, escaped and capped.
+    pub(super) log: Arc<GuestLog>,
 }
 
 impl CallContext {
@@ -67,7 +86,16 @@ impl CallContext {
             gate,
             scope,
             handle,
+            started: Instant::now(),
+            log: Arc::default(),
         })
+    }
+
+    /// The same context, redacting these secret values from everything the guest logs or
+    /// prints and from the denials it causes.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> CallContext {
+        self.log = Arc::new(GuestLog::new(Redactor::new(secrets)));
+        self
     }
 }
 
@@ -83,6 +111,10 @@ pub struct State {
     /// The last host call's failure: when the guest returns it unchanged, the host's own
     /// error (with its details and transient flag) is what the run reports.
     pub(super) failed: Option<Error>,
+    /// Fuel charged for host calls so far; with the fuel the guest's code used, it must
+    /// stay within the budget (checked here and at every epoch tick, see `Component::call`).
+    pub(super) host_fuel: u64,
+    fuel_budget: u64,
 }
 
 impl State {
@@ -110,26 +142,48 @@ impl State {
             log,
             denied: None,
             failed: None,
+            host_fuel: 0,
+            fuel_budget: limits.fuel,
         }
     }
 
-    /// Everything the guest logged or printed during the call (escapes stripped).
+    /// Everything the guest printed during the call, cut at the per-call cap.
     pub fn take_log(&self) -> String {
         self.log.take()
+    }
+
+    /// Charges a host call against the CPU budget: a guest whose host calls alone use it
+    /// up is stopped here, one whose code and host calls together do at the next tick.
+    fn charge(&mut self, fuel: u64) -> wasmtime::Result<()> {
+        self.host_fuel = self.host_fuel.saturating_add(fuel);
+        if self.host_fuel >= self.fuel_budget {
+            return Err(wasmtime::Trap::OutOfFuel.into());
+        }
+        Ok(())
     }
 
     /// A host call's failure as the guest sees it; a capability denial is remembered, to be
     /// reported even if the guest swallows it.
     fn fail(&mut self, err: Error) -> types::Error {
         if err.kind() == ErrorKind::CapabilityDenied {
-            tracing::warn!(provider = %self.ctx.name, "capability denied: {}", err.message());
-            if self.denied.is_none() {
-                self.denied = Some(err.clone());
-            }
+            self.record_denial(&err);
         }
         let wit = to_wit(&err);
         self.failed = Some(err);
         wit
+    }
+
+    /// Warns about a denial (within the run's caps) and keeps the call's first one, cut and
+    /// redacted, to report whatever the guest makes of it.
+    fn record_denial(&mut self, err: &Error) {
+        self.ctx.log.denial(&self.ctx.name, err.message());
+        if self.denied.is_none() {
+            let log = &self.ctx.log;
+            self.denied = Some(
+                err.clone()
+                    .map_text(|t| log.redact_cut(t, guest_log::MESSAGE_BYTES / 2)),
+            );
+        }
     }
 }
 
@@ -149,6 +203,7 @@ impl host::Host for State {
         &mut self,
         cmd: host::Command,
     ) -> wasmtime::Result<Result<host::CommandOutput, types::Error>> {
+        self.charge(EFFECT_CALL_FUEL)?;
         let mut argv = Vec::with_capacity(cmd.args.len() + 1);
         argv.push(cmd.program);
         argv.extend(cmd.args);
@@ -175,6 +230,7 @@ impl host::Host for State {
         &mut self,
         req: host::Request,
     ) -> wasmtime::Result<Result<host::Response, types::Error>> {
+        self.charge(EFFECT_CALL_FUEL)?;
         let tls = Tls::default();
         let call = Request {
             method: &req.method,
@@ -196,17 +252,17 @@ impl host::Host for State {
     }
 
     fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.log.write(message.as_bytes());
-        self.log.write(b"\n");
-        let clean = strip_controls(&message);
-        let name = &self.ctx.name;
-        match level {
-            host::LogLevel::Trace => tracing::trace!(provider = %name, "{clean}"),
-            host::LogLevel::Debug => tracing::debug!(provider = %name, "{clean}"),
-            host::LogLevel::Info => tracing::info!(provider = %name, "{clean}"),
-            host::LogLevel::Warn => tracing::warn!(provider = %name, "{clean}"),
-            host::LogLevel::Error => tracing::error!(provider = %name, "{clean}"),
-        }
+        self.charge(LOG_CALL_FUEL)?;
+        let level = match level {
+            host::LogLevel::Trace => Level::Trace,
+            host::LogLevel::Debug => Level::Debug,
+            host::LogLevel::Info => Level::Info,
+            host::LogLevel::Warn => Level::Warn,
+            host::LogLevel::Error => Level::Error,
+        };
+        self.ctx
+            .log
+            .message(&self.ctx.name, level, &message, guest_log::MESSAGE_BYTES);
         Ok(())
     }
 }
@@ -259,41 +315,43 @@ pub fn from_wit(err: types::Error) -> Error {
         C::CapabilityDenied => ErrorKind::CapabilityDenied,
         C::Unsupported => ErrorKind::Unsupported,
     };
-    let message: String = strip_controls(&err.message).chars().take(4096).collect();
-    Error::new(kind, message)
+    let message = crate::exec::excerpt(&err.message, 4096);
+    Error::new(kind, crate::escape::text(&message))
 }
 
-/// Removes terminal escapes and other control characters (keeps newlines and tabs).
-pub fn strip_controls(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
-}
-
-/// Guest stdout/stderr and `log` output: kept up to a byte budget, the rest dropped.
+/// Guest stdout/stderr: kept up to a byte budget per call, the rest counted and dropped.
 #[derive(Clone)]
 struct LogSink {
-    buf: Arc<Mutex<Vec<u8>>>,
+    buf: Arc<Mutex<(Vec<u8>, usize)>>,
     cap: usize,
 }
 
 impl LogSink {
     fn new(cap: usize) -> LogSink {
         LogSink {
-            buf: Arc::new(Mutex::new(Vec::new())),
+            buf: Arc::new(Mutex::new((Vec::new(), 0))),
             cap,
         }
     }
 
     fn write(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().expect("log lock");
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let (kept, dropped) = &mut *buf;
+        let room = self.cap.saturating_sub(kept.len());
+        let take = bytes.len().min(room);
+        kept.extend_from_slice(&bytes[..take]);
+        *dropped += bytes.len() - take;
     }
 
+    /// The text kept, raw (the guest log escapes and redacts it when it shows it), with the
+    /// cut marked where bytes were dropped.
     fn take(&self) -> String {
-        let buf = std::mem::take(&mut *self.buf.lock().expect("log lock"));
-        strip_controls(&String::from_utf8_lossy(&buf))
+        let (kept, dropped) = std::mem::take(&mut *self.buf.lock().expect("log lock"));
+        let mut text = String::from_utf8_lossy(&kept).into_owned();
+        if dropped > 0 {
+            text.push_str(&format!("… ({dropped} more bytes not kept)"));
+        }
+        text
     }
 }
 

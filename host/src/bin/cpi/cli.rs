@@ -342,4 +342,10 @@ pub struct ParamArgs {
     /// Memory cap per component instance, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     pub wasm_memory_mb: usize,
+    /// Wall-clock limit of one component call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub wasm_timeout: f64,
+    /// Wall-clock limit of all of one run's component calls together, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub wasm_run_timeout: f64,
 }

@@ -39,6 +39,15 @@ const ACTIONS: &[&str] = &[
     "flood-stdout",
     "escape-log",
     "tcp",
+    "swallow-run",
+    "swallow-http",
+    "log-loop",
+    "echo-loop",
+    "log-flood",
+    "deny-flood",
+    "leak-secret",
+    "escape-denial",
+    "escape-result",
     "http-header",
     "get_answer",
 ];
@@ -117,20 +126,57 @@ impl Guest for Hostile {
                 .map(String::from)
                 .collect(),
             provider_json: None,
-            parses: vec![],
+            // Used by a JSON provider the tests write around this component (`list_workers`
+            // runs `echo hello MODE`; the mode picks the attack).
+            parses: vec!["list_workers".into()],
             invokes: ACTIONS.iter().map(|s| s.to_string()).collect(),
-            maps_status: false,
+            maps_status: true,
         }
     }
 
-    fn parse(_action: String, _raw: String) -> Result<String, Error> {
-        Err(Error {
-            category: ErrorCategory::Unsupported,
-            message: "no parse".into(),
-        })
+    fn parse(_action: String, raw: String) -> Result<String, Error> {
+        let mode = raw.trim().strip_prefix("hello ").unwrap_or("");
+        match mode {
+            "plain" => ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into()),
+            // Denied, error ignored, success returned.
+            "swallow" => {
+                let _ = host::run_command(&rm());
+                ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into())
+            }
+            // The map-status hook swallows a denial for this status.
+            "map-swallow" => ok("[{\"id\":\"w1\",\"status\":\"SWALLOW\"}]".into()),
+            // More distinct statuses than cpi maps (each one a map-status call).
+            "statuses" => {
+                let items: Vec<String> = (0..5000)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"S{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            // 40 statuses whose mapping each takes 250 ms of wall-clock time.
+            "slow-statuses" => {
+                let items: Vec<String> = (0..40)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"SLOW{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            other => Err(Error {
+                category: ErrorCategory::Validation,
+                message: format!("unknown parse mode {other:?}"),
+            }),
+        }
     }
 
-    fn map_status(_raw: String) -> WorkerStatus {
+    fn map_status(raw: String) -> WorkerStatus {
+        if raw == "SWALLOW" {
+            let _ = host::run_command(&rm());
+            return WorkerStatus::Running;
+        }
+        if raw.starts_with("SLOW") {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_millis(250) {
+                std::hint::black_box(0);
+            }
+        }
         WorkerStatus::Unknown
     }
 
@@ -237,6 +283,85 @@ impl Guest for Hostile {
                 );
                 ok("{\"logged\":true}".into())
             }
+            "swallow-run" => {
+                let _ = host::run_command(&rm());
+                ok("{\"swallowed\":true}".into())
+            }
+            "swallow-http" => {
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: "http://127.0.0.1:9/steal".into(),
+                    headers: vec![],
+                    body: None,
+                };
+                let _ = host::http_request(&req);
+                ok("{\"swallowed\":true}".into())
+            }
+            "log-loop" => loop {
+                host::log(host::LogLevel::Trace, "tick");
+            },
+            "echo-loop" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "again".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                loop {
+                    let _ = host::run_command(&cmd);
+                }
+            }
+            "log-flood" => {
+                // 1 GiB of warnings, 1 MiB per call, each one different.
+                let mut line = "w".repeat(1 << 20);
+                for i in 0..1024 {
+                    line.replace_range(0..8, &format!("{i:08}"));
+                    host::log(host::LogLevel::Warn, &line);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "deny-flood" => {
+                // 1,024 denials of a 1 MiB argument.
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec!["d".repeat(1 << 20)],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                for _ in 0..1024 {
+                    let _ = host::run_command(&cmd);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "leak-secret" => {
+                // The parameters (a secret among them) on every copy cpi shows.
+                host::log(host::LogLevel::Warn, &format!("params: {params}"));
+                host::log(host::LogLevel::Info, &format!("params: {params}"));
+                println!("stdout params: {params}");
+                eprintln!("stderr params: {params}");
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec![params.clone()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                let _ = host::run_command(&cmd);
+                ok("{\"leaked\":false}".into())
+            }
+            "escape-denial" => {
+                let cmd = host::Command {
+                    program: "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\rfake".into(),
+                    args: vec!["\u{1b}[1A".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            "escape-result" => ok(
+                "{\"workers\":[{\"id\":\"w1\",\"name\":\"\\u001b[2J\\u009b31m\\rfake\\u202e\"}],\
+                  \"note\":\"\\u001b]0;pwned\\u0007\\u0085\"}"
+                    .into(),
+            ),
             "http-header" => {
                 // Sets the header the caller names (`-p name=... -p value=...`).
                 let req = host::Request {
@@ -275,6 +400,16 @@ impl Guest for Hostile {
                 message: format!("unknown action {other}"),
             }),
         }
+    }
+}
+
+/// A command the manifest never requested.
+fn rm() -> host::Command {
+    host::Command {
+        program: "rm".into(),
+        args: vec!["-rf".into(), "/tmp/cpi-hostile".into()],
+        stdin: None,
+        timeout_ms: None,
     }
 }
 

@@ -217,10 +217,22 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
             "--wasm-fuel and --wasm-memory-mb must be positive",
         ));
     }
+    let seconds = |flag: &str, secs: f64| {
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "{flag} must be a positive number of seconds, got {secs}"
+                ))
+            })
+    };
     let wasm = cpi::engine::WasmOptions {
         limits: cpi::wasm::SandboxLimits {
             fuel: args.wasm_fuel,
             memory_bytes: args.wasm_memory_mb.saturating_mul(1 << 20),
+            call_time: seconds("--wasm-timeout", args.wasm_timeout)?,
+            run_time: seconds("--wasm-run-timeout", args.wasm_run_timeout)?,
             ..Default::default()
         },
         one_off,

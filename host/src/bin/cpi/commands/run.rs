@@ -139,8 +139,11 @@ fn wait_loop(
         opts,
         |status, elapsed| {
             let line = format!(
-                "waiting for {worker_id} to be {}: {status} ({:.0?})",
-                opts.target, elapsed
+                "waiting for {} to be {}: {} ({:.0?})",
+                cpi::escape::line(worker_id),
+                opts.target,
+                cpi::escape::line(status),
+                elapsed
             );
             match &spinner {
                 Some(bar) => bar.set_message(line),
