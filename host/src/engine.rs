@@ -39,6 +39,13 @@ pub struct Engine {
     sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
 }
 
+/// What the steps of one action run share: the redactor for their logs, and the provider's
+/// error rules (each step's own rules come first).
+struct Shared<'a> {
+    redactor: &'a Redactor,
+    errors: &'a crate::exec::ErrorRules,
+}
+
 /// When and how often a failed action that is safe to repeat is tried again: exponential
 /// backoff with full jitter, honouring `Retry-After`, on rate limits, timeouts, connection
 /// failures and 5xx answers. `create_*` and other non-idempotent actions are never retried.
@@ -613,6 +620,11 @@ impl Engine {
     ) -> Result<Value> {
         let redactor = Redactor::new(resolved.secret_values());
         let outcome = async {
+            let shared = Shared {
+                redactor: &redactor,
+                errors: provider.error_rules()?,
+            };
+            let redactor = &shared;
             resolved.require(action)?;
             for step in action
                 .pre_exec
@@ -624,9 +636,7 @@ impl Engine {
             }
             for step in &action.pre_exec {
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
@@ -634,11 +644,11 @@ impl Engine {
             resolved.enter_step(action, provider)?;
             let mut result = match &action.paginate {
                 None => {
-                    self.run_step(action, Some(action_name), resolved, &redactor, guard)
+                    self.run_step(action, Some(action_name), resolved, redactor, guard)
                         .await?
                 }
                 Some(paginate) => {
-                    self.run_pages(action, action_name, paginate, resolved, &redactor, guard)
+                    self.run_pages(action, action_name, paginate, resolved, redactor, guard)
                         .await?
                 }
             };
@@ -647,9 +657,7 @@ impl Engine {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
@@ -678,7 +686,7 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let output = self.execute(step, name, resolved, redactor, guard).await?;
@@ -693,7 +701,7 @@ impl Engine {
         name: &str,
         paginate: &crate::provider::Paginate,
         resolved: &mut Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let chosen = resolved.is_given(&paginate.param);
@@ -752,9 +760,11 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        shared: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<String> {
+        let redactor = shared.redactor;
+        let errors = step.error_rules()?.then(shared.errors);
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
@@ -775,7 +785,7 @@ impl Engine {
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
-                    .command(scope, &argv, &step.accept_exit)
+                    .command(scope, &argv, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -800,7 +810,7 @@ impl Engine {
                     body: body.as_deref().map(str::as_bytes),
                     tls: &tls,
                 };
-                self.gate.send(scope, &req).await?.body
+                self.gate.send(scope, &req, &errors).await?.body
             }
         };
         tracing::debug!(

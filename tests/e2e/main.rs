@@ -27,4 +27,5 @@ mod real_aws;
 mod real_libvirt;
 mod recording;
 mod stored_trust;
+mod tables;
 mod untrusted_files;
