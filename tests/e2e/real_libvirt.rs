@@ -181,7 +181,7 @@ fn real_virsh_takes_hostile_domain_names_as_one_name() {
             // message quotes the whole value): never read as an option or a second word.
             match code {
                 "ValidationError" => {}
-                "ResourceNotFoundError" | "ProviderError" => {
+                "ResourceNotFoundError" => {
                     let message = err["message"].as_str().unwrap_or_default();
                     assert!(
                         message.contains(&format!("failed to get domain '{id}'")),
