@@ -33,6 +33,7 @@ pub struct Engine {
     gate: Gate,
     retry: RetryPolicy,
     throttle: Arc<crate::throttle::Throttle>,
+    approvals: Option<crate::grants::GrantStore>,
     #[cfg(feature = "wasm")]
     wasm: WasmOptions,
     #[cfg(feature = "wasm")]
@@ -147,46 +148,71 @@ impl Default for WasmOptions {
 
 /// The component behind a provider during one run: its hooks and the grants in force.
 #[cfg(feature = "wasm")]
-struct Guard {
+struct ComponentGuard {
     component: Arc<crate::wasm::Component>,
     ctx: Arc<crate::wasm::CallContext>,
 }
 
-#[cfg(feature = "wasm")]
+/// What bounds one run of a provider that is not built in.
+enum Guard {
+    /// A component: its hooks and grants.
+    #[cfg(feature = "wasm")]
+    Component(ComponentGuard),
+    /// An approved JSON provider: its derived argv patterns and origins, its approved
+    /// environment, and the parameters whose configured base URL it may reach.
+    Approved {
+        /// The approved rules and environment.
+        scope: Scope,
+        /// Parameters holding a base URL the user configures.
+        bases: Vec<String>,
+    },
+}
+
 impl Guard {
     /// The same guard for a run with these secret values: the guest's logs, output and
     /// denials are redacted of them.
     fn with_secrets(&self, resolved: &Resolved) -> Guard {
-        let ctx = (*self.ctx).clone().with_secrets(resolved.secret_values());
-        Guard {
-            component: self.component.clone(),
-            ctx: Arc::new(ctx),
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => Guard::Component(ComponentGuard {
+                component: c.component.clone(),
+                ctx: Arc::new((*c.ctx).clone().with_secrets(resolved.secret_values())),
+            }),
+            Guard::Approved { scope, bases } => Guard::Approved {
+                scope: scope.clone(),
+                bases: bases.clone(),
+            },
         }
     }
 
     /// Whether the component runs `action` itself (its `invoke` hook).
     fn invokes(&self, action: &str) -> bool {
-        self.component
-            .manifest()
-            .invokes
-            .iter()
-            .any(|a| a == action)
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => c.component.manifest().invokes.iter().any(|a| a == action),
+            Guard::Approved { .. } => false,
+        }
     }
-}
 
-impl Guard {
     /// Whether the component can run `action` with no JSON definition of it.
     fn runs(&self, action: &str) -> bool {
-        #[cfg(feature = "wasm")]
-        return self.invokes(action);
-        #[cfg(not(feature = "wasm"))]
-        match *self {}
+        self.invokes(action)
+    }
+
+    /// Whether a component is behind the provider.
+    fn is_component(&self) -> bool {
+        !matches!(self, Guard::Approved { .. })
+    }
+
+    /// The component, when the provider has one.
+    #[cfg(feature = "wasm")]
+    fn component(&self) -> Option<&ComponentGuard> {
+        match self {
+            Guard::Component(c) => Some(c),
+            Guard::Approved { .. } => None,
+        }
     }
 }
-
-/// Without the wasm feature there are no components, so no guards.
-#[cfg(not(feature = "wasm"))]
-enum Guard {}
 
 /// What `--dry-run` shows: the calls an action would make, secrets redacted.
 #[derive(Debug, Clone, Serialize)]
@@ -229,11 +255,35 @@ impl Engine {
             gate: Gate::new(limits),
             retry: RetryPolicy::default(),
             throttle: Arc::default(),
+            approvals: crate::grants::GrantStore::default_store(),
             #[cfg(feature = "wasm")]
             wasm: WasmOptions::default(),
             #[cfg(feature = "wasm")]
             sandbox: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Where approvals are looked up (`None`: only built-in providers run).
+    pub fn with_approvals(mut self, store: Option<crate::grants::GrantStore>) -> Engine {
+        self.approvals = store;
+        self
+    }
+
+    /// The guard of a JSON provider: none for a built-in one; otherwise its approval, or an
+    /// error naming what to review.
+    fn approved(&self, provider: &Provider) -> Result<Option<Guard>> {
+        if provider.is_builtin() {
+            return Ok(None);
+        }
+        let approved = crate::approval::check(self.approvals.as_ref(), provider)?;
+        Ok(Some(Guard::Approved {
+            scope: Scope {
+                provider: provider.name.clone(),
+                grants: Some(approved.caps),
+                env: approved.env,
+            },
+            bases: approved.bases,
+        }))
     }
 
     /// Extra environment variables for every command this engine runs.
@@ -396,8 +446,11 @@ impl Engine {
             return self.run_component(provider, action_name, inputs).await;
         }
         let action = provider.action(action_name)?;
+        let guard = self
+            .approved(provider)
+            .map_err(|e| e.context(&provider.name, action_name))?;
         let mut resolved = params::resolve(provider, action, inputs);
-        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, None)
+        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, guard.as_ref())
             .await
     }
 
@@ -429,6 +482,15 @@ impl Engine {
             Some(store) => store.load(&provider.name)?,
             None => None,
         };
+        if !provider.is_builtin() {
+            match &stored {
+                Some(grant) => crate::approval::check_pins(grant, provider)?,
+                None if self.wasm.one_off.is_empty() => {
+                    return Err(crate::approval::not_approved(provider));
+                }
+                None => {}
+            }
+        }
         let (grants, env) = crate::grants::effective(
             stored.as_ref(),
             component.sha256(),
@@ -441,10 +503,10 @@ impl Engine {
             env,
         };
         let ctx = crate::wasm::CallContext::new(self.gate.clone(), scope)?;
-        let guard = Guard {
+        let guard = Guard::Component(ComponentGuard {
             component,
             ctx: Arc::new(ctx),
-        };
+        });
         Ok((guard, defined))
     }
 
@@ -515,9 +577,12 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
+        let hooks = guard
+            .component()
+            .ok_or_else(|| Error::internal("invoke without a component"))?;
         let (call, ctx, action) = (
-            guard.component.clone(),
-            guard.ctx.clone(),
+            hooks.component.clone(),
+            hooks.ctx.clone(),
             action_name.to_string(),
         );
         let outcome = tokio::task::spawn_blocking(move || call.invoke(ctx, &action, &params))
@@ -560,7 +625,7 @@ impl Engine {
         #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
         let mut table = provider.status_map.clone();
         #[cfg(feature = "wasm")]
-        if let Some(guard) = guard
+        if let Some(guard) = guard.and_then(Guard::component)
             && guard.component.manifest().maps_status
         {
             let mut raws = std::collections::BTreeSet::new();
@@ -771,9 +836,11 @@ impl Engine {
         let own;
         let scope = match guard {
             #[cfg(feature = "wasm")]
-            Some(guard) => &guard.ctx.scope,
-            #[cfg(not(feature = "wasm"))]
-            Some(guard) => match *guard {},
+            Some(Guard::Component(guard)) => &guard.ctx.scope,
+            Some(Guard::Approved { scope, bases }) => {
+                own = with_configured_bases(scope, bases, resolved);
+                &own
+            }
             None => {
                 own = Scope {
                     provider: name.unwrap_or("request").to_string(),
@@ -796,7 +863,7 @@ impl Engine {
                 body,
             } => {
                 let tls = Tls::from_values(&resolved.values)?;
-                if guard.is_some() && !tls.is_default() {
+                if guard.is_some_and(Guard::is_component) && !tls.is_default() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         "verify_ssl and ca_cert_file are not supported for component providers: \
@@ -834,7 +901,7 @@ impl Engine {
         #[cfg(not(feature = "wasm"))]
         let _ = guard;
         #[cfg(feature = "wasm")]
-        if let (Some(guard), Some(name)) = (guard, name)
+        if let (Some(guard), Some(name)) = (guard.and_then(Guard::component), name)
             && guard.component.manifest().parses.iter().any(|a| a == name)
         {
             let (component, ctx, action) =
@@ -946,14 +1013,20 @@ impl Engine {
     ) -> (Vec<StepReport>, Result<()>) {
         #[cfg(feature = "wasm")]
         let (guard, defined) = match provider.component {
-            None => (None, None),
+            None => match self.approved(provider) {
+                Ok(guard) => (guard, None),
+                Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
+            },
             Some(_) => match self.guard(provider).await {
                 Ok((guard, defined)) => (Some(guard), defined),
                 Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
             },
         };
         #[cfg(not(feature = "wasm"))]
-        let (guard, defined): (Option<Guard>, Option<Provider>) = (None, None);
+        let (guard, defined): (Option<Guard>, Option<Provider>) = match self.approved(provider) {
+            Ok(guard) => (guard, None),
+            Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
+        };
         let provider = defined.as_ref().unwrap_or(provider);
         let mut reports = Vec::new();
         let mut carried = Map::new();
@@ -1108,4 +1181,22 @@ fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>)
         }
         _ => {}
     }
+}
+
+/// An approved JSON provider's scope for one step: its rules plus the origin of each base URL
+/// the user configured (the value in this run).
+fn with_configured_bases(scope: &Scope, bases: &[String], resolved: &Resolved) -> Scope {
+    let mut scope = scope.clone();
+    if let Some(grants) = scope.grants.as_mut() {
+        for param in bases {
+            if let Some(rule) = resolved
+                .values
+                .get(param)
+                .and_then(|base| crate::policy::HttpRule::parse(base).ok())
+            {
+                grants.http.push(rule);
+            }
+        }
+    }
+    scope
 }

@@ -135,7 +135,29 @@ pub fn validate_text(text: &str, path: &Path) -> Report {
         }
     };
     check_provider(&provider, &mut report);
+    check_request(&provider, &mut report);
     finish(report)
+}
+
+/// What the review screen flags (shells given scripts, runners, downloads run, fixed temp
+/// paths, programs by path) as warnings; a program or origin a parameter chooses as an error.
+fn check_request(provider: &Provider, report: &mut Report) {
+    match crate::request::derive(provider) {
+        Ok(request) => {
+            for (at, message) in request.warnings() {
+                report.push(Severity::Warning, format!("actions.{at}.target"), message);
+            }
+        }
+        Err(err) => {
+            let at = err
+                .details()
+                .get("action")
+                .and_then(Value::as_str)
+                .map(|a| format!("actions.{a}.target"))
+                .unwrap_or_else(|| "env".into());
+            report.push(Severity::Error, at, err.message().to_string());
+        }
+    }
 }
 
 fn finish(mut report: Report) -> Report {
@@ -145,6 +167,7 @@ fn finish(mut report: Report) -> Report {
 
 const PROVIDER_KEYS: &[&str] = &[
     "name",
+    "env",
     "type",
     "description",
     "default_settings",

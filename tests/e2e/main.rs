@@ -2,6 +2,7 @@
 
 mod support;
 
+mod approval;
 mod authoring;
 
 mod faults;
@@ -21,6 +22,7 @@ mod guests;
 mod compat;
 
 mod hostile;
+mod install;
 
 mod discovery;
 mod real_aws;

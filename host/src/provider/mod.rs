@@ -61,12 +61,21 @@ pub struct Provider {
     /// the action's own rules) before the built-in heuristics.
     #[serde(default)]
     pub error_rules: Vec<ErrorRule>,
+    /// Environment variables its commands read (`AWS_PROFILE`): once the provider is
+    /// approved they are passed on; every other variable but a small base is not. Never
+    /// `LD_*`/`DYLD_*`.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// The provider's actions, in file order.
     #[serde(default)]
     pub actions: IndexMap<String, Action>,
     /// Where the provider was loaded from (`<built-in>/NAME.json` for a built-in one).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The sha256 of the exact bytes the provider was parsed from (empty for a standalone
+    /// component, whose own digest pins it).
+    #[serde(skip)]
+    pub sha256: String,
     /// Whether it is built into cpi or read from a file.
     #[serde(skip)]
     pub origin: Origin,
@@ -617,6 +626,7 @@ impl Provider {
             .with_detail("json_path", at)
         })?;
         provider.source = path.to_path_buf();
+        provider.sha256 = crate::request::sha256(text.as_bytes());
         provider.check_shown_text(path)?;
         Ok(provider)
     }
@@ -687,9 +697,11 @@ impl Provider {
             not_secret: Vec::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             error_rules: Vec::new(),
+            env: Vec::new(),
             actions: IndexMap::new(),
             source: path.to_path_buf(),
             compiled_errors: OnceLock::new(),
+            sha256: String::new(),
             origin: Origin::File,
         })
     }
