@@ -12,15 +12,15 @@ use crate::wasm::{dummy_component, hostile_world};
 /// The exit code of `CapabilityDeniedError`.
 const DENIED_EXIT: i32 = 17;
 
-/// A JSON provider `hp` around the hostile component: `list_workers` runs `echo hello MODE`,
-/// and the component's `parse` and `map-status` hooks act on MODE.
+/// A JSON provider `hp` around (a copy of) the hostile component: `list_workers` runs
+/// `echo hello MODE`, and the component's `parse` and `map-status` hooks act on MODE. The copy
+/// is hp's own, so `hostile.wasm` stays a standalone provider.
 fn write_hp(dir: &Path) {
+    std::fs::copy(dir.join("hostile.wasm"), dir.join("hp-guest.wasm")).unwrap();
     let provider = serde_json::json!({
         "name": "hp",
         "type": "command",
-        // Text `cpi show` prints: it must not redraw the terminal.
-        "description": "hp\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J",
-        "component": "hostile.wasm",
+        "component": "hp-guest.wasm",
         "actions": {"list_workers": {"target": {"Command": "echo hello {mode}"}, "params": ["mode"]}}
     });
     std::fs::write(dir.join("hp.json"), provider.to_string()).unwrap();
@@ -239,16 +239,13 @@ fn terminal_controls_from_a_guest_are_escaped_everywhere() {
         run.stdout
     );
 
-    // Provider and manifest text in grant, show and grants (a manifest with controls is
-    // refused outright; a provider file's description is shown, escaped).
+    // Provider and manifest text in grant, show and grants (files and manifests holding
+    // controls are refused when loaded; what is shown is escaped as well).
     write_hp(&dir);
-    let (run, _) = cpi(&w, &dir, &["show", "hp", "--output", "table"]);
-    assert_eq!(run.code, 0, "{}", run.all_output());
-    assert_clean(&run.stdout, "show hp");
-    assert!(run.stdout.contains("hp\\u{1b}[1A"), "{}", run.stdout);
     for args in [
         &["grant", "hostile", "--output", "table"][..],
         &["grant", "hp", "--all", "--output", "table"],
+        &["show", "hp", "--output", "table"],
         &["grant", "hostile", "--all", "--output", "table"],
         &["show", "hostile", "--output", "table"],
         &["grants", "--output", "table"],
