@@ -584,6 +584,7 @@ impl Doc<'_> {
             );
         }
         out.push('\n');
+        error_rules(out, &self.provider.error_rules, "every action");
     }
 
     fn has_http(&self) -> bool {
@@ -754,6 +755,7 @@ impl Doc<'_> {
             let _ = writeln!(out, "- {}: {why}", kind.code());
         }
         out.push('\n');
+        error_rules(out, &action.error_rules, "this action");
 
         out.push_str("### Example\n\n");
         let example = self.example_params(name, &params);
@@ -1006,6 +1008,32 @@ fn json_type_name(value: &Value) -> Option<&'static str> {
         Value::Array(_) => "list",
         Value::Object(_) => "object",
     })
+}
+
+/// The provider's `error_rules` as a table: which messages get which category, checked in
+/// order before the built-in rules.
+fn error_rules(out: &mut String, rules: &[crate::provider::ErrorRule], scope: &str) {
+    if rules.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "The provider reads its platform's messages for {scope} first, in this order (the \
+         first regex found in the error text decides):\n"
+    );
+    out.push_str("| Error text matches | Exit status | Category |\n|---|---|---|\n");
+    for rule in rules {
+        let status = rule
+            .exit_code
+            .map_or_else(|| "any".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            out,
+            "| `{}` | {status} | `{}` |",
+            cell(&rule.when),
+            rule.category.kind().code()
+        );
+    }
+    out.push('\n');
 }
 
 fn field_info(kind: RuleKind, field: &str, rules: &crate::provider::ParseRules) -> FieldInfo {

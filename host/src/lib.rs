@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod approval;
 pub mod config;
 pub mod docs;
 pub mod engine;
@@ -38,11 +39,13 @@ pub mod exec;
 pub mod fixture;
 pub mod fsread;
 pub mod grants;
+pub mod install;
 pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
 pub mod record;
+pub mod request;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;

@@ -144,7 +144,48 @@ pub fn check_command(template: &str) -> Result<()> {
     command_argv(template, &values).map(|_| ())
 }
 
-fn is_shell(program: &str) -> bool {
+/// One word of a command template, split exactly as [`command_argv`] splits it, before any
+/// value is substituted: what a review shows is what runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateWord {
+    /// The word with its quotes removed and its placeholders kept (`--region={region}`).
+    pub text: String,
+    /// Whether a placeholder fills all or part of it.
+    pub has_placeholder: bool,
+    /// Whether it is the script of a shell given `-c` (values are quoted into it).
+    pub is_script: bool,
+}
+
+/// Splits a command template into words with [`command_argv`]'s rules, without substituting.
+pub fn command_words(template: &str) -> Result<Vec<TemplateWord>> {
+    let mut out = Vec::new();
+    let (mut script_next, mut shell_seen) = (false, false);
+    for text in split_words(template)? {
+        let is_script = std::mem::take(&mut script_next);
+        if !is_script && shell_seen && is_command_flag(&text) {
+            script_next = true;
+        }
+        shell_seen |= !is_script && is_shell(&text);
+        let has_placeholder = scan(&text).next().is_some();
+        out.push(TemplateWord {
+            has_placeholder,
+            is_script,
+            text,
+        });
+    }
+    Ok(out)
+}
+
+/// The name of the placeholder a URL template starts with (its base URL), if any.
+pub fn url_base(template: &str) -> Option<&str> {
+    scan(template)
+        .next()
+        .filter(|p| p.start == 0)
+        .map(|p| p.name)
+}
+
+/// Whether `program` (a name or path) is a POSIX shell that runs a script given with `-c`.
+pub(crate) fn is_shell(program: &str) -> bool {
     let base = program.rsplit('/').next().unwrap_or(program);
     matches!(
         base,
@@ -153,7 +194,7 @@ fn is_shell(program: &str) -> bool {
 }
 
 /// `-c`, or a combined short-option word containing `c` (`-ec`, `-lc`).
-fn is_command_flag(word: &str) -> bool {
+pub(crate) fn is_command_flag(word: &str) -> bool {
     word.len() >= 2
         && word.starts_with('-')
         && !word.starts_with("--")

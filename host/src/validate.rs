@@ -135,7 +135,29 @@ pub fn validate_text(text: &str, path: &Path) -> Report {
         }
     };
     check_provider(&provider, &mut report);
+    check_request(&provider, &mut report);
     finish(report)
+}
+
+/// What the review screen flags (shells given scripts, runners, downloads run, fixed temp
+/// paths, programs by path) as warnings; a program or origin a parameter chooses as an error.
+fn check_request(provider: &Provider, report: &mut Report) {
+    match crate::request::derive(provider) {
+        Ok(request) => {
+            for (at, message) in request.warnings() {
+                report.push(Severity::Warning, format!("actions.{at}.target"), message);
+            }
+        }
+        Err(err) => {
+            let at = err
+                .details()
+                .get("action")
+                .and_then(Value::as_str)
+                .map(|a| format!("actions.{a}.target"))
+                .unwrap_or_else(|| "env".into());
+            report.push(Severity::Error, at, err.message().to_string());
+        }
+    }
 }
 
 fn finish(mut report: Report) -> Report {
@@ -145,6 +167,7 @@ fn finish(mut report: Report) -> Report {
 
 const PROVIDER_KEYS: &[&str] = &[
     "name",
+    "env",
     "type",
     "description",
     "default_settings",
@@ -152,6 +175,7 @@ const PROVIDER_KEYS: &[&str] = &[
     "secrets",
     "not_secret",
     "component",
+    "error_rules",
     "actions",
     "version",
     "$schema",
@@ -159,6 +183,7 @@ const PROVIDER_KEYS: &[&str] = &[
 const ACTION_KEYS: &[&str] = &[
     "target",
     "accept_exit",
+    "error_rules",
     "paginate",
     "params",
     "parse_rules",
@@ -169,8 +194,22 @@ const ACTION_KEYS: &[&str] = &[
     "idempotent",
     "normalize_status",
 ];
-const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns", "items"];
-const PATTERN_KEYS: &[&str] = &["regex", "pointer", "group", "optional", "transform"];
+const RULE_KEYS: &[&str] = &[
+    "type",
+    "patterns",
+    "separator",
+    "header",
+    "array_patterns",
+    "items",
+];
+const PATTERN_KEYS: &[&str] = &[
+    "regex",
+    "pointer",
+    "column",
+    "group",
+    "optional",
+    "transform",
+];
 const ARRAY_PATTERN_KEYS: &[&str] = &["prefix", "index", "object"];
 const ENDPOINT_KEYS: &[&str] = &["url", "method", "headers", "body"];
 
@@ -266,6 +305,7 @@ fn check_provider(provider: &Provider, report: &mut Report) {
             );
         }
     }
+    check_error_rules(&provider.error_rules, "error_rules", report);
     for (raw, standard) in &provider.status_map {
         if !WORKER_STATUSES.contains(&standard.as_str())
             && !AUTH_STATUSES.contains(&standard.as_str())
@@ -432,6 +472,7 @@ fn check_action(
         ctx.parent
             .is_some_and(|p| p.params.iter().any(|n| n == name))
     };
+    check_error_rules(&action.error_rules, &format!("{path}.error_rules"), report);
     for (i, accept) in action.accept_exit.iter().enumerate() {
         let at = format!("{path}.accept_exit[{i}]");
         if !matches!(action.target, crate::provider::Target::Command(_)) {
@@ -483,14 +524,16 @@ fn check_action(
             );
         }
         let lists = action.parse_rules.as_ref().is_some_and(|r| {
-            r.kind == crate::provider::RuleKind::Array
-                || (r.kind == crate::provider::RuleKind::Json && r.items.is_some())
+            matches!(
+                r.kind,
+                crate::provider::RuleKind::Array | crate::provider::RuleKind::Table
+            ) || (r.kind == crate::provider::RuleKind::Json && r.items.is_some())
         });
         if !lists {
             report.push(
                 Severity::Error,
                 at,
-                "a paged action's parse rules must make a list (type json with items, or type array)",
+                "a paged action's parse rules must make a list (type json with items, array or table)",
             );
         }
     }
@@ -686,6 +729,22 @@ fn check_action(
                 .all(|(f, p)| parse::check_pattern(rules.kind, f, p).is_ok())
         {
             report.push(Severity::Error, format!("{path}.parse_rules"), msg);
+        }
+    }
+}
+
+/// Error rules: each regex compiles and cannot match the empty text; exit code 0 never fails.
+fn check_error_rules(rules: &[crate::provider::ErrorRule], path: &str, report: &mut Report) {
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err((_, why)) = crate::exec::ErrorRules::compile(std::slice::from_ref(rule)) {
+            report.push(Severity::Error, format!("{path}[{i}].when"), why);
+        }
+        if rule.exit_code == Some(0) {
+            report.push(
+                Severity::Error,
+                format!("{path}[{i}].exit_code"),
+                "exit code 0 is a success, never an error: name the failing status",
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod approval;
 mod authoring;
 
 mod faults;
@@ -21,10 +22,12 @@ mod guests;
 mod compat;
 
 mod hostile;
+mod install;
 
 mod discovery;
 mod real_aws;
 mod real_libvirt;
 mod recording;
 mod stored_trust;
+mod tables;
 mod untrusted_files;

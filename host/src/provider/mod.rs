@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::exec::ErrorRules;
 use crate::parse::CompiledRules;
 
 pub(crate) use discover::provider_files;
@@ -56,15 +57,30 @@ pub struct Provider {
     /// rules for the actions it covers.
     #[serde(default)]
     pub component: Option<String>,
+    /// What the platform's error messages mean, for every action: checked in order (after
+    /// the action's own rules) before the built-in heuristics.
+    #[serde(default)]
+    pub error_rules: Vec<ErrorRule>,
+    /// Environment variables its commands read (`AWS_PROFILE`): once the provider is
+    /// approved they are passed on; every other variable but a small base is not. Never
+    /// `LD_*`/`DYLD_*`.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// The provider's actions, in file order.
     #[serde(default)]
     pub actions: IndexMap<String, Action>,
     /// Where the provider was loaded from (`<built-in>/NAME.json` for a built-in one).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The sha256 of the exact bytes the provider was parsed from (empty for a standalone
+    /// component, whose own digest pins it).
+    #[serde(skip)]
+    pub sha256: String,
     /// Whether it is built into cpi or read from a file.
     #[serde(skip)]
     pub origin: Origin,
+    #[serde(skip)]
+    compiled_errors: OnceLock<std::result::Result<ErrorRules, Error>>,
 }
 
 /// Where a provider came from, which decides how far it is trusted.
@@ -138,8 +154,71 @@ pub struct Action {
     /// the answer says which page comes next.
     #[serde(default)]
     pub paginate: Option<Paginate>,
+    /// What the platform's error messages mean for this action (or step): checked in order
+    /// before the provider's `error_rules` and the built-in heuristics.
+    #[serde(default)]
+    pub error_rules: Vec<ErrorRule>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
+    #[serde(skip)]
+    compiled_errors: OnceLock<std::result::Result<ErrorRules, Error>>,
+}
+
+/// One provider-declared error rule: a failed command or request whose error text matches
+/// `when` (and whose exit status is `exit_code`, when given) is an error of `category`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// A regex searched in the command's stderr and stdout, or the HTTP error body and reason
+    /// phrase (`"error: failed to get domain '"`); it may not match the empty text.
+    pub when: String,
+    /// The category the error gets.
+    pub category: ErrorCategory,
+    /// Only for this exit status (a command) or HTTP status (an endpoint).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// The categories an error rule can give (§10.1, plus timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ErrorCategory {
+    /// Credentials missing, invalid or expired.
+    #[serde(rename = "AuthenticationError")]
+    Authentication,
+    /// The resource named does not exist.
+    #[serde(rename = "ResourceNotFoundError")]
+    ResourceNotFound,
+    /// A platform limit was reached.
+    #[serde(rename = "QuotaExceededError")]
+    QuotaExceeded,
+    /// The platform throttled the caller (retried for safe actions).
+    #[serde(rename = "RateLimitError")]
+    RateLimit,
+    /// The request was invalid.
+    #[serde(rename = "ValidationError")]
+    Validation,
+    /// The platform failed.
+    #[serde(rename = "ProviderError")]
+    Provider,
+    /// The platform gave up waiting.
+    #[serde(rename = "TimeoutError")]
+    Timeout,
+}
+
+impl ErrorCategory {
+    /// The error kind of this category.
+    pub fn kind(self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ErrorCategory::Authentication => ErrorKind::Authentication,
+            ErrorCategory::ResourceNotFound => ErrorKind::ResourceNotFound,
+            ErrorCategory::QuotaExceeded => ErrorKind::QuotaExceeded,
+            ErrorCategory::RateLimit => ErrorKind::RateLimit,
+            ErrorCategory::Validation => ErrorKind::Validation,
+            ErrorCategory::Provider => ErrorKind::Provider,
+            ErrorCategory::Timeout => ErrorKind::Timeout,
+        }
+    }
 }
 
 /// Paging for a list action: cpi follows the pages (unless the user chose one) and returns
@@ -191,6 +270,27 @@ impl Action {
             Ok(compiled) => Ok(Some(compiled)),
             Err(err) => Err(err.clone()),
         }
+    }
+
+    /// The action's own error rules, compiled on first use and cached.
+    pub fn error_rules(&self) -> Result<&ErrorRules> {
+        compiled_errors(&self.compiled_errors, &self.error_rules, "error_rules")
+    }
+}
+
+/// Compiles error rules once into `cell`; a bad rule is an error naming where it is.
+fn compiled_errors<'a>(
+    cell: &'a OnceLock<std::result::Result<ErrorRules, Error>>,
+    rules: &[ErrorRule],
+    at: &str,
+) -> Result<&'a ErrorRules> {
+    match cell.get_or_init(|| {
+        ErrorRules::compile(rules).map_err(|(i, e)| {
+            Error::validation(format!("{at}[{i}]: {e}")).with_detail("error_rule", i)
+        })
+    }) {
+        Ok(compiled) => Ok(compiled),
+        Err(err) => Err(err.clone()),
     }
 }
 
@@ -429,15 +529,20 @@ fn is_http_token(s: &str) -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ParseRules {
-    /// `object`, `array` or `properties`.
+    /// `object`, `array`, `properties`, `json` or `table`.
     #[serde(rename = "type")]
     pub kind: RuleKind,
     /// Field name → pattern, in output order.
     #[serde(default)]
     pub patterns: IndexMap<String, Pattern>,
-    /// For `array`: the regex records are split on (default `\n`).
+    /// For `array`: the regex records are split on (default `\n`). For `table`: the regex
+    /// each line is split into cells on (default: columns at the header words' positions).
     #[serde(default)]
     pub separator: Option<String>,
+    /// For `table`: a regex matching the header line (default: the first line that is neither
+    /// blank nor a rule line).
+    #[serde(default)]
+    pub header: Option<String>,
     /// For `properties`: list fields whose items are numbered in the output.
     #[serde(default)]
     pub array_patterns: IndexMap<String, ArrayPattern>,
@@ -459,6 +564,8 @@ pub enum RuleKind {
     Properties,
     /// JSON output read by JSON Pointer (an extension): an object, or a list with `items`.
     Json,
+    /// A column-aligned table read by its header line (an extension): a list of rows.
+    Table,
 }
 
 /// One field's extraction rule.
@@ -466,13 +573,16 @@ pub enum RuleKind {
 #[schemars(deny_unknown_fields)]
 pub struct Pattern {
     /// The regex (multi-line: `^`/`$` match at line boundaries); required except in `json`
-    /// rules, where it optionally narrows the text at `pointer`.
+    /// and `table` rules, where it optionally narrows the text at `pointer` or the cell.
     #[serde(default)]
     pub regex: Option<String>,
     /// For `json` rules: the JSON Pointer (RFC 6901) of the field, relative to the item;
     /// `*` segments collect every element into a list.
     #[serde(default)]
     pub pointer: Option<String>,
+    /// For `table` rules: the header text of the field's column (case and spacing ignored).
+    #[serde(default)]
+    pub column: Option<String>,
     /// Capture group to take; defaults to the last group, or the whole match without groups.
     #[serde(default)]
     pub group: Option<usize>,
@@ -516,6 +626,7 @@ impl Provider {
             .with_detail("json_path", at)
         })?;
         provider.source = path.to_path_buf();
+        provider.sha256 = crate::request::sha256(text.as_bytes());
         provider.check_shown_text(path)?;
         Ok(provider)
     }
@@ -585,8 +696,12 @@ impl Provider {
             secrets: Vec::new(),
             not_secret: Vec::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            error_rules: Vec::new(),
+            env: Vec::new(),
             actions: IndexMap::new(),
             source: path.to_path_buf(),
+            compiled_errors: OnceLock::new(),
+            sha256: String::new(),
             origin: Origin::File,
         })
     }
@@ -604,6 +719,11 @@ impl Provider {
         let relative = self.component.as_deref()?;
         let base = self.source.parent().unwrap_or(Path::new("."));
         Some(base.join(relative))
+    }
+
+    /// The provider-wide error rules, compiled on first use and cached.
+    pub fn error_rules(&self) -> Result<&ErrorRules> {
+        compiled_errors(&self.compiled_errors, &self.error_rules, "error_rules")
     }
 
     /// Looks an action up by name, with an error listing the available ones.
