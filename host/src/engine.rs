@@ -172,10 +172,16 @@ impl Guard {
     /// The same guard for a run with these secret values: the guest's logs, output and
     /// denials are redacted of them.
     fn with_secrets(&self, resolved: &Resolved) -> Guard {
-        let ctx = (*self.ctx).clone().with_secrets(resolved.secret_values());
-        Guard {
-            component: self.component.clone(),
-            ctx: Arc::new(ctx),
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => Guard::Component(ComponentGuard {
+                component: c.component.clone(),
+                ctx: Arc::new((*c.ctx).clone().with_secrets(resolved.secret_values())),
+            }),
+            Guard::Approved { scope, bases } => Guard::Approved {
+                scope: scope.clone(),
+                bases: bases.clone(),
+            },
         }
     }
 
