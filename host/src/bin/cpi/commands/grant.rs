@@ -113,7 +113,7 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     }
     let err_out = g.json;
     let say = |line: &str| say(err_out, line);
-    if !(g.json && !choice.nested) {
+    if !g.json || choice.nested {
         say(&format!("{}: JSON provider", escape::line(name)));
         say(&format!("  file    {}", escape::line(&proposed.path)));
         say(&format!("  sha256  {}", provider.sha256));
