@@ -18,8 +18,7 @@ fn write_hp(dir: &Path) {
     let provider = serde_json::json!({
         "name": "hp",
         "type": "command",
-        // Text `cpi show` prints: it must not redraw the terminal.
-        "description": "hp\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J",
+        "description": "A JSON provider around the hostile component.",
         "component": "hostile.wasm",
         "actions": {"list_workers": {"target": {"Command": "echo hello {mode}"}, "params": ["mode"]}}
     });
@@ -239,13 +238,23 @@ fn terminal_controls_from_a_guest_are_escaped_everywhere() {
         run.stdout
     );
 
-    // Provider and manifest text in grant, show and grants (a manifest with controls is
-    // refused outright; a provider file's description is shown, escaped).
+    // Provider and manifest text in grant, show and grants: a manifest or a provider
+    // description with controls is refused outright at load, and the refusal is clean.
+    let spoof = serde_json::json!({
+        "name": "spoof", "type": "command",
+        "description": "hp\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J",
+        "actions": {"list_workers": {"target": {"Command": "true"}}}
+    });
+    std::fs::write(dir.join("spoof.json"), spoof.to_string()).unwrap();
+    let (run, _) = cpi(&w, &dir, &["show", "spoof", "--output", "table"]);
+    assert_eq!(run.code, 10, "{}", run.all_output());
+    assert_clean(&run.stdout, "show spoof");
+    assert_clean(&run.stderr, "show spoof");
+    std::fs::remove_file(dir.join("spoof.json")).unwrap();
     write_hp(&dir);
     let (run, _) = cpi(&w, &dir, &["show", "hp", "--output", "table"]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert_clean(&run.stdout, "show hp");
-    assert!(run.stdout.contains("hp\\u{1b}[1A"), "{}", run.stdout);
     for args in [
         &["grant", "hostile", "--output", "table"][..],
         &["grant", "hp", "--all", "--output", "table"],

@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn manifest_rules_that_could_rewrite_the_grant_screen_are_refused() {
-        let path = Path::new("spoof.wasm");
+        let path = "component spoof.wasm";
         assert!(convert_manifest(manifest("echo", &["*"], &["https://a.example"]), path).is_ok());
         for raw in [
             manifest("\u{1b}[1A\u{1b}[2Kecho", &[], &[]),
