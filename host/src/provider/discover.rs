@@ -68,9 +68,10 @@ impl Registry {
                 continue;
             }
             seen.push(canonical);
-            // A `.wasm` file a provider file of this directory names as its `component` is
-            // that provider's, not a standalone provider of the same name.
-            let mut claimed = Vec::new();
+            // A `NAME.wasm` that provider file `NAME` of this directory names as its
+            // `component` is that provider's, not a standalone provider `NAME` conflicting
+            // with it (under another name it is both: a standalone provider and a component).
+            let mut claimed: Vec<PathBuf> = Vec::new();
             for path in provider_files(dir)?.into_iter().chain(component_files(dir)) {
                 if claimed.contains(&path.canonicalize().unwrap_or_else(|_| path.clone())) {
                     continue;
@@ -78,7 +79,9 @@ impl Registry {
                 match load_file(&path) {
                     Ok((provider, text)) if self.is_builtin_copy(&provider, text.as_deref()) => {}
                     Ok((provider, _)) => {
-                        if let Some(component) = provider.component_path() {
+                        if let Some(component) = provider.component_path()
+                            && component.file_stem() == Some(provider.name.as_ref())
+                        {
                             claimed.push(component.canonicalize().unwrap_or(component));
                         }
                         self.insert(provider);
@@ -272,9 +275,11 @@ mod tests {
         std::fs::write(dir.path().join("cc.json"), text).unwrap();
         std::fs::write(dir.path().join("cc.wasm"), b"\0asm").unwrap();
         std::fs::write(dir.path().join("solo.wasm"), b"\0asm").unwrap();
+        let text = r#"{"name":"other","type":"command","component":"solo.wasm","actions":{}}"#;
+        std::fs::write(dir.path().join("other.json"), text).unwrap();
         let registry = Registry::discover(&[dir.path().into()]).unwrap();
         assert!(registry.get("cc").unwrap().source.ends_with("cc.json"));
-        assert!(registry.get("solo").is_ok());
+        assert!(registry.get("solo").is_ok() && registry.get("other").is_ok());
         assert!(registry.conflicts().is_empty());
     }
 
