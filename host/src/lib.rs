@@ -35,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod escape;
 pub mod exec;
+pub mod exposed;
 pub mod fixture;
 pub mod grants;
 pub mod params;

@@ -4,7 +4,9 @@ mod support;
 
 mod authoring;
 
+mod exposure;
 mod faults;
+mod limits;
 mod load;
 mod operations;
 mod providers;

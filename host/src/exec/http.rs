@@ -148,19 +148,21 @@ impl HttpClient {
             })?;
             map.append(header, value);
         }
-        let mut request = self
-            .client
-            .request(method.clone(), url)
-            .headers(map)
-            .timeout(limits.timeout);
-        if let Some(body) = body {
-            request = request.body(body.to_string());
-        }
         let what = format!("{method} {url}");
-        let mut response = request
-            .send()
+        let start = reqwest::Url::parse(url)
+            .map_err(|e| Error::validation(format!("invalid URL {url:?}: {e}")))?;
+        let request = Hop {
+            method: method.clone(),
+            url: start,
+            headers: map,
+            body: body.map(|b| b.as_bytes().to_vec()),
+        };
+        let mut response = follow(&self.client, request, limits.timeout, &|_| Ok(()))
             .await
-            .map_err(|err| transport_error(&what, err, limits))?;
+            .map_err(|err| match err {
+                Followed::Transport(err) => transport_error(&what, err, limits),
+                Followed::Refused(err) => err,
+            })?;
         let status = response.status();
         // The status line's own reason phrase when it is not the standard one: Proxmox, for
         // one, says "500 Configuration file '…/100.conf' does not exist" with an empty body.
@@ -212,12 +214,133 @@ impl HttpClient {
     }
 }
 
+/// One request of a redirect chain.
+#[derive(Debug)]
+pub struct Hop {
+    /// The method.
+    pub method: reqwest::Method,
+    /// Where it goes.
+    pub url: reqwest::Url,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Option<Vec<u8>>,
+}
+
+/// Why [`follow`] gave no response.
+#[derive(Debug)]
+pub enum Followed {
+    /// The network or the server failed (the caller maps it to a category).
+    Transport(reqwest::Error),
+    /// A redirect was refused: to HTTP from HTTPS, not allowed by the hop check, or one too
+    /// many.
+    Refused(Error),
+}
+
+/// How many redirects a request follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Headers kept on a redirect to another origin: what describes the request, never what
+/// authenticates it. Every other header — `Authorization`, `X-Api-Key`, `PRIVATE-TOKEN`,
+/// cookies, anything a template filled in — is dropped there.
+const CROSS_ORIGIN_HEADERS: [&str; 5] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "user-agent",
+];
+
+/// Sends `hop` over `client` (built with `Policy::none()`), following up to
+/// [`MAX_REDIRECTS`] redirects by hand within `timeout` in all: a redirect from HTTPS to
+/// HTTP is refused, a hop to another origin (scheme, host, port) keeps only
+/// [`CROSS_ORIGIN_HEADERS`], no `Referer` is sent, 303 (and 301/302 after a POST) continue
+/// as a GET without the body, and `allowed` checks each new URL before it is requested (a
+/// component's grants).
+pub async fn follow(
+    client: &reqwest::Client,
+    mut hop: Hop,
+    timeout: Duration,
+    allowed: &(dyn Fn(&reqwest::Url) -> Result<()> + Sync),
+) -> std::result::Result<reqwest::Response, Followed> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut redirects = 0;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut request = client
+            .request(hop.method.clone(), hop.url.clone())
+            .headers(hop.headers.clone())
+            .timeout(left.max(Duration::from_millis(1)));
+        if let Some(body) = &hop.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.map_err(Followed::Transport)?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let (true, Some(location)) = (status.is_redirection(), location) else {
+            return Ok(response);
+        };
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let refuse = |why: String| Followed::Refused(Error::provider(why));
+        if redirects == MAX_REDIRECTS {
+            return Err(refuse(format!(
+                "{} {}: more than {MAX_REDIRECTS} redirects",
+                hop.method, hop.url
+            )));
+        }
+        let next = hop
+            .url
+            .join(location)
+            .map_err(|e| refuse(format!("{}: redirect to an invalid URL ({e})", hop.url)))?;
+        if !matches!(next.scheme(), "http" | "https")
+            || (hop.url.scheme() == "https" && next.scheme() == "http")
+        {
+            return Err(refuse(format!(
+                "{} {}: refused a redirect from {} to {} (a redirect may not leave HTTPS)",
+                hop.method,
+                hop.url,
+                hop.url.scheme(),
+                next.scheme()
+            )));
+        }
+        allowed(&next).map_err(Followed::Refused)?;
+        if next.origin() != hop.url.origin() {
+            let kept: HeaderMap = hop
+                .headers
+                .iter()
+                .filter(|(name, _)| CROSS_ORIGIN_HEADERS.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            hop.headers = kept;
+        }
+        let as_get = status == reqwest::StatusCode::SEE_OTHER
+            || (matches!(status.as_u16(), 301 | 302) && hop.method == reqwest::Method::POST);
+        if as_get {
+            if hop.method != reqwest::Method::HEAD {
+                hop.method = reqwest::Method::GET;
+            }
+            hop.body = None;
+            hop.headers.remove(reqwest::header::CONTENT_TYPE);
+            hop.headers.remove(reqwest::header::CONTENT_LENGTH);
+        }
+        hop.url = next;
+        redirects += 1;
+    }
+}
+
 /// Builds a rustls client for `tls`.
 fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        // Redirects are followed by hand (`follow`): each hop's headers and scheme are checked.
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &tls.ca_cert_file {
         let pem = read_pem_file(path)?;

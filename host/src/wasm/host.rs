@@ -84,21 +84,13 @@ impl CallContext {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let hop_grants = self.grants.clone();
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error("too many redirects")
-            } else if hop_grants.check_url(attempt.url()).is_ok() {
-                attempt.follow()
-            } else {
-                let to = attempt.url().to_string();
-                attempt.error(format!("redirect to {to} was not granted"))
-            }
-        });
+        // Redirects are followed by `exec::http::follow`, which checks each hop's grant,
+        // scheme and headers.
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(self.exec.timeout.min(Duration::from_secs(10)))
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(self.http.get_or_init(|| client))
@@ -254,37 +246,40 @@ async fn send(
 ) -> crate::Result<host::Response> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Error::validation(format!("invalid HTTP method {:?}", req.method)))?;
-    let mut builder = ctx
-        .http()?
-        .request(method, url.clone())
-        .timeout(ctx.exec.timeout);
+    let mut headers = reqwest::header::HeaderMap::new();
     for (name, value) in &req.headers {
-        if value.contains(['\r', '\n', '\0']) || name.contains(['\r', '\n', '\0', ':']) {
+        let header = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+        let text = reqwest::header::HeaderValue::from_str(value);
+        let (Ok(header), Ok(text)) = (header, text) else {
             return Err(Error::validation(format!("invalid HTTP header {name:?}")));
-        }
-        builder = builder.header(name, value);
+        };
+        headers.append(header, text);
     }
-    if let Some(body) = req.body {
-        builder = builder.body(body);
-    }
-    let mut response = builder.send().await.map_err(|e| {
-        let denied = std::error::Error::source(&e)
-            .is_some_and(|s| s.to_string().contains("was not granted"))
-            || e.to_string().contains("was not granted");
-        if denied {
+    let hop = crate::exec::http::Hop {
+        method,
+        url: url.clone(),
+        headers,
+        body: req.body,
+    };
+    let grants = &ctx.grants;
+    let allowed = |to: &url::Url| {
+        grants.check_url(to).map(|_| ()).map_err(|_| {
             Error::new(
                 ErrorKind::CapabilityDenied,
-                format!("{url}: a redirect went to a destination that was not granted"),
+                format!("{url}: a redirect went to {to}, a destination that was not granted"),
             )
-        } else if e.is_timeout() {
-            Error::new(
+        })
+    };
+    let mut response = crate::exec::http::follow(ctx.http()?, hop, ctx.exec.timeout, &allowed)
+        .await
+        .map_err(|e| match e {
+            crate::exec::http::Followed::Refused(err) => err,
+            crate::exec::http::Followed::Transport(e) if e.is_timeout() => Error::new(
                 ErrorKind::Timeout,
                 format!("{url} did not answer within {:?}", ctx.exec.timeout),
-            )
-        } else {
-            Error::provider(format!("{url}: {e}"))
-        }
-    })?;
+            ),
+            crate::exec::http::Followed::Transport(e) => Error::provider(format!("{url}: {e}")),
+        })?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
