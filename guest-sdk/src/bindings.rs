@@ -95,7 +95,8 @@ impl From<Error> for types::Error {
             ErrorCategory::QuotaExceeded => C::QuotaExceeded,
             ErrorCategory::Validation => C::Validation,
             ErrorCategory::RateLimit => C::RateLimit,
-            ErrorCategory::Provider => C::Provider,
+            // The WIT has no internal category: a guest's own failure is the provider's.
+            ErrorCategory::Provider | ErrorCategory::Internal => C::Provider,
             ErrorCategory::Timeout => C::Timeout,
             ErrorCategory::CapabilityDenied => C::CapabilityDenied,
             ErrorCategory::Unsupported => C::Unsupported,

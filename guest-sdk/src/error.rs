@@ -5,106 +5,15 @@ use std::fmt;
 /// A `Result` whose error is the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The standard error categories (§10.1 of the spec) plus the host's own.
+/// The standard error categories (§10.1 of the spec) plus the host's own: the contract's
+/// [`ErrorKind`](cpi_contract::ErrorKind), the very type cpi classifies with, so a guest and
+/// the host read the same error text and HTTP answers the same way.
 ///
 /// The category decides the error type cpi reports and its exit code, so pick the most
 /// specific one: a missing worker is [`ResourceNotFound`](ErrorCategory::ResourceNotFound),
-/// not [`Provider`](ErrorCategory::Provider).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCategory {
-    /// Credentials are missing, wrong or expired.
-    Authentication,
-    /// The worker (or other resource) does not exist.
-    ResourceNotFound,
-    /// The cloud refused because a quota or credit limit was reached.
-    QuotaExceeded,
-    /// A parameter or an input is invalid.
-    Validation,
-    /// The cloud asked the caller to slow down.
-    RateLimit,
-    /// Anything else that went wrong on the cloud's or the provider's side.
-    Provider,
-    /// A command or request took too long.
-    Timeout,
-    /// The host refused a command or request the user did not grant (set by the host).
-    CapabilityDenied,
-    /// The provider does not implement this hook or action.
-    Unsupported,
-}
-
-impl ErrorCategory {
-    /// The category's standard name (`"resource_not_found"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCategory::Authentication => "authentication",
-            ErrorCategory::ResourceNotFound => "resource_not_found",
-            ErrorCategory::QuotaExceeded => "quota_exceeded",
-            ErrorCategory::Validation => "validation",
-            ErrorCategory::RateLimit => "rate_limit",
-            ErrorCategory::Provider => "provider",
-            ErrorCategory::Timeout => "timeout",
-            ErrorCategory::CapabilityDenied => "capability_denied",
-            ErrorCategory::Unsupported => "unsupported",
-        }
-    }
-
-    /// Guesses the category from a CLI's error text (stderr) or an HTTP error body, the same
-    /// way cpi does for JSON providers: "not found" is
-    /// [`ResourceNotFound`](ErrorCategory::ResourceNotFound), "quota" is
-    /// [`QuotaExceeded`](ErrorCategory::QuotaExceeded), and so on; anything unrecognized is
-    /// [`Provider`](ErrorCategory::Provider).
-    pub fn from_error_text(text: &str) -> ErrorCategory {
-        let t = text.to_ascii_lowercase();
-        let any = |words: &[&str]| words.iter().any(|w| t.contains(w));
-        if any(&["rate limit", "too many requests", "throttl"]) {
-            ErrorCategory::RateLimit
-        } else if any(&["quota", "limit exceeded", "insufficient credit"]) {
-            ErrorCategory::QuotaExceeded
-        } else if any(&[
-            "authentication",
-            "unauthorized",
-            "unauthenticated",
-            "forbidden",
-            "access denied",
-            "invalid api key",
-            "invalid token",
-            "credentials",
-        ]) {
-            ErrorCategory::Authentication
-        } else if any(&["not found", "does not exist", "no such", "unknown worker"]) {
-            ErrorCategory::ResourceNotFound
-        } else if any(&[
-            "invalid argument",
-            "invalid value",
-            "validation",
-            "usage:",
-            "missing required",
-        ]) {
-            ErrorCategory::Validation
-        } else {
-            ErrorCategory::Provider
-        }
-    }
-
-    /// The category an HTTP error status stands for (401/403 authentication, 404 not found,
-    /// 400/422 validation, 429 rate limit, 408/504 timeout, anything else provider).
-    pub fn from_http_status(status: u16) -> ErrorCategory {
-        match status {
-            401 | 403 => ErrorCategory::Authentication,
-            404 => ErrorCategory::ResourceNotFound,
-            400 | 422 => ErrorCategory::Validation,
-            429 => ErrorCategory::RateLimit,
-            408 | 504 => ErrorCategory::Timeout,
-            _ => ErrorCategory::Provider,
-        }
-    }
-}
-
-impl fmt::Display for ErrorCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// not [`Provider`](ErrorCategory::Provider). [`ErrorCategory::from_error_text`] reads a CLI's
+/// error text and [`ErrorCategory::from_http_status`] an HTTP status, exactly as cpi does.
+pub use cpi_contract::ErrorKind as ErrorCategory;
 
 /// An error with its standard category: what every hook returns and every host call fails
 /// with.

@@ -176,17 +176,8 @@ impl Output {
     }
 }
 
-/// At most `max` bytes of `text`, cut on a character boundary and marked.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
+/// At most `max` bytes of `text`, cut on a character boundary and marked (as cpi quotes).
+pub(crate) use cpi_contract::excerpt;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! destinations the user granted (see [`Manifest::http`](crate::Manifest::http)), follows
 //! redirects only to granted destinations, and enforces its timeout and response-size cap.
 //! A refused request fails with
-//! [`ErrorCategory::CapabilityDenied`]. Any HTTP
+//! [`ErrorCategory::CapabilityDenied`](crate::ErrorCategory::CapabilityDenied). Any HTTP
 //! status is a [`Response`]; [`Response::error_for_status`] and [`Response::json`] turn an
 //! error status into a categorized [`Error`].
 //!
@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::{self, WitRequest, WitResponse};
-use crate::error::{Error, ErrorCategory, Result};
+use crate::error::{Error, Result};
 use crate::exec::excerpt;
 
 /// Sends a `GET` request for `url`.
@@ -134,21 +134,18 @@ impl Response {
             .map_err(|e| Error::provider(format!("the response body is not UTF-8: {e}")))
     }
 
-    /// `Ok(self)` for a 2xx status; otherwise an error categorized from the status (401/403
-    /// authentication, 404 not found, 429 rate limit, ...; a body mentioning a quota makes it
-    /// quota exceeded) whose message carries the status and the body.
+    /// `Ok(self)` for a 2xx status; otherwise an error categorized exactly as cpi categorizes
+    /// a JSON provider's answer ([`cpi_contract::classify_http`]: 401/403 authentication, 404
+    /// not found, 429 rate limit, 408/504 timeout, ..., corrected by a body that says "rate
+    /// exceeded" or "quota") whose message carries the status and the body.
     pub fn error_for_status(self) -> Result<Response> {
         if self.is_success() {
             return Ok(self);
         }
         let body = String::from_utf8_lossy(&self.body);
         let body = body.trim();
-        let mut category = ErrorCategory::from_http_status(self.status);
-        if self.status != 429
-            && ErrorCategory::from_error_text(body) == ErrorCategory::QuotaExceeded
-        {
-            category = ErrorCategory::QuotaExceeded;
-        }
+        // Exactly as cpi classifies a JSON provider's answer.
+        let category = cpi_contract::classify_http(self.status, body);
         let shown = if body.is_empty() {
             "(empty body)".to_string()
         } else {
@@ -173,6 +170,7 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorCategory;
 
     fn response(status: u16, body: &str) -> Response {
         Response {

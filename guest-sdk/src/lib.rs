@@ -205,10 +205,16 @@ pub trait Provider {
 #[macro_export]
 macro_rules! register_provider {
     ($provider:ty $(,)?) => {
+        // The exports carry WIT names (`cpi:provider/provider@0.1.0#parse`) that only a
+        // WebAssembly linker accepts: a native build of the crate (`cargo build --workspace`,
+        // clippy, unit tests) leaves them out.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __CpiProviderComponent = $crate::__private::Adapter<$provider>;
     $crate::__private::export!(__CpiProviderComponent with_types_in $crate::__private);
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: ::core::marker::PhantomData<$provider> = ::core::marker::PhantomData;
     };
 }
 

@@ -1,8 +1,9 @@
 //! What a component declares about itself: name, version and the capabilities it asks for.
 
 /// The `cpi:provider` WIT package version this SDK is built against; [`Manifest`] reports it
-/// as the component's `api-version`, and cpi refuses components built for another one.
-pub const API_VERSION: &str = "0.1.0";
+/// as the component's `api-version`, and cpi refuses components built for another one (the
+/// contract's, which a test checks against `wit/`).
+pub use cpi_contract::API_VERSION;
 
 /// A program the component asks to run, with its argument patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]

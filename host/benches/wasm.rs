@@ -35,14 +35,21 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _entered = rt.enter();
     let cache = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::new(SandboxLimits::default(), Some(cache.path().to_path_buf())).unwrap();
-    let component = sandbox.load(&wasm).unwrap();
+    // One context serves every iteration: give its "run" more than the bench's wall-clock.
+    let limits = SandboxLimits {
+        run_time: Duration::from_secs(86_400),
+        ..SandboxLimits::default()
+    };
+    let sandbox = Sandbox::new(limits, Some(cache.path().to_path_buf())).unwrap();
+    let component = sandbox.load("bench", &wasm).unwrap();
     let ctx = Arc::new(
         CallContext::new(
-            "bench",
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            cpi::exec::Gate::new(Default::default()),
+            cpi::exec::Scope {
+                provider: "bench".into(),
+                grants: Some(Capabilities::default()),
+                env: Vec::new(),
+            },
         )
         .unwrap(),
     );
@@ -66,7 +73,7 @@ fn main() {
                 let fresh =
                     Sandbox::new(SandboxLimits::default(), Some(cache.path().to_path_buf()))
                         .unwrap();
-                fresh.load(&wasm).unwrap()
+                fresh.load("bench", &wasm).unwrap()
             })
         },
     );

@@ -25,6 +25,9 @@ pub struct Config {
     providers: Map<String, Value>,
     /// `[serve.allow]`: provider name → the parameters a `cpi serve` request may set.
     serve_allow: std::collections::BTreeMap<String, Vec<String>>,
+    /// `provider_dirs`: extra provider directories the user chose (`~/x` and relative paths
+    /// resolved like secret files).
+    provider_dirs: Vec<PathBuf>,
     /// The file it came from (secret files are relative to its directory).
     path: Option<PathBuf>,
     /// The file's permission bits when group or others may read it.
@@ -47,17 +50,10 @@ pub fn default_path() -> Option<PathBuf> {
 impl Config {
     /// Loads `path`; a missing file is an empty config unless `required`.
     pub fn load(path: &Path, required: bool) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::fsread::read_string(path, crate::fsread::Kind::Config) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => {
-                return Ok(Config::default());
-            }
-            Err(err) => {
-                return Err(Error::validation(format!(
-                    "cannot read config file {}: {err}",
-                    path.display()
-                )));
-            }
+            Err(err) if err.is_missing() && !required => return Ok(Config::default()),
+            Err(err) => return Err(err.into()),
         };
         let mut config = Config::parse(&text, path)?;
         config.path = Some(path.to_path_buf());
@@ -123,9 +119,26 @@ impl Config {
                 providers.insert(name.clone(), Value::Object(values.clone()));
             }
         }
+        let provider_dirs = match json.get("provider_dirs") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(String::from))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| bad("`provider_dirs` must be a list of directory paths".into()))?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            Some(_) => {
+                return Err(bad(
+                    "`provider_dirs` must be a list of directory paths".into()
+                ));
+            }
+        };
         Ok(Config {
             providers,
             serve_allow: parse_serve(json.get("serve")).map_err(bad)?,
+            provider_dirs,
             path: None,
             shared: None,
         })
@@ -136,6 +149,15 @@ impl Config {
     /// ([`crate::exposed`]).
     pub fn serve_allow(&self, provider: &str) -> Option<&[String]> {
         self.serve_allow.get(provider).map(Vec::as_slice)
+    }
+
+    /// The `provider_dirs` list: `~/x` in the home directory, a relative path beside the
+    /// config file.
+    pub fn provider_dirs(&self) -> Vec<PathBuf> {
+        self.provider_dirs
+            .iter()
+            .map(|dir| expand(&dir.to_string_lossy(), self.path.as_deref()))
+            .collect()
     }
 
     /// The parameter values configured for `provider`, with `{ env }` and `{ file }`
@@ -251,12 +273,8 @@ impl SecretRef {
                     ))
                     .with_detail("file", path.display().to_string()));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::validation(format!(
-                        "{at}: cannot read secret file {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let text = crate::fsread::read_string(&path, crate::fsread::Kind::Secret)
+                    .map_err(|e| Error::validation(format!("{at}: {e}")))?;
                 Ok(text.trim_end_matches(['\n', '\r']).to_string())
             }
         }

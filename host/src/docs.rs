@@ -13,12 +13,13 @@
 //!   provider ships one for the action, an illustrative shape otherwise).
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Engine};
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fixture;
 use crate::params::{self, Inputs};
 use crate::provider::{Action, Pattern, Provider, ProviderKind, RuleKind, Target};
@@ -190,6 +191,46 @@ pub fn index(providers: &[&Provider]) -> String {
         );
     }
     out
+}
+
+/// Writes `(file name, text)` pages into `dir` (created if missing) and returns their paths.
+///
+/// Every page lands directly in `dir`: a name that is not one plain file name (`../x.md`,
+/// `/abs.md`, `a/b.md`) is refused, and each page is written to a new temporary file in `dir`
+/// then renamed over its name, so a symlink planted at that name is replaced, never followed.
+pub fn write_pages(dir: &Path, pages: &[(String, String)]) -> Result<Vec<PathBuf>> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for (file, text) in pages {
+        let plain = Path::new(file)
+            .file_name()
+            .is_some_and(|n| n == file.as_str())
+            && !file.starts_with('.');
+        if !plain {
+            return Err(Error::validation(format!(
+                "refusing to write {} outside {}",
+                crate::escape::line(file),
+                dir.display()
+            )));
+        }
+        let path = dir.join(file);
+        let io =
+            |e: std::io::Error| Error::internal(format!("cannot write {}: {e}", path.display()));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".cpi-docs-")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        tmp.write_all(text.as_bytes()).map_err(io)?;
+        // Pages are for publishing: readable by all, as `std::fs::write` would leave them.
+        let readable =
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+        tmp.as_file().set_permissions(readable).map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 struct Doc<'a> {
@@ -1195,8 +1236,9 @@ fn fixtures_for(provider: &Provider, action: &str) -> Vec<(String, fixture::Fixt
         .filter_map(|file| {
             let loaded = fixture::load(&file).ok()?;
             let shown = file
+                .path
                 .strip_prefix(&base)
-                .unwrap_or(&file)
+                .unwrap_or(&file.path)
                 .to_string_lossy()
                 .into_owned();
             (loaded.action == action).then_some((shown, loaded))

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{
-    Limits, command,
-    http::{HttpClient, Tls},
+    Gate, Limits, Scope,
+    http::{Request, Tls},
 };
 use crate::params::{self, Inputs, Resolved};
 use crate::provider::{Action, Provider};
@@ -27,12 +27,10 @@ pub const LIFECYCLE: [&str; 4] = [
     "test_install",
 ];
 
-/// Runs provider actions: owns the HTTP client, the limits and the command environment.
+/// Runs provider actions; every command and request goes through its [`Gate`].
 #[derive(Debug, Clone)]
 pub struct Engine {
-    http: HttpClient,
-    limits: Limits,
-    env: Vec<(String, String)>,
+    gate: Gate,
     retry: RetryPolicy,
     throttle: Arc<crate::throttle::Throttle>,
     #[cfg(feature = "wasm")]
@@ -91,18 +89,10 @@ impl RetryPolicy {
     }
 }
 
-/// Whether an error may go away by itself.
+/// Whether an error may go away by itself (the gate marks transport failures and 5xx
+/// answers; rate limits and timeouts always may).
 fn is_transient(err: &Error) -> bool {
-    match err.kind() {
-        ErrorKind::RateLimit | ErrorKind::Timeout => true,
-        ErrorKind::Provider => {
-            let status = err.details().get("http_status").and_then(Value::as_u64);
-            status.is_some_and(|s| s >= 500)
-                || err.message().contains("cannot connect")
-                || err.message().contains("connection lost")
-        }
-        _ => false,
-    }
+    err.is_transient()
 }
 
 /// Whether repeating an action is safe: by its name (§5 read-only verbs) or its flag.
@@ -110,9 +100,7 @@ pub fn is_repeatable(provider: &Provider, action_name: &str) -> bool {
     if let Some(flag) = provider.actions.get(action_name).and_then(|a| a.idempotent) {
         return flag;
     }
-    ["get_", "list_", "has_", "test_"]
-        .iter()
-        .any(|p| action_name.starts_with(p))
+    cpi_contract::verbs::is_retryable(action_name)
 }
 
 /// A number in [0, 1) for jitter (not for secrets).
@@ -157,6 +145,38 @@ struct Guard {
     ctx: Arc<crate::wasm::CallContext>,
 }
 
+#[cfg(feature = "wasm")]
+impl Guard {
+    /// The same guard for a run with these secret values: the guest's logs, output and
+    /// denials are redacted of them.
+    fn with_secrets(&self, resolved: &Resolved) -> Guard {
+        let ctx = (*self.ctx).clone().with_secrets(resolved.secret_values());
+        Guard {
+            component: self.component.clone(),
+            ctx: Arc::new(ctx),
+        }
+    }
+
+    /// Whether the component runs `action` itself (its `invoke` hook).
+    fn invokes(&self, action: &str) -> bool {
+        self.component
+            .manifest()
+            .invokes
+            .iter()
+            .any(|a| a == action)
+    }
+}
+
+impl Guard {
+    /// Whether the component can run `action` with no JSON definition of it.
+    fn runs(&self, action: &str) -> bool {
+        #[cfg(feature = "wasm")]
+        return self.invokes(action);
+        #[cfg(not(feature = "wasm"))]
+        match *self {}
+    }
+}
+
 /// Without the wasm feature there are no components, so no guards.
 #[cfg(not(feature = "wasm"))]
 enum Guard {}
@@ -198,11 +218,8 @@ impl Engine {
 
     /// An engine with the given limits.
     pub fn with_limits(limits: Limits) -> Result<Engine> {
-        let connect = limits.timeout.min(Duration::from_secs(10));
         Ok(Engine {
-            http: HttpClient::new(connect)?,
-            limits,
-            env: Vec::new(),
+            gate: Gate::new(limits),
             retry: RetryPolicy::default(),
             throttle: Arc::default(),
             #[cfg(feature = "wasm")]
@@ -214,13 +231,18 @@ impl Engine {
 
     /// Extra environment variables for every command this engine runs.
     pub fn with_env(mut self, env: Vec<(String, String)>) -> Engine {
-        self.env = env;
+        self.gate = self.gate.with_env(env);
         self
     }
 
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        self.gate.limits()
+    }
+
+    /// The gate every command and request of this engine goes through.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// Settings for component providers.
@@ -249,7 +271,8 @@ impl Engine {
             Error::validation(format!("provider '{}' has no component", provider.name))
         })?;
         let sandbox = self.sandbox()?;
-        tokio::task::spawn_blocking(move || sandbox.load(&path))
+        let name = provider.name.clone();
+        tokio::task::spawn_blocking(move || sandbox.load(&name, &path))
             .await
             .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
@@ -371,23 +394,14 @@ impl Engine {
             .await
     }
 
-    /// Runs an action of a component-backed provider: `invoke` if the component implements
-    /// the action, otherwise the provider's targets (checked against the grants) with the
-    /// component's `parse` and `map-status` hooks where it has them.
+    /// Loads a provider's component and the grants in force for it: the guard every step of
+    /// a run goes through, and the component's own provider definition when it brings one
+    /// (a standalone component named by a file without actions).
     #[cfg(feature = "wasm")]
-    async fn run_component(
-        &self,
-        provider: &Provider,
-        action_name: &str,
-        inputs: &Inputs,
-    ) -> Result<Value> {
-        let component = self
-            .load_component(provider)
-            .await
-            .map_err(|e| e.context(&provider.name, action_name))?;
+    async fn guard(&self, provider: &Provider) -> Result<(Guard, Option<Provider>)> {
+        let component = self.load_component(provider).await?;
         let manifest = component.manifest();
-        let owned;
-        let effective: &Provider = match (&manifest.provider_json, provider.actions.is_empty()) {
+        let defined = match (&manifest.provider_json, provider.actions.is_empty()) {
             (Some(json), true) => {
                 let mut defined = Provider::from_json(json, component.path())?;
                 if defined.name != provider.name {
@@ -400,56 +414,58 @@ impl Engine {
                 }
                 defined.component = provider.component.clone();
                 defined.source = component.path().to_path_buf();
-                owned = defined;
-                &owned
+                Some(defined)
             }
-            _ => provider,
+            _ => None,
         };
         let stored = match &self.wasm.grants {
             Some(store) => store.load(&provider.name)?,
             None => None,
         };
-        let (grants, env_names) = crate::grants::effective(
+        let (grants, env) = crate::grants::effective(
             stored.as_ref(),
             component.sha256(),
             &manifest.requested,
             &self.wasm.one_off,
-        )
-        .map_err(|e| e.context(&provider.name, action_name))?;
-        let env: Vec<(String, String)> = env_names
-            .iter()
-            .filter_map(|name| {
-                let from_engine = self
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone());
-                from_engine
-                    .or_else(|| std::env::var(name).ok())
-                    .map(|v| (name.clone(), v))
-            })
-            .collect();
-        let ctx = crate::wasm::CallContext::new(&provider.name, grants, self.limits.clone(), env)?;
+        )?;
+        let scope = Scope {
+            provider: provider.name.clone(),
+            grants: Some(grants),
+            env,
+        };
+        let ctx = crate::wasm::CallContext::new(self.gate.clone(), scope)?;
         let guard = Guard {
-            component: component.clone(),
+            component,
             ctx: Arc::new(ctx),
         };
+        Ok((guard, defined))
+    }
 
-        if !manifest.invokes.iter().any(|a| a == action_name) {
+    /// Runs an action of a component-backed provider: `invoke` if the component implements
+    /// the action, otherwise the provider's targets (checked against the grants) with the
+    /// component's `parse` and `map-status` hooks where it has them.
+    #[cfg(feature = "wasm")]
+    async fn run_component(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        inputs: &Inputs,
+    ) -> Result<Value> {
+        let (guard, defined) = self
+            .guard(provider)
+            .await
+            .map_err(|e| e.context(&provider.name, action_name))?;
+        let effective = defined.as_ref().unwrap_or(provider);
+        if !guard.invokes(action_name) {
             let action = effective.action(action_name)?;
             let mut resolved = params::resolve(effective, action, inputs);
+            let guard = guard.with_secrets(&resolved);
             return self
                 .run_resolved(effective, action_name, action, &mut resolved, Some(&guard))
                 .await;
         }
         let resolved = match effective.actions.get(action_name) {
-            Some(action) => {
-                let resolved = params::resolve(effective, action, inputs);
-                resolved
-                    .require(action)
-                    .map_err(|e| e.context(&provider.name, action_name))?;
-                resolved
-            }
+            Some(action) => params::resolve(effective, action, inputs),
             None => {
                 let mut resolved = Resolved::default();
                 for (k, v) in &effective.default_settings {
@@ -467,6 +483,25 @@ impl Engine {
                 resolved
             }
         };
+        let guard = guard.with_secrets(&resolved);
+        self.invoke(effective, action_name, &resolved, &guard).await
+    }
+
+    /// Runs an action the component implements itself (its `invoke` hook) with resolved
+    /// values; the result is normalized and the caller's secrets are redacted.
+    #[cfg(feature = "wasm")]
+    async fn invoke(
+        &self,
+        provider: &Provider,
+        action_name: &str,
+        resolved: &Resolved,
+        guard: &Guard,
+    ) -> Result<Value> {
+        if let Some(action) = provider.actions.get(action_name) {
+            resolved
+                .require(action)
+                .map_err(|e| e.context(&provider.name, action_name))?;
+        }
         let redactor = Redactor::new(resolved.secret_values());
         let params: Map<String, Value> = resolved
             .values
@@ -474,7 +509,7 @@ impl Engine {
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
         let (call, ctx, action) = (
-            component.clone(),
+            guard.component.clone(),
             guard.ctx.clone(),
             action_name.to_string(),
         );
@@ -485,7 +520,7 @@ impl Engine {
         let outcome = match outcome {
             Ok(mut value) => {
                 let normalized = self
-                    .normalize(effective, action_name, &mut value, Some(&guard))
+                    .normalize(provider, action_name, &mut value, Some(guard))
                     .await;
                 redactor.redact_json(&mut value);
                 normalized.map(|()| value)
@@ -521,8 +556,15 @@ impl Engine {
         if let Some(guard) = guard
             && guard.component.manifest().maps_status
         {
-            let mut raws = Vec::new();
+            let mut raws = std::collections::BTreeSet::new();
             collect_statuses(value, &mut raws);
+            if raws.len() > MAX_STATUS_CALLS {
+                return Err(Error::provider(format!(
+                    "the result has more than {MAX_STATUS_CALLS} distinct statuses for \
+                     component '{}' to map; cpi maps at most {MAX_STATUS_CALLS} per result",
+                    provider.name
+                )));
+            }
             for raw in raws {
                 let (component, ctx, text) =
                     (guard.component.clone(), guard.ctx.clone(), raw.clone());
@@ -716,82 +758,50 @@ impl Engine {
         let invocation = target::build(&step.target, &resolved.values)?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
-        let output = match (invocation, guard) {
-            (Invocation::Command { argv }, None) => {
-                let spec = command::Spec {
-                    argv: &argv,
-                    env: &self.env,
-                    inherit_env: true,
-                    stdin: None,
+        let own;
+        let scope = match guard {
+            #[cfg(feature = "wasm")]
+            Some(guard) => &guard.ctx.scope,
+            #[cfg(not(feature = "wasm"))]
+            Some(guard) => match *guard {},
+            None => {
+                own = Scope {
+                    provider: name.unwrap_or("request").to_string(),
+                    ..Scope::default()
                 };
-                command::run_accepting(&spec, &self.limits, &step.accept_exit)
+                &own
+            }
+        };
+        let output = match invocation {
+            Invocation::Command { argv } => {
+                self.gate
+                    .command(scope, &argv, &step.accept_exit)
                     .await?
                     .stdout
             }
-            (
-                Invocation::Http {
-                    method,
-                    url,
-                    headers,
-                    body,
-                },
-                None,
-            ) => {
+            Invocation::Http {
+                method,
+                url,
+                headers,
+                body,
+            } => {
                 let tls = Tls::from_values(&resolved.values)?;
-                if tls.accept_invalid_certs {
-                    tracing::warn!(
-                        "{}: verify_ssl is false: the server's TLS certificate is not checked",
-                        name.unwrap_or("request")
-                    );
-                }
-                self.http
-                    .for_tls(&tls)?
-                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
-                    .await?
-                    .body
-            }
-            #[cfg(feature = "wasm")]
-            (Invocation::Command { argv }, Some(guard)) => {
-                guard.ctx.grants.check_command(&argv[0], &argv[1..])?;
-                let env = &guard.ctx.env;
-                let spec = command::Spec {
-                    argv: &argv,
-                    env,
-                    inherit_env: false,
-                    stdin: None,
-                };
-                command::run_accepting(&spec, &self.limits, &step.accept_exit)
-                    .await?
-                    .stdout
-            }
-            #[cfg(feature = "wasm")]
-            (
-                Invocation::Http {
-                    method,
-                    url,
-                    headers,
-                    body,
-                },
-                Some(guard),
-            ) => {
-                let parsed = url::Url::parse(&url)
-                    .map_err(|e| Error::validation(format!("invalid URL: {e}")))?;
-                guard.ctx.grants.check_url(&parsed)?;
-                if !Tls::from_values(&resolved.values)?.is_default() {
+                if guard.is_some() && !tls.is_default() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         "verify_ssl and ca_cert_file are not supported for component providers: \
                          their requests always verify certificates against the built-in roots",
                     ));
                 }
-                let client = HttpClient::from_client(guard.ctx.http()?.clone());
-                client
-                    .send(&method, &url, &headers, body.as_deref(), &self.limits)
-                    .await?
-                    .body
+                let req = Request {
+                    method: method.wire_name(),
+                    url: &url,
+                    headers: &headers,
+                    body: body.as_deref().map(str::as_bytes),
+                    tls: &tls,
+                };
+                self.gate.send(scope, &req).await?.body
             }
-            #[cfg(not(feature = "wasm"))]
-            (_, Some(guard)) => match *guard {},
         };
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -917,57 +927,47 @@ impl Engine {
     }
 
     /// Runs the §8 lifecycle: each of [`LIFECYCLE`] the provider defines, in order, feeding
-    /// each step's parsed fields to the next. Stops at the first failure.
+    /// each step's parsed fields to the next. Stops at the first failure. A provider backed by
+    /// a component runs its steps under the component's grants, exactly as `cpi run` would.
     pub async fn lifecycle(
         &self,
         provider: &Provider,
         inputs: &Inputs,
     ) -> (Vec<StepReport>, Result<()>) {
+        #[cfg(feature = "wasm")]
+        let (guard, defined) = match provider.component {
+            None => (None, None),
+            Some(_) => match self.guard(provider).await {
+                Ok((guard, defined)) => (Some(guard), defined),
+                Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
+            },
+        };
+        #[cfg(not(feature = "wasm"))]
+        let (guard, defined): (Option<Guard>, Option<Provider>) = (None, None);
+        let provider = defined.as_ref().unwrap_or(provider);
         let mut reports = Vec::new();
         let mut carried = Map::new();
         let mut failure: Option<Error> = None;
         for name in LIFECYCLE {
-            let Some(action) = provider.actions.get(name) else {
-                reports.push(StepReport {
-                    action: name.into(),
-                    outcome: "skipped",
-                    result: None,
-                    error: None,
-                });
-                continue;
+            let report = |outcome| StepReport {
+                action: name.into(),
+                outcome,
+                result: None,
+                error: None,
             };
-            if failure.is_some() {
-                reports.push(StepReport {
-                    action: name.into(),
-                    outcome: "not_run",
-                    result: None,
-                    error: None,
-                });
+            if !provider.actions.contains_key(name) && !guard.as_ref().is_some_and(|g| g.runs(name))
+            {
+                reports.push(report("skipped"));
                 continue;
             }
-            let mut resolved = params::resolve(provider, action, inputs);
-            resolved.add_step_outputs(&carried, provider);
-            let outcome = self
-                .run_resolved_unredacted(provider, name, action, &mut resolved, None)
-                .await;
-            // What the report shows hides every secret known by now: the caller's, those
-            // carried from earlier steps, and this step's secret-named fields (a token from
-            // configure_auth). What is carried to the next steps is the value itself.
-            let mut secrets = resolved.secret_values();
-            if let Ok(Value::Object(map)) = &outcome {
-                secrets.extend(
-                    map.iter()
-                        .filter(|(k, _)| crate::secret::is_secret_name(k, provider))
-                        .map(|(_, v)| params::value_to_param(v)),
-                );
+            if failure.is_some() {
+                reports.push(report("not_run"));
+                continue;
             }
-            let redactor = Redactor::new(secrets);
-            match outcome.and_then(|v| {
-                check_auth(name, v).map_err(|e| {
-                    e.map_text(|t| redactor.redact(t))
-                        .context(&provider.name, name)
-                })
-            }) {
+            let (outcome, redactor) = self
+                .lifecycle_step(provider, name, inputs, &carried, guard.as_ref())
+                .await;
+            match outcome {
                 Ok(value) => {
                     if let Value::Object(map) = &value {
                         carried.extend(
@@ -979,24 +979,73 @@ impl Engine {
                     let mut shown = value;
                     redactor.redact_json(&mut shown);
                     reports.push(StepReport {
-                        action: name.into(),
-                        outcome: "ok",
                         result: Some(shown),
-                        error: None,
+                        ..report("ok")
                     });
                 }
                 Err(err) => {
                     reports.push(StepReport {
-                        action: name.into(),
-                        outcome: "failed",
-                        result: None,
                         error: Some(err.to_json()),
+                        ..report("failed")
                     });
                     failure = Some(err);
                 }
             }
         }
         (reports, failure.map_or(Ok(()), Err))
+    }
+
+    /// Runs one lifecycle step with the fields carried from earlier steps: its outcome
+    /// (checked like `test_auth`) and what must be hidden when it is shown: every secret
+    /// known by now (the caller's, those carried, and this step's secret-named fields, such as
+    /// a token from configure_auth). What is carried on is the value itself.
+    async fn lifecycle_step(
+        &self,
+        provider: &Provider,
+        name: &str,
+        inputs: &Inputs,
+        carried: &Map<String, Value>,
+        guard: Option<&Guard>,
+    ) -> (Result<Value>, Redactor) {
+        let mut resolved = match provider.actions.get(name) {
+            Some(action) => params::resolve(provider, action, inputs),
+            None => Resolved::default(),
+        };
+        resolved.add_step_outputs(carried, provider);
+        // The guest's logs, output and denials are redacted of this step's secrets.
+        #[cfg(feature = "wasm")]
+        let scoped = guard.map(|g| g.with_secrets(&resolved));
+        #[cfg(feature = "wasm")]
+        let guard = scoped.as_ref();
+        let outcome = match (provider.actions.get(name), guard) {
+            #[cfg(feature = "wasm")]
+            (_, Some(guard)) if guard.invokes(name) => {
+                self.invoke(provider, name, &resolved, guard).await
+            }
+            (Some(action), guard) => {
+                self.run_resolved_unredacted(provider, name, action, &mut resolved, guard)
+                    .await
+            }
+            (None, _) => Err(Error::internal(format!(
+                "lifecycle step {name} is not defined"
+            ))),
+        };
+        let mut secrets = resolved.secret_values();
+        if let Ok(Value::Object(map)) = &outcome {
+            secrets.extend(
+                map.iter()
+                    .filter(|(k, _)| crate::secret::is_secret_name(k, provider))
+                    .map(|(_, v)| params::value_to_param(v)),
+            );
+        }
+        let redactor = Redactor::new(secrets);
+        let outcome = outcome.and_then(|v| {
+            check_auth(name, v).map_err(|e| {
+                e.map_text(|t| redactor.redact(t))
+                    .context(&provider.name, name)
+            })
+        });
+        (outcome, redactor)
     }
 }
 
@@ -1026,16 +1075,24 @@ fn check_auth(action: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Every string under a `status` key, deduplicated.
+/// Distinct statuses a component's `map-status` hook is called for per result, at most.
 #[cfg(feature = "wasm")]
-fn collect_statuses(value: &Value, out: &mut Vec<String>) {
+const MAX_STATUS_CALLS: usize = 1000;
+
+/// Every string under a `status` key, deduplicated; stops once it has one more than
+/// [`MAX_STATUS_CALLS`] (enough to know there are too many).
+#[cfg(feature = "wasm")]
+fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    if out.len() > MAX_STATUS_CALLS {
+        return;
+    }
     match value {
         Value::Array(items) => items.iter().for_each(|v| collect_statuses(v, out)),
         Value::Object(map) => {
             if let Some(Value::String(raw)) = map.get("status")
                 && !out.contains(raw)
             {
-                out.push(raw.clone());
+                out.insert(raw.clone());
             }
             map.values().for_each(|v| collect_statuses(v, out));
         }

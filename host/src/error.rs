@@ -1,89 +1,10 @@
 //! Typed errors mapped onto the standard's error categories (§10.1) plus cpi's own.
 
-use std::fmt;
-
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The category an error belongs to: the six of §10.1 plus the ones cpi adds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Credentials were missing, invalid or expired (HTTP 401/403).
-    Authentication,
-    /// The resource named by the request does not exist (HTTP 404).
-    ResourceNotFound,
-    /// A provider-imposed limit was reached.
-    QuotaExceeded,
-    /// The request or the provider file is invalid (missing parameter, bad value, bad rule).
-    Validation,
-    /// The provider throttled us (HTTP 429); `retry_after` is kept in the details.
-    RateLimit,
-    /// The provider failed or answered with something the parse rules cannot read.
-    Provider,
-    /// An action, command or request ran past its deadline.
-    Timeout,
-    /// A sandboxed provider asked for something it was not granted.
-    CapabilityDenied,
-    /// The provider file uses a feature cpi deliberately does not run.
-    Unsupported,
-    /// Local I/O or an invariant of cpi itself failed.
-    Internal,
-}
-
-impl ErrorKind {
-    /// The `code` string of the §10.2 error shape.
-    pub fn code(self) -> &'static str {
-        match self {
-            ErrorKind::Authentication => "AuthenticationError",
-            ErrorKind::ResourceNotFound => "ResourceNotFoundError",
-            ErrorKind::QuotaExceeded => "QuotaExceededError",
-            ErrorKind::Validation => "ValidationError",
-            ErrorKind::RateLimit => "RateLimitError",
-            ErrorKind::Provider => "ProviderError",
-            ErrorKind::Timeout => "TimeoutError",
-            ErrorKind::CapabilityDenied => "CapabilityDeniedError",
-            ErrorKind::Unsupported => "UnsupportedError",
-            ErrorKind::Internal => "InternalError",
-        }
-    }
-
-    /// The process exit code the CLI uses for this category (documented in the README).
-    pub fn exit_code(self) -> u8 {
-        match self {
-            ErrorKind::Validation => 10,
-            ErrorKind::Authentication => 11,
-            ErrorKind::ResourceNotFound => 12,
-            ErrorKind::QuotaExceeded => 13,
-            ErrorKind::RateLimit => 14,
-            ErrorKind::Provider => 15,
-            ErrorKind::Timeout => 16,
-            ErrorKind::CapabilityDenied => 17,
-            ErrorKind::Unsupported => 18,
-            ErrorKind::Internal => 19,
-        }
-    }
-
-    /// Every category, in exit-code order (for docs and tests).
-    pub const ALL: [ErrorKind; 10] = [
-        ErrorKind::Validation,
-        ErrorKind::Authentication,
-        ErrorKind::ResourceNotFound,
-        ErrorKind::QuotaExceeded,
-        ErrorKind::RateLimit,
-        ErrorKind::Provider,
-        ErrorKind::Timeout,
-        ErrorKind::CapabilityDenied,
-        ErrorKind::Unsupported,
-        ErrorKind::Internal,
-    ];
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
+/// The category an error belongs to: the six of §10.1 plus cpi's own (defined once, in the
+/// contract the guest SDK shares).
+pub use cpi_contract::ErrorKind;
 
 /// An error from loading, validating or running a provider action.
 ///
@@ -95,6 +16,9 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     details: Map<String, Value>,
+    /// Set by the execution gate on a failure that may go away by itself (cannot connect,
+    /// connection lost, a 5xx answer), which the engine retries for actions safe to repeat.
+    transient: bool,
 }
 
 /// `Result` with cpi's [`Error`].
@@ -107,7 +31,20 @@ impl Error {
             kind,
             message: message.into(),
             details: Map::new(),
+            transient: false,
         }
+    }
+
+    /// Marks the error as transient: trying again later may succeed.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether the failure may go away by itself: a rate limit, a timeout, or one the gate
+    /// marked [`Error::transient`].
+    pub fn is_transient(&self) -> bool {
+        self.transient || self.kind.is_transient()
     }
 
     /// Shorthand for a [`ErrorKind::Validation`] error.
@@ -206,18 +143,6 @@ mod tests {
             err.to_json(),
             serde_json::json!({"error": {"code": "ResourceNotFoundError",
                 "message": "Worker 'wrk-1' was not found", "details": {"worker_id": "wrk-1"}}})
-        );
-    }
-
-    #[test]
-    fn exit_codes_are_distinct() {
-        let mut codes: Vec<u8> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
-        codes.sort();
-        codes.dedup();
-        assert_eq!(codes.len(), ErrorKind::ALL.len());
-        assert!(
-            codes.iter().all(|&c| c > 2),
-            "0-2 are success, failure and usage"
         );
     }
 }

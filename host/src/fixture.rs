@@ -57,6 +57,22 @@ pub struct Fixture {
     /// (`argv`, `method`, `url`, `body`, `headers`).
     #[serde(default)]
     pub request: Option<Map<String, Value>>,
+    /// Where a recorded fixture came from (`cpi test --record`).
+    #[serde(default)]
+    pub recorded: Option<Recorded>,
+}
+
+/// When, and with which version of which program, a fixture's output was recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The UTC time of the run (RFC 3339).
+    pub at: String,
+    /// The program that printed the output.
+    pub program: String,
+    /// The first line `PROGRAM --version` printed (none when it prints nothing or fails).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// The outcome of one fixture.
@@ -81,7 +97,8 @@ impl CaseReport {
     }
 }
 
-/// The fixture directory of a provider: `fixtures/NAME/` beside its file.
+/// The fixture directory of a provider: `fixtures/NAME/` beside its file (shown as
+/// `<built-in>/fixtures/NAME` for a built-in provider, whose fixtures are in the binary).
 pub fn dir_for(provider: &Provider) -> PathBuf {
     provider
         .source
@@ -91,9 +108,36 @@ pub fn dir_for(provider: &Provider) -> PathBuf {
         .join(&provider.name)
 }
 
+/// One fixture file: on disk, or built into cpi with a built-in provider.
+#[derive(Debug, Clone)]
+pub struct FixtureFile {
+    /// Where it is (shown in reports; `<built-in>/fixtures/NAME/FILE` when built in).
+    pub path: PathBuf,
+    /// Its text when it is built in.
+    builtin: Option<&'static str>,
+}
+
+impl FixtureFile {
+    /// A fixture file on disk.
+    pub fn on_disk(path: PathBuf) -> FixtureFile {
+        FixtureFile {
+            path,
+            builtin: None,
+        }
+    }
+}
+
 /// The fixture files of a provider, sorted by name (empty when it has none).
-pub fn files_for(provider: &Provider) -> Result<Vec<PathBuf>> {
+pub fn files_for(provider: &Provider) -> Result<Vec<FixtureFile>> {
     let dir = dir_for(provider);
+    if provider.is_builtin() {
+        return Ok(crate::provider::builtin::fixtures(&provider.name)
+            .map(|(file, text)| FixtureFile {
+                path: dir.join(file),
+                builtin: Some(text),
+            })
+            .collect());
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -109,13 +153,16 @@ pub fn files_for(provider: &Provider) -> Result<Vec<PathBuf>> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    Ok(files)
+    Ok(files.into_iter().map(FixtureFile::on_disk).collect())
 }
 
 /// Loads a fixture file, naming the file and the JSON path of any problem.
-pub fn load(path: &Path) -> Result<Fixture> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::validation(format!("cannot read {}: {e}", path.display())))?;
+pub fn load(file: &FixtureFile) -> Result<Fixture> {
+    let path = &file.path;
+    let text = match file.builtin {
+        Some(text) => std::borrow::Cow::Borrowed(text),
+        None => crate::fsread::read_string(path, crate::fsread::Kind::Fixture)?.into(),
+    };
     let de = &mut serde_json::Deserializer::from_str(&text);
     let fixture: Fixture = serde_path_to_error::deserialize(de).map_err(|err| {
         Error::validation(format!(
@@ -149,12 +196,12 @@ pub fn run_all(engine: &Engine, provider: &Provider) -> Result<Vec<CaseReport>> 
 }
 
 /// Runs one fixture file.
-pub fn run_file(engine: &Engine, provider: &Provider, file: &Path) -> CaseReport {
+pub fn run_file(engine: &Engine, provider: &Provider, file: &FixtureFile) -> CaseReport {
     let fixture = match load(file) {
         Ok(f) => f,
         Err(err) => {
             return CaseReport {
-                file: file.to_path_buf(),
+                file: file.path.clone(),
                 action: String::new(),
                 description: None,
                 failure: Some(err.message().to_string()),
@@ -163,7 +210,7 @@ pub fn run_file(engine: &Engine, provider: &Provider, file: &Path) -> CaseReport
     };
     let failure = check(engine, provider, file, &fixture).err();
     CaseReport {
-        file: file.to_path_buf(),
+        file: file.path.clone(),
         action: fixture.action,
         description: fixture.description,
         failure,
@@ -173,44 +220,15 @@ pub fn run_file(engine: &Engine, provider: &Provider, file: &Path) -> CaseReport
 fn check(
     engine: &Engine,
     provider: &Provider,
-    file: &Path,
+    file: &FixtureFile,
     fixture: &Fixture,
 ) -> std::result::Result<(), String> {
     let output = match (&fixture.output, &fixture.output_file) {
         (Some(text), _) => text.clone(),
-        (None, Some(rel)) => {
-            let path = file.parent().unwrap_or(Path::new(".")).join(rel);
-            std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read output_file {}: {e}", path.display()))?
-        }
+        (None, Some(rel)) => read_output_file(file, rel)?,
         (None, None) => unreachable!("load checks for output"),
     };
-    if fixture.stderr.is_some() && fixture.exit_code.is_none() {
-        return Err("stderr is only read for a command that failed: add its exit_code".into());
-    }
-    let parsed = match fixture.exit_code.filter(|&code| code != 0) {
-        None => Engine::parse_saved(provider, &fixture.action, &output),
-        Some(code) => {
-            let action = provider
-                .action(&fixture.action)
-                .map_err(|e| e.to_string())?;
-            let crate::provider::Target::Command(command) = &action.target else {
-                return Err("exit_code is for actions with a command target".to_string());
-            };
-            let program = command
-                .command
-                .split_whitespace()
-                .next()
-                .unwrap_or("command");
-            let raw = crate::exec::command::RawOutput {
-                exit_code: code,
-                stdout: output.into_bytes(),
-                stderr: fixture.stderr.clone().unwrap_or_default(),
-            };
-            crate::exec::command::finish(program, raw, &action.accept_exit)
-                .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
-        }
-    };
+    let parsed = parse_case(provider, fixture, output)?;
     match (&fixture.expected, &fixture.expected_error, parsed) {
         (Some(expected), _, Ok(actual)) if &actual == expected => {}
         (Some(expected), _, Ok(actual)) => return Err(difference(expected, &actual)),
@@ -268,6 +286,79 @@ fn check(
     Ok(())
 }
 
+/// What a fixture's output parses into, exactly as `cpi test` checks it: the action's rules on
+/// `output`, or, with a non-zero `exit_code`, the action's `accept_exit` or the error the exit
+/// and `stderr` stand for. The outer error is a fixture that cannot be checked at all.
+pub(crate) fn parse_case(
+    provider: &Provider,
+    fixture: &Fixture,
+    output: String,
+) -> std::result::Result<Result<Value>, String> {
+    if fixture.stderr.is_some() && fixture.exit_code.is_none() {
+        return Err("stderr is only read for a command that failed: add its exit_code".into());
+    }
+    Ok(match fixture.exit_code.filter(|&code| code != 0) {
+        None => Engine::parse_saved(provider, &fixture.action, &output),
+        Some(code) => {
+            let action = provider
+                .action(&fixture.action)
+                .map_err(|e| e.to_string())?;
+            let crate::provider::Target::Command(command) = &action.target else {
+                return Err("exit_code is for actions with a command target".to_string());
+            };
+            let program = command
+                .command
+                .split_whitespace()
+                .next()
+                .unwrap_or("command");
+            let raw = crate::exec::command::RawOutput {
+                exit_code: code,
+                stdout: output.into_bytes(),
+                stderr: fixture.stderr.clone().unwrap_or_default(),
+            };
+            crate::exec::command::finish(program, raw, &action.accept_exit)
+                .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
+        }
+    })
+}
+
+/// Reads a fixture's `output_file`, which must stay inside the fixture's directory: a
+/// relative path without `..`, resolving (symlinks followed) to a regular file under it. A
+/// fixture can therefore never show `/proc/self/environ` or `~/.ssh/id_rsa` in a diff.
+fn read_output_file(file: &FixtureFile, rel: &Path) -> std::result::Result<String, String> {
+    use std::path::Component;
+    let shown = crate::escape::line(&rel.display().to_string()).into_owned();
+    if file.builtin.is_some() {
+        return Err(format!(
+            "output_file {shown}: a built-in fixture carries its output inline"
+        ));
+    }
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "output_file {shown} must be a relative path inside the fixture's directory \
+             (no `..`, not absolute)"
+        ));
+    }
+    let dir = file.path.parent().unwrap_or(Path::new("."));
+    let base = dir
+        .canonicalize()
+        .map_err(|e| format!("output_file {shown}: {e}"))?;
+    let real = match dir.join(rel).canonicalize() {
+        Ok(real) => real,
+        Err(e) => return Err(format!("output_file {shown}: {e}")),
+    };
+    if !real.starts_with(&base) {
+        return Err(format!(
+            "output_file {shown} leads outside the fixture's directory"
+        ));
+    }
+    crate::fsread::read_string(&real, crate::fsread::Kind::Fixture)
+        .map_err(|e| format!("output_file: {e}"))
+}
+
 fn category_matches(category: &str, kind: ErrorKind) -> bool {
     let code = kind.code();
     code.eq_ignore_ascii_case(category)
@@ -277,7 +368,7 @@ fn category_matches(category: &str, kind: ErrorKind) -> bool {
 }
 
 /// A readable account of where `actual` departs from `expected` (first differences).
-fn difference(expected: &Value, actual: &Value) -> String {
+pub(crate) fn difference(expected: &Value, actual: &Value) -> String {
     let mut diffs = Vec::new();
     diff_at("", expected, actual, &mut diffs);
     let shown: Vec<String> = diffs.iter().take(5).cloned().collect();

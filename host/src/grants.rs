@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -59,19 +59,33 @@ impl GrantStore {
     /// The grant for `provider`, if any.
     pub fn load(&self, provider: &str) -> Result<Option<Grant>> {
         let path = self.file(provider)?;
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::internal(format!(
-                    "cannot read grant file {}: {e}",
-                    path.display()
-                )));
-            }
+        // Stored trust: only the user's own file, not a symlink, not writable by others, in
+        // a directory only the user can write.
+        let denied = |e: crate::fsread::ReadError| {
+            Error::new(ErrorKind::CapabilityDenied, format!("grant: {e}"))
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
+        match crate::fsread::check_private_dir(&self.dir) {
+            Err(e) if e.is_missing() => return Ok(None),
+            Err(e) => return Err(denied(e)),
+            Ok(()) => {}
+        }
+        let bytes = match crate::fsread::read_private(&path, crate::fsread::Kind::Stored) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_missing() => return Ok(None),
+            Err(e) => return Err(denied(e)),
+        };
+        let grant: Grant = serde_json::from_slice(&bytes).map_err(|e| {
             Error::validation(format!("grant file {} is invalid: {e}", path.display()))
-        })
+        })?;
+        // A grant file is only ever written by `save`, which refuses these names: one that
+        // holds them was edited by hand (`LD_PRELOAD` would reach every granted command).
+        check_env_names(&grant.env).map_err(|e| {
+            Error::new(
+                ErrorKind::CapabilityDenied,
+                format!("grant file {}: {}", path.display(), e.message()),
+            )
+        })?;
+        Ok(Some(grant))
     }
 
     /// Writes a grant (mode 0600, atomically).
@@ -81,8 +95,18 @@ impl GrantStore {
         let io = |e: std::io::Error| {
             Error::internal(format!("cannot write grant file {}: {e}", path.display()))
         };
-        fs::create_dir_all(&self.dir).map_err(io)?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        if fs::symlink_metadata(&self.dir).is_err() {
+            if let Some(parent) = self.dir.parent() {
+                fs::create_dir_all(parent).map_err(io)?;
+            }
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(io)?;
+        }
+        // Never chmod-ed private: grants already there may have been written by someone else.
+        crate::fsread::check_private_dir(&self.dir)
+            .map_err(|e| Error::new(ErrorKind::CapabilityDenied, format!("grants: {e}")))?;
         let tmp = self
             .dir
             .join(format!(".{}.tmp-{}", grant.provider, std::process::id()));
@@ -192,6 +216,7 @@ fn short(sha: &str) -> &str {
 mod tests {
     use super::*;
     use crate::policy::CommandRule;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn round_trip_and_pinning() {

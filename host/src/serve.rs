@@ -578,7 +578,10 @@ pub fn default_token_path() -> Option<PathBuf> {
 /// Reads the token from `path`, creating it (random, mode 0600) on first start. A token file
 /// that group or others can read is refused.
 pub fn load_or_create_token(path: &Path) -> Result<String> {
-    match std::fs::read_to_string(path) {
+    // Stored trust: the user's own regular file, not a symlink, not writable by others.
+    let read = crate::fsread::read_private(path, crate::fsread::Kind::Secret)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    match read {
         Ok(text) => {
             #[cfg(unix)]
             {
@@ -603,7 +606,7 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
             }
             Ok(token)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_missing() => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| Error::internal(format!("no randomness for the token: {e}")))?;
@@ -629,10 +632,7 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
             })?;
             Ok(token)
         }
-        Err(e) => Err(Error::validation(format!(
-            "cannot read token file {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Error::validation(format!("token file: {e}"))),
     }
 }
 

@@ -4,28 +4,9 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-/// The worker statuses of §6.1, plus `unknown` for values no table maps.
-pub const WORKER_STATUSES: [&str; 9] = [
-    "running",
-    "stopped",
-    "starting",
-    "stopping",
-    "provisioning",
-    "terminating",
-    "error",
-    "suspended",
-    "unknown",
-];
-
-/// The authentication statuses of §6.2, plus `unknown`.
-pub const AUTH_STATUSES: [&str; 6] = [
-    "authenticated",
-    "unauthenticated",
-    "expired",
-    "invalid",
-    "insufficient_permissions",
-    "unknown",
-];
+/// The worker statuses of §6.1 and authentication statuses of §6.2 (each plus `unknown`),
+/// from the contract the guest SDK shares.
+pub use cpi_contract::{AUTH_STATUSES, WORKER_STATUSES};
 
 /// Built-in raw → standard worker statuses, covering AWS, GCE, Azure, DigitalOcean, Hetzner,
 /// Linode, libvirt, VirtualBox, Proxmox, Docker, VMware, OpenStack and TrueNAS vocabularies.

@@ -6,7 +6,10 @@
 //!   fills its place inside one word and can never add, remove or split arguments. No shell
 //!   runs, so shell syntax (`|`, `;`, `$(...)`) in a template is refused rather than silently
 //!   passed on as text. When the program is a shell given a script (`sh -c '...'`), values
-//!   inside the script are quoted for the exact shell context they land in.
+//!   inside the script are quoted for the exact shell context they land in. A word that is a
+//!   JSON array or object with placeholders in it (a CLI's JSON input form, such as
+//!   `--cli-input-json '{"Name":"{name}"}'`) is filled like a JSON body, so a value can never
+//!   add structure inside the CLI's own syntax.
 //! - **URLs**: a placeholder that starts the URL is the base URL (checked to be absolute
 //!   http(s)); every other value is percent-encoded as one path segment or one query value.
 //! - **Headers**: values containing CR, LF or NUL are rejected.
@@ -117,6 +120,8 @@ pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
         let value = if script_next {
             script_next = false;
             quote_into_script(word, values)?
+        } else if is_json_word(word) {
+            json_document(word, values, "command argument")?
         } else {
             substitute(word, |p| lookup(values, p.name).map(str::to_string))?
         };
@@ -130,10 +135,11 @@ pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
 }
 
 /// Checks that a command template can run: it splits into words and uses no shell syntax
-/// outside a shell script. Placeholders are tried with a plain value.
+/// outside a shell script. Placeholders are tried with `0`, a plain word that is also one JSON
+/// value (for a bare placeholder in a JSON argument).
 pub fn check_command(template: &str) -> Result<()> {
     let values: Values = placeholders(template)
-        .map(|n| (n.to_string(), "x".to_string()))
+        .map(|n| (n.to_string(), "0".to_string()))
         .collect();
     command_argv(template, &values).map(|_| ())
 }
@@ -567,6 +573,29 @@ pub fn body(template: &str, values: &Values, kind: BodyKind) -> Result<String> {
             Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
         });
     }
+    json_document(template, values, "body")
+}
+
+/// Whether a command word is a JSON array or object with placeholders in it, and so is filled
+/// as a JSON document ([`json_document`]) rather than as plain text.
+fn is_json_word(word: &str) -> bool {
+    if scan(word).next().is_none() || !word.trim_start().starts_with(['[', '{']) {
+        return false;
+    }
+    let in_string = string_positions(word);
+    let probe = substitute(word, |p| {
+        Ok(if in_string(p.start) { "" } else { "0" }.to_string())
+    });
+    probe.is_ok_and(|probe| {
+        serde_json::from_str::<serde_json::Value>(&probe)
+            .is_ok_and(|v| v.is_array() || v.is_object())
+    })
+}
+
+/// Substitutes values into a JSON document (a body, or a command word in a CLI's JSON input
+/// form): inside a JSON string a value is JSON-escaped; in a bare position it must be exactly
+/// one JSON value.
+fn json_document(template: &str, values: &Values, what: &str) -> Result<String> {
     let in_string = string_positions(template);
     let rendered = substitute(template, |p| {
         let value = lookup(values, p.name)?;
@@ -576,8 +605,8 @@ pub fn body(template: &str, values: &Values, kind: BodyKind) -> Result<String> {
         } else {
             let parsed: serde_json::Value = serde_json::from_str(value).map_err(|_| {
                 Error::validation(format!(
-                    "parameter '{}' appears outside quotes in the JSON body, so its value must be \
-                     exactly one JSON value (an array, object, number, true, false or null)",
+                    "parameter '{}' appears outside quotes in the JSON {what}, so its value must \
+                     be exactly one JSON value (an array, object, number, true, false or null)",
                     p.name
                 ))
                 .with_detail("parameter", p.name)
@@ -591,12 +620,13 @@ pub fn body(template: &str, values: &Values, kind: BodyKind) -> Result<String> {
         // A bare value is one JSON value, but the template text around it may not take every
         // value (`[1{n}]`, `-{n}`): the value does not fit there.
         let Some(bare) = scan(template).find(|p| !in_string(p.start)) else {
-            return Err(Error::internal(
-                "the substituted body is no longer valid JSON",
-            ));
+            return Err(Error::internal(format!(
+                "the substituted JSON {what} is no longer valid JSON"
+            )));
         };
         return Err(Error::validation(format!(
-            "the JSON body is not valid JSON with the value of '{}' in place: the template text              next to a placeholder outside quotes must leave room for a whole JSON value",
+            "the JSON {what} is not valid JSON with the value of '{}' in place: the template \
+             text next to a placeholder outside quotes must leave room for a whole JSON value",
             bare.name
         ))
         .with_detail("parameter", bare.name));
@@ -801,6 +831,87 @@ mod tests {
                 "{template}"
             );
             assert_eq!(err.details()["parameter"], "n");
+        }
+    }
+
+    #[test]
+    fn json_command_words_keep_each_value_one_json_string() {
+        // A CLI's JSON input form: a value is one JSON string whatever it contains, so the
+        // CLI's parser sees exactly one tag (issue 13: shorthand let a name add a second tag).
+        let template = r#"aws ec2 run-instances --tag-specifications '[{"ResourceType":"instance","Tags":[{"Key":"Name","Value":"{name}"}]}]' --cli-input-json '{"MaxCount": {n}, "Id": "{name}"}'"#;
+        for name in [
+            "evil},{Key=Owner,Value=attacker",
+            r#"evil"}]},{"ResourceType":"instance","Tags":[{"Key":"Owner","Value":"x"#,
+            "a,b",
+            "k=v [x] {y} \\ \"q\" \n\u{1}",
+            "file:///etc/passwd",
+            "-flag",
+            "{n}",
+        ] {
+            let argv = command_argv(template, &values(&[("name", name), ("n", "1")])).unwrap();
+            assert_eq!(argv.len(), 7, "{name:?}: {argv:?}");
+            let tags: serde_json::Value = serde_json::from_str(&argv[4]).unwrap();
+            assert_eq!(tags.as_array().unwrap().len(), 1, "{name:?}");
+            assert_eq!(tags[0]["Tags"].as_array().unwrap().len(), 1, "{name:?}");
+            assert_eq!(tags[0]["Tags"][0]["Value"], name, "{name:?}");
+            let input: serde_json::Value = serde_json::from_str(&argv[6]).unwrap();
+            assert_eq!(
+                input,
+                serde_json::json!({"MaxCount": 1, "Id": name}),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_command_words_take_one_json_value_in_bare_positions() {
+        let template = r#"cli '{"Size": {n}}'"#;
+        for (n, ok) in [
+            ("10", true),
+            ("[1, 2]", true),
+            ("10, \"Iops\": 1", false),
+            ("x", false),
+            ("", false),
+        ] {
+            let result = command_argv(template, &values(&[("n", n)]));
+            match result {
+                Ok(argv) => {
+                    assert!(ok, "{n:?} was accepted: {argv:?}");
+                    let doc: serde_json::Value = serde_json::from_str(&argv[1]).unwrap();
+                    assert_eq!(doc.as_object().unwrap().len(), 1, "{n:?}");
+                }
+                Err(err) => {
+                    assert!(!ok, "{n:?} was refused: {err}");
+                    assert_eq!(err.kind(), crate::error::ErrorKind::Validation, "{n:?}");
+                    assert_eq!(err.details()["parameter"], "n");
+                }
+            }
+        }
+        // `cpi validate` tries a template with a value that fits a bare JSON position too.
+        assert!(check_command(template).is_ok());
+    }
+
+    #[test]
+    fn only_json_arrays_and_objects_with_placeholders_are_json_words() {
+        let v = values(&[("x", "a\"b,c}")]);
+        // (word template, substituted as plain text?)
+        for (word, plain) in [
+            ("{x}", true),
+            ("{x}{x}", true),
+            ("Key=Name,Value={x}", true),
+            ("[{x}", true),
+            ("--filter={\"a\":\"{x}\"}", true),
+            ("{\"a\":\"{x}\"}", false),
+            ("[\"{x}\"]", false),
+            (" [\"{x}\", 1]", false),
+        ] {
+            let argv = command_argv(&format!("cli '{word}'"), &v).unwrap();
+            let expected = if plain {
+                word.replace("{x}", "a\"b,c}")
+            } else {
+                word.replace("{x}", r#"a\"b,c}"#)
+            };
+            assert_eq!(argv[1], expected, "{word}");
         }
     }
 

@@ -16,16 +16,8 @@ use crate::provider::{Action, Provider, Target};
 use crate::status::{AUTH_STATUSES, WORKER_STATUSES};
 use crate::template;
 
-/// The required methods of §2.1.
-pub const REQUIRED_METHODS: [&str; 7] = [
-    "test_install",
-    "list_workers",
-    "create_worker",
-    "delete_worker",
-    "get_worker",
-    "start_worker",
-    "stop_worker",
-];
+/// The required methods of §2.1 (from the contract).
+pub use cpi_contract::verbs::REQUIRED_METHODS;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -87,7 +79,7 @@ impl Report {
 
 /// Validates one file on disk.
 pub fn validate_file(path: &Path) -> Report {
-    match std::fs::read_to_string(path) {
+    match crate::fsread::read_string(path, crate::fsread::Kind::Provider) {
         Ok(text) => validate_text(&text, path),
         Err(err) => {
             let mut report = Report {
@@ -95,7 +87,11 @@ pub fn validate_file(path: &Path) -> Report {
                 provider: None,
                 findings: Vec::new(),
             };
-            report.push(Severity::Error, "", format!("cannot read file: {err}"));
+            report.push(
+                Severity::Error,
+                "",
+                format!("cannot read file: {}", err.problem),
+            );
             report
         }
     }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::support::{Run, cpi_bin, repo, run};
 
-/// `cpi ARGS` in `dir` with an isolated home (no user providers, config or grants): only
-/// `./providers` of `dir` and the `--provider-dir`s given are searched.
+/// `cpi ARGS` in `dir` with an isolated home (no user providers, config or grants): only the
+/// built-in providers and the `--provider-dir`s given are searched.
 fn cpi_in(dir: &Path, args: &[&str]) -> Run {
     run(isolated(dir).args(args))
 }
@@ -280,12 +280,14 @@ fn new_providers_validate_and_pass_their_fixtures() {
             "{name}: {}",
             report.stdout
         );
-        let tested = cpi_in(tmp.path(), &["test", name, "--json"]);
+        // `./providers` is not searched by default: the project directory is named.
+        let pd = ["--provider-dir", "providers"];
+        let tested = cpi_in(tmp.path(), &[&pd[..], &["test", name, "--json"]].concat());
         ok(&tested);
         let cases = tested.json()[name].clone();
         assert_eq!(cases.as_array().map(Vec::len), Some(1), "{cases}");
         assert!(cases[0].get("failure").is_none(), "{cases}");
-        ok(&cpi_in(tmp.path(), &["docs", name]));
+        ok(&cpi_in(tmp.path(), &[&pd[..], &["docs", name]].concat()));
 
         // A second time: refused, and the file is untouched.
         std::fs::write(&file, "{\"mine\": true}").unwrap();

@@ -4,10 +4,9 @@
 //! real-world output into the expected JSON with the files' own rules.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -69,38 +68,13 @@ fn corpus_file(name: &str) -> PathBuf {
 /// Runs a command to completion, killing it (and failing) if it takes longer than `limit`:
 /// a provider file must never make cpi hang.
 fn run_with_limit(cmd: &mut Command, limit: Duration) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cpi starts");
-    let pipe = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            r.read_to_end(&mut buf).expect("read cpi output");
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = pipe(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = pipe(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for cpi") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            child.kill().expect("kill cpi");
-            child.wait().expect("reap cpi");
-            panic!("cpi did not finish within {limit:?}: {cmd:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
+    let measured = crate::support::run_watched(cmd, limit, u64::MAX);
+    assert!(
+        measured.killed.is_none(),
+        "cpi was killed ({:?}): {cmd:?}",
+        measured.killed
+    );
+    measured.run
 }
 
 /// `cpi ARGS...` in an empty temp directory with an empty home, so neither `./providers` nor a

@@ -10,7 +10,18 @@ use serde_json::Value;
 use crate::exposure::{Listener, http_response};
 use crate::support::World;
 
-/// Writes `providers/NAME.json` in the world's directory (searched as `./providers`).
+/// `cpi ARGS` with the world's `providers/` directory (where [`provider`] writes) searched.
+fn cpi(w: &World, args: &[&str]) -> crate::support::Run {
+    std::fs::create_dir_all(w.dir.path().join("providers")).unwrap();
+    crate::support::run(
+        w.command()
+            .arg("--provider-dir")
+            .arg(w.dir.path().join("providers"))
+            .args(args),
+    )
+}
+
+/// Writes `providers/NAME.json` in the world's directory.
 fn provider(w: &World, name: &str, json: &str) {
     let dir = w.dir.path().join("providers");
     std::fs::create_dir_all(&dir).unwrap();
@@ -40,18 +51,21 @@ fn a_redirect_to_another_origin_carries_no_secret_header_and_no_referer() {
     let first = Listener::start(move |_| {
         http_response("302 Found", &format!("Location: {to}/moved\r\n"), "")
     });
-    let run = w.cpi(&[
-        "--json",
-        "run",
-        "leaky",
-        "get_worker",
-        "-p",
-        &format!("api_url={}", first.url),
-        "-p",
-        "api_key=k-SECRET-123",
-        "-p",
-        "worker_id=1",
-    ]);
+    let run = cpi(
+        &w,
+        &[
+            "--json",
+            "run",
+            "leaky",
+            "get_worker",
+            "-p",
+            &format!("api_url={}", first.url),
+            "-p",
+            "api_key=k-SECRET-123",
+            "-p",
+            "worker_id=1",
+        ],
+    );
     assert_eq!(run.ok()["id"], "w-1");
     assert!(
         first.requests()[0].contains("k-SECRET-123"),
@@ -74,20 +88,23 @@ fn a_redirect_from_https_to_http_is_refused() {
     leaky(&w);
     let plain = Listener::start(|_| http_response("200 OK", "", r#"{"id": "w-1"}"#));
     let tls = TlsRedirect::start(w.dir.path(), &format!("{}/plain", plain.url));
-    let run = w.cpi(&[
-        "--json",
-        "run",
-        "leaky",
-        "get_worker",
-        "-p",
-        &format!("api_url=https://localhost:{}", tls.port),
-        "-p",
-        "api_key=k-SECRET-123",
-        "-p",
-        "worker_id=1",
-        "-p",
-        &format!("ca_cert_file={}", tls.ca.display()),
-    ]);
+    let run = cpi(
+        &w,
+        &[
+            "--json",
+            "run",
+            "leaky",
+            "get_worker",
+            "-p",
+            &format!("api_url=https://localhost:{}", tls.port),
+            "-p",
+            "api_key=k-SECRET-123",
+            "-p",
+            "worker_id=1",
+            "-p",
+            &format!("ca_cert_file={}", tls.ca.display()),
+        ],
+    );
     let err = run.err("ProviderError");
     assert!(err["message"].as_str().unwrap().contains("HTTPS"), "{err}");
     assert!(plain.requests().is_empty(), "{:?}", plain.requests());
@@ -178,20 +195,23 @@ fn errors_hide_a_secret_in_base64_lower_case_percent_form_or_a_url_password() {
          retry at https://admin:hunter2@internal.example/x\"}}"
     );
     let server = Listener::start(move |_| http_response("500 Internal Server Error", "", &body));
-    let run = w.cpi(&[
-        "--json",
-        "run",
-        "leaky",
-        "get_worker",
-        "-p",
-        &format!("api_url={}", server.url),
-        "-p",
-        &format!("api_key={secret}"),
-        "-p",
-        "worker_id=1",
-        "--attempts",
-        "1",
-    ]);
+    let run = cpi(
+        &w,
+        &[
+            "--json",
+            "run",
+            "leaky",
+            "get_worker",
+            "-p",
+            &format!("api_url={}", server.url),
+            "-p",
+            &format!("api_key={secret}"),
+            "-p",
+            "worker_id=1",
+            "--attempts",
+            "1",
+        ],
+    );
     let err = run.err("ProviderError");
     let shown = run.all_output();
     for leak in [b64.as_str(), &basic[8..], "k-SECRET%2f123", "hunter2"] {
@@ -215,7 +235,7 @@ fn a_declared_secret_written_into_a_readable_config_file_is_refused() {
     let config = dir.join("cpi.toml");
     std::fs::write(&config, "[providers.ticketed]\nticket = \"t-0123456789\"\n").unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let run = w.cpi(&["--json", "run", "ticketed", "list_workers"]);
+    let run = cpi(&w, &["--json", "run", "ticketed", "list_workers"]);
     let err = run.err("ValidationError");
     assert!(
         err["message"].as_str().unwrap().contains("chmod 600"),
@@ -236,14 +256,14 @@ fn rules_that_match_the_empty_string_are_refused_at_load_and_by_validate() {
             "patterns": {"id": {"regex": "(a)"}}}}}}"#,
     );
     let file = w.dir.path().join("providers/empty.json");
-    let run = w.cpi(&["validate", file.to_str().unwrap()]);
+    let run = cpi(&w, &["validate", file.to_str().unwrap()]);
     assert_ne!(run.code, 0, "{}", run.all_output());
     assert!(
         run.all_output().contains("empty string"),
         "{}",
         run.all_output()
     );
-    let run = w.cpi(&["--json", "run", "empty", "list_workers"]);
+    let run = cpi(&w, &["--json", "run", "empty", "list_workers"]);
     assert_ne!(run.code, 0, "{}", run.all_output());
     assert!(
         run.all_output().contains("empty string"),
@@ -263,9 +283,7 @@ fn outputs_that_would_amplify_stop_at_a_named_cap() {
           "target": {"Command": "seq 1 300000"},
           "parse_rules": {"type": "array", "patterns": {"id": {"regex": "(\\d+)"}}}}}}"#,
     );
-    let err = w
-        .cpi(&["--json", "run", "many", "list_workers"])
-        .err("ProviderError");
+    let err = cpi(&w, &["--json", "run", "many", "list_workers"]).err("ProviderError");
     assert!(
         err["message"].as_str().unwrap().contains("cap on records"),
         "{err}"
@@ -284,9 +302,7 @@ fn outputs_that_would_amplify_stop_at_a_named_cap() {
             fields.join(",")
         ),
     );
-    let err = w
-        .cpi(&["--json", "run", "wide", "get_worker"])
-        .err("ProviderError");
+    let err = cpi(&w, &["--json", "run", "wide", "get_worker"]).err("ProviderError");
     assert!(
         err["message"]
             .as_str()
@@ -311,7 +327,7 @@ fn fifty_thousand_placeholders_validate_in_seconds() {
     );
     let file = w.dir.path().join("providers/wordy.json");
     let started = Instant::now();
-    let run = w.cpi(&["validate", file.to_str().unwrap()]);
+    let run = cpi(&w, &["validate", file.to_str().unwrap()]);
     let took = started.elapsed();
     assert!(
         !run.all_output().contains("panicked"),
@@ -353,13 +369,16 @@ fn a_batch_streams_its_input_and_a_bad_line_fails_alone() {
     let mut bytes = b"{\"name\": \"web-1\"}\n".to_vec();
     bytes.extend_from_slice(b"{\"name\": \"caf\xe9\"}\n{\"name\": \"web-3\"}\n");
     std::fs::write(&file, bytes).unwrap();
-    let run = w.cpi(&[
-        "run",
-        "cloudco",
-        "create_worker",
-        "--batch",
-        file.to_str().unwrap(),
-    ]);
+    let run = cpi(
+        &w,
+        &[
+            "run",
+            "cloudco",
+            "create_worker",
+            "--batch",
+            file.to_str().unwrap(),
+        ],
+    );
     let lines: Vec<Value> = run
         .stdout
         .lines()

@@ -11,12 +11,22 @@ mod load;
 mod operations;
 mod providers;
 mod reported;
+mod sandbox;
 mod serve;
 mod tls;
 mod wasm;
+
+mod gate;
 
 mod guests;
 
 mod compat;
 
 mod hostile;
+
+mod discovery;
+mod real_aws;
+mod real_libvirt;
+mod recording;
+mod stored_trust;
+mod untrusted_files;

@@ -761,15 +761,17 @@ fn every_shipped_provider_passes_its_fixtures_and_real_ones_cover_every_action()
             );
         }
     }
-    // A wrong expectation fails the run with exit code 1 and names the field.
+    // A wrong expectation fails the run with exit code 1 and names the field (in a copy under
+    // another name: a file with the built-in's name and bytes is the built-in provider).
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = dir.path().join("providers/fixtures/cloudco");
+    let fixtures = dir.path().join("providers/fixtures/mycloud");
     std::fs::create_dir_all(&fixtures).unwrap();
-    std::fs::copy(
-        repo().join("providers/cloudco.json"),
-        dir.path().join("providers/cloudco.json"),
+    let mut copy: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("providers/cloudco.json")).unwrap(),
     )
     .unwrap();
+    copy["name"] = json!("mycloud");
+    std::fs::write(dir.path().join("providers/mycloud.json"), copy.to_string()).unwrap();
     let mut case: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("providers/fixtures/cloudco/list_workers.json"))
             .unwrap(),
@@ -783,7 +785,14 @@ fn every_shipped_provider_passes_its_fixtures_and_real_ones_cover_every_action()
             .env_clear()
             .env("HOME", dir.path())
             .env("NO_COLOR", "1")
-            .args(["test", "cloudco", "--output", "table"]),
+            .args([
+                "--provider-dir",
+                "providers",
+                "test",
+                "mycloud",
+                "--output",
+                "table",
+            ]),
     );
     assert_eq!(run.code, 1, "{}", run.all_output());
     assert!(

@@ -149,8 +149,8 @@ impl World {
         ]
     }
 
-    /// A `cpi` command with an isolated environment: the repo's providers, the simulator's
-    /// cloudco-cli on PATH, no user config.
+    /// A `cpi` command with an isolated environment: the built-in providers (the repo's
+    /// `providers/`, compiled in), the simulator's cloudco-cli on PATH, no user config.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(cpi_bin());
         let path = format!(
@@ -167,8 +167,6 @@ impl World {
             .env("CLOUDCO_API_URL", &self.url)
             .env("CLOUDCO_API_KEY", &self.token)
             .env("CLOUDCO_CONFIG_DIR", self.dir.path().join("cloudco"))
-            .arg("--provider-dir")
-            .arg(repo().join("providers"))
             .stdin(Stdio::null());
         cmd
     }
@@ -245,4 +243,110 @@ pub fn run(cmd: &mut Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Whether a real platform CLI `program` can run here. When it cannot: with `CI` set (where
+/// `.ci/run` installs it) the test fails, otherwise it prints `SKIPPED: ...` and the caller
+/// returns.
+pub fn real_cli_available(program: &str, install_hint: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let candidate = dir.join(program);
+            candidate.is_file()
+                && std::fs::metadata(&candidate).is_ok_and(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
+        })
+    });
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed, and CI is set: .ci/run must install it ({install_hint})"
+        );
+        eprintln!("SKIPPED: {program} not found ({install_hint})");
+    }
+    found
+}
+
+/// A finished process plus what it cost.
+#[derive(Debug)]
+pub struct Measured {
+    /// What it printed and its exit code (-1 when it was killed).
+    pub run: Run,
+    /// Its peak resident memory in KiB (`ru_maxrss`, or the last `VmHWM` seen when killed).
+    pub peak_kib: u64,
+    /// Why it was killed, when it was: over the time or memory budget.
+    pub killed: Option<String>,
+}
+
+/// Runs a prepared command, killing it when it outlives `limit` or its resident memory passes
+/// `max_kib`: a hostile file must neither hang cpi nor balloon it, and a regression must fail
+/// the test without taking the machine's memory with it.
+// The child is reaped with `wait4`, which also returns its peak memory; clippy cannot see that.
+#[allow(clippy::zombie_processes)]
+pub fn run_watched(cmd: &mut Command, limit: Duration, max_kib: u64) -> Measured {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cpi starts");
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = pipe(Box::new(child.stderr.take().expect("stderr")));
+    let pid = child.id() as libc::pid_t;
+    let started = std::time::Instant::now();
+    let mut peak_kib = 0;
+    let mut killed = None;
+    let (status, usage) = loop {
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 on our own child with valid out-pointers.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            break (status, usage);
+        }
+        peak_kib = peak_kib.max(vm_hwm_kib(pid));
+        if killed.is_none() && started.elapsed() > limit {
+            killed = Some(format!("still running after {limit:?}"));
+        } else if killed.is_none() && peak_kib > max_kib {
+            killed = Some(format!("resident memory {peak_kib} KiB over {max_kib} KiB"));
+        }
+        if killed.is_some() {
+            // SAFETY: signalling our own, not yet reaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Measured {
+        run: Run {
+            code,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        },
+        peak_kib: peak_kib.max(u64::try_from(usage.ru_maxrss).unwrap_or(0)),
+        killed,
+    }
+}
+
+/// A running process's peak resident set (`VmHWM` in `/proc/PID/status`), 0 when unknown.
+fn vm_hwm_kib(pid: libc::pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

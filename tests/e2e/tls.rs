@@ -189,6 +189,8 @@ fn run_tlsbox(dir: &Path, server: &TlsServer, args: &[&str]) -> Run {
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
+        .arg("--provider-dir")
+        .arg(&providers)
         .args(["--json", "run", "tlsbox", "test_install"])
         .args(args)
         .stdin(Stdio::null()))

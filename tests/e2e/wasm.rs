@@ -43,7 +43,7 @@ pub fn guest(package: &str, file: &str) -> PathBuf {
 }
 
 /// A world whose provider directory holds the hostile component as `hostile.wasm`.
-fn hostile_world() -> (World, PathBuf) {
+pub fn hostile_world() -> (World, PathBuf) {
     let w = World::new();
     let dir = w.dir.path().join("components");
     std::fs::create_dir(&dir).unwrap();
@@ -266,7 +266,7 @@ fn grants_are_stored_pinned_and_lost_when_the_component_changes() {
 }
 
 /// A component generated from the WIT (every function traps), for a given API version.
-fn dummy_component(version: &str) -> Vec<u8> {
+pub(crate) fn dummy_component(version: &str) -> Vec<u8> {
     let wit = std::fs::read_to_string(repo().join("wit/provider.wit"))
         .unwrap()
         .replace("@0.1.0", &format!("@{version}"));

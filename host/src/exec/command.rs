@@ -1,5 +1,5 @@
-//! Runs a command target: no shell, no stdin, a timeout that kills the whole process group,
-//! and capped output.
+//! Runs a command: no shell, no stdin unless given, a timeout that kills the whole process
+//! group, and capped output. Only [`super::Gate`] starts processes.
 
 use std::process::Stdio;
 
@@ -41,24 +41,6 @@ pub struct RawOutput {
     pub stdout: Vec<u8>,
     /// Standard error, truncated to [`Limits::max_stderr`] bytes.
     pub stderr: String,
-}
-
-/// Runs a command; a non-zero exit becomes a categorized error carrying the command's stderr,
-/// or, when stderr is empty, an excerpt of its stdout (CLIs such as `az` or a JSON-speaking
-/// tool report failures there). The text is not redacted here: the engine redacts every
-/// error's message and details before they are shown.
-pub async fn run(spec: &Spec<'_>, limits: &Limits) -> Result<ProcessOutput> {
-    run_accepting(spec, limits, &[]).await
-}
-
-/// [`run`], except that a non-zero exit `accept` recognises is a success.
-pub async fn run_accepting(
-    spec: &Spec<'_>,
-    limits: &Limits,
-    accept: &[AcceptExit],
-) -> Result<ProcessOutput> {
-    let raw = run_raw(spec, limits).await?;
-    finish(&spec.argv[0], raw, accept)
 }
 
 /// What a finished command means: its output, or the error its exit status stands for.
@@ -134,7 +116,7 @@ fn exit_error(program: &str, raw: &RawOutput) -> Error {
 
 /// Runs a command to completion under `limits`; only failures to run it at all, timeouts and
 /// output floods are errors.
-pub async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
+pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
     let (program, args) = spec
         .argv
         .split_first()
@@ -297,6 +279,15 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    async fn run_accepting(
+        spec: &Spec<'_>,
+        limits: &Limits,
+        accept: &[AcceptExit],
+    ) -> Result<ProcessOutput> {
+        let raw = run_raw(spec, limits).await?;
+        finish(&spec.argv[0], raw, accept)
+    }
+
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|s| s.to_string()).collect()
     }
@@ -306,7 +297,7 @@ mod tests {
         env: &[(String, String)],
         limits: &Limits,
     ) -> Result<ProcessOutput> {
-        super::run(
+        run_accepting(
             &Spec {
                 argv,
                 env,
@@ -314,6 +305,7 @@ mod tests {
                 stdin: None,
             },
             limits,
+            &[],
         )
         .await
     }

@@ -1,17 +1,16 @@
-//! Sends an endpoint target's request over one shared reqwest client (rustls) and maps HTTP
-//! failures onto the standard's error categories.
+//! Sends the gate's HTTP requests over shared reqwest clients (rustls) and maps HTTP failures
+//! onto the standard's error categories. Only [`super::Gate`] calls it.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::{Limits, classify_text, excerpt, says_not_found};
+use super::{Limits, excerpt};
 use crate::error::{Error, ErrorKind, Result};
-use crate::provider::Method;
+use crate::policy::Capabilities;
 
 /// A response that passed the status check.
 #[derive(Debug, Clone)]
@@ -66,81 +65,96 @@ impl Tls {
     }
 }
 
-/// How many non-default TLS settings keep a client (and its connection pool) for reuse.
-const MAX_TLS_VARIANTS: usize = 8;
+/// How many clients (distinct TLS settings and redirect grants) are kept for reuse.
+const MAX_CLIENTS: usize = 8;
 
-/// The HTTP side of the executor: one connection pool for every request of a run (one more
-/// per distinct [`Tls`] setting in use).
-#[derive(Debug, Clone)]
-pub struct HttpClient {
-    client: reqwest::Client,
-    connect_timeout: Duration,
-    /// Clients for non-default TLS settings, built on first use.
-    variants: Arc<Mutex<HashMap<Tls, reqwest::Client>>>,
+/// An HTTP request as the gate sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The method's wire name (`GET`, `POST`, ...).
+    pub method: &'a str,
+    /// The absolute URL.
+    pub url: &'a str,
+    /// Header names and values, in order.
+    pub headers: &'a [(String, String)],
+    /// The body, if any.
+    pub body: Option<&'a [u8]>,
+    /// How the server's certificate is checked.
+    pub tls: &'a Tls,
 }
 
-impl HttpClient {
-    /// A client with rustls, a connect timeout, and at most 5 redirects.
-    pub fn new(connect_timeout: Duration) -> Result<HttpClient> {
-        Ok(HttpClient {
-            client: build(connect_timeout, &Tls::default())?,
+/// A response whatever its status (what a component's `http-request` gets back).
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The status line's reason phrase, when it is not the standard one.
+    pub reason: Option<String>,
+    /// The headers, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body, at most [`Limits::max_output`] bytes.
+    pub body: Vec<u8>,
+}
+
+/// Which client a request needs: its TLS settings (redirects, and their grants, are checked
+/// hop by hop in [`follow`], not by the client).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    tls: Tls,
+}
+
+/// The HTTP side of the gate: reqwest clients (one connection pool each) built on first use
+/// and kept per TLS setting.
+#[derive(Debug, Clone)]
+pub(super) struct Clients {
+    connect_timeout: Duration,
+    cache: Arc<Mutex<HashMap<ClientKey, reqwest::Client>>>,
+}
+
+impl Clients {
+    /// No client yet: building one loads the TLS roots, which a run without requests skips.
+    pub(super) fn new(connect_timeout: Duration) -> Clients {
+        Clients {
             connect_timeout,
-            variants: Arc::default(),
-        })
-    }
-
-    /// Wraps a client built elsewhere (e.g. with a grant-checking redirect policy).
-    pub fn from_client(client: reqwest::Client) -> HttpClient {
-        HttpClient {
-            client,
-            connect_timeout: Duration::from_secs(10),
-            variants: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
-    /// The client to use for `tls`: this one for the default settings, otherwise one built
-    /// for them (once per run) sharing nothing but the connect timeout.
-    pub fn for_tls(&self, tls: &Tls) -> Result<HttpClient> {
-        if tls.is_default() {
-            return Ok(self.clone());
-        }
+    /// The client for `tls`.
+    fn client(&self, tls: &Tls) -> Result<reqwest::Client> {
+        let key = ClientKey { tls: tls.clone() };
         let poisoned = |_| Error::internal("HTTP client cache poisoned");
-        let cached = self.variants.lock().map_err(poisoned)?.get(tls).cloned();
-        let client = match cached {
-            Some(client) => client,
-            None => {
-                // Built outside the lock: it reads the CA file.
-                let client = build(self.connect_timeout, tls)?;
-                // A handful of settings are kept; more (a long-running `cpi serve` seeing
-                // many) get a client each time rather than a cache that only grows.
-                let mut variants = self.variants.lock().map_err(poisoned)?;
-                if variants.len() < MAX_TLS_VARIANTS {
-                    variants.insert(tls.clone(), client.clone());
-                }
-                client
-            }
-        };
-        Ok(HttpClient {
-            client,
-            connect_timeout: self.connect_timeout,
-            variants: self.variants.clone(),
-        })
+        if let Some(client) = self.cache.lock().map_err(poisoned)?.get(&key) {
+            return Ok(client.clone());
+        }
+        // Built outside the lock: it reads the CA file.
+        let client = build(self.connect_timeout, tls)?;
+        // A handful of settings are kept; more (a long-running `cpi serve` seeing many) get a
+        // client each time rather than a cache that only grows.
+        let mut cache = self.cache.lock().map_err(poisoned)?;
+        if cache.len() < MAX_CLIENTS {
+            cache.insert(key, client.clone());
+        }
+        Ok(client)
     }
 
-    /// Sends one request; non-2xx statuses become categorized errors.
-    pub async fn send(
+    /// Sends one request and reads the whole answer (capped), whatever its status. Transport
+    /// failures are categorized; "cannot connect" and "connection lost" are transient.
+    pub(super) async fn fetch(
         &self,
-        method: &Method,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<&str>,
+        req: &Request<'_>,
+        hops: Option<&Capabilities>,
         limits: &Limits,
-    ) -> Result<HttpResponse> {
-        let method = reqwest::Method::from_bytes(method.wire_name().as_bytes()).map_err(|_| {
-            Error::validation(format!("invalid HTTP method '{}'", method.wire_name()))
-        })?;
+    ) -> Result<RawResponse> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| Error::validation(format!("invalid HTTP method {:?}", req.method)))?;
         let mut map = HeaderMap::new();
-        for (name, value) in headers {
+        for (name, value) in req.headers {
+            if value.contains(['\r', '\n', '\0']) || name.contains(['\r', '\n', '\0']) {
+                return Err(Error::validation(format!(
+                    "invalid HTTP header {name:?}: a line break or NUL"
+                )));
+            }
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::validation(format!("invalid HTTP header name {name:?}")))?;
             let value = HeaderValue::from_str(value).map_err(|_| {
@@ -148,22 +162,32 @@ impl HttpClient {
             })?;
             map.append(header, value);
         }
-        let what = format!("{method} {url}");
-        let start = reqwest::Url::parse(url)
-            .map_err(|e| Error::validation(format!("invalid URL {url:?}: {e}")))?;
-        let request = Hop {
-            method: method.clone(),
+        let what = format!("{method} {}", req.url);
+        let start = reqwest::Url::parse(req.url)
+            .map_err(|e| Error::validation(format!("invalid URL {:?}: {e}", req.url)))?;
+        let hop = Hop {
+            method,
             url: start,
             headers: map,
-            body: body.map(|b| b.as_bytes().to_vec()),
+            body: req.body.map(<[u8]>::to_vec),
         };
-        let mut response = follow(&self.client, request, limits.timeout, &|_| Ok(()))
+        // With grants (a component), every hop must be granted.
+        let allowed = |to: &reqwest::Url| match hops {
+            Some(grants) if grants.check_url(to).is_err() => Err(Error::new(
+                ErrorKind::CapabilityDenied,
+                format!("{what}: a redirect went to {to}, a destination that was not granted"),
+            )
+            .with_detail("redirect", to.as_str())),
+            _ => Ok(()),
+        };
+        let client = self.client(req.tls)?;
+        let mut response = follow(&client, hop, limits.timeout, &allowed)
             .await
             .map_err(|err| match err {
                 Followed::Transport(err) => transport_error(&what, err, limits),
                 Followed::Refused(err) => err,
             })?;
-        let status = response.status();
+        let status = response.status().as_u16();
         // The status line's own reason phrase when it is not the standard one: Proxmox, for
         // one, says "500 Configuration file '…/100.conf' does not exist" with an empty body.
         let reason = response
@@ -171,47 +195,69 @@ impl HttpClient {
             .get::<hyper::ext::ReasonPhrase>()
             .and_then(|r| std::str::from_utf8(r.as_bytes()).ok())
             .map(str::to_string);
-        let retry_after = response
+        let headers = response
             .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-
-        let mut bytes = Vec::new();
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|err| transport_error(&what, err, limits))?
         {
-            if bytes.len() + chunk.len() > limits.max_output {
+            if body.len() + chunk.len() > limits.max_output {
                 return Err(Error::provider(format!(
                     "response to {what} is larger than {} bytes",
                     limits.max_output
                 ))
                 .with_detail("limit_bytes", limits.max_output));
             }
-            bytes.extend_from_slice(&chunk);
+            body.extend_from_slice(&chunk);
         }
-        let body = String::from_utf8(bytes).map_err(|err| {
-            Error::provider(format!(
-                "response to {what} is not valid UTF-8 (invalid byte at offset {})",
-                err.utf8_error().valid_up_to()
-            ))
-        })?;
-        if status.is_success() {
-            return Ok(HttpResponse {
-                status: status.as_u16(),
-                body,
-            });
-        }
-        Err(status_error(
-            &what,
+        Ok(RawResponse {
             status,
-            reason.as_deref(),
-            &body,
-            retry_after,
-        ))
+            reason,
+            headers,
+            body,
+        })
     }
+}
+
+/// What a response means for a provider's target: its UTF-8 body when the status is 2xx,
+/// otherwise the categorized error the status and body stand for.
+pub(super) fn check(what: &str, raw: RawResponse) -> Result<HttpResponse> {
+    let retry_after = raw
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(RETRY_AFTER.as_str()))
+        .map(|(_, v)| v.clone());
+    let body = String::from_utf8(raw.body).map_err(|err| {
+        Error::provider(format!(
+            "response to {what} is not valid UTF-8 (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        ))
+    })?;
+    let status = reqwest::StatusCode::from_u16(raw.status)
+        .map_err(|_| Error::provider(format!("{what}: invalid HTTP status {}", raw.status)))?;
+    if status.is_success() {
+        return Ok(HttpResponse {
+            status: raw.status,
+            body,
+        });
+    }
+    Err(status_error(
+        what,
+        status,
+        raw.reason.as_deref(),
+        &body,
+        retry_after,
+    ))
 }
 
 /// One request of a redirect chain.
@@ -338,7 +384,8 @@ fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(connect_timeout)
-        // Redirects are followed by hand (`follow`): each hop's headers and scheme are checked.
+        // Redirects are followed by hand (`follow`): each hop's grant, scheme and headers
+        // are checked there.
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")));
@@ -366,37 +413,20 @@ fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
         .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))
 }
 
-/// Reads `ca_cert_file`: a regular file of at most 1 MiB (never a FIFO or `/dev/zero`, which
-/// would hang or exhaust memory; the value may come from a `cpi serve` request).
+/// Reads `ca_cert_file` through [`crate::fsread`]: a regular file of at most 1 MiB (never a
+/// FIFO or `/dev/zero`, which would hang or exhaust memory; the value may come from a
+/// `cpi serve` request).
 fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    const MAX: u64 = 1 << 20;
-    let invalid = |why: String| {
-        Error::validation(format!("ca_cert_file {}: {why}", path.display()))
+    crate::fsread::read(path, crate::fsread::Kind::Certificate).map_err(|err| {
+        Error::validation(format!("ca_cert_file: {err}"))
             .with_detail("param", "ca_cert_file")
-    };
-    let meta = std::fs::metadata(path).map_err(|err| invalid(format!("cannot read it: {err}")))?;
-    if !meta.is_file() {
-        return Err(invalid("not a regular file".into()));
-    }
-    if meta.len() > MAX {
-        return Err(invalid(format!(
-            "{} bytes is too large for a PEM file (at most {MAX})",
-            meta.len()
-        )));
-    }
-    let mut pem = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX).read_to_end(&mut pem))
-        .map_err(|err| invalid(format!("cannot read it: {err}")))?;
-    Ok(pem)
+            .with_detail("file", path.display().to_string())
+    })
 }
 
-/// Maps a non-2xx response to the standard category: by status (401/403 authentication, 404
-/// not found, 400/422 validation, 429 rate limit, others provider), corrected by what the body
-/// or the reason phrase says: a rate limit (AWS answers `RequestLimitExceeded` with 503, GCE
-/// `rateLimitExceeded` with 403), a quota (Hetzner's 403 `resource_limit_exceeded`,
-/// DigitalOcean's 422 "will exceed your droplet limit"), or, for a 500, a resource that does
-/// not exist (Proxmox).
+/// Maps a non-2xx response to the standard category ([`cpi_contract::classify_http`]: by
+/// status, corrected by what the reason phrase or the body says) and an error naming the
+/// request, the status and the server's message.
 fn status_error(
     what: &str,
     status: reqwest::StatusCode,
@@ -406,19 +436,7 @@ fn status_error(
 ) -> Error {
     let code = status.as_u16();
     let said = format!("{}\n{body}", reason.unwrap_or_default());
-    let mut kind = match code {
-        401 | 403 => ErrorKind::Authentication,
-        404 => ErrorKind::ResourceNotFound,
-        400 | 422 => ErrorKind::Validation,
-        429 => ErrorKind::RateLimit,
-        _ => ErrorKind::Provider,
-    };
-    match classify_text(&said) {
-        ErrorKind::RateLimit => kind = ErrorKind::RateLimit,
-        ErrorKind::QuotaExceeded if code != 429 => kind = ErrorKind::QuotaExceeded,
-        _ if code == 500 && says_not_found(&said) => kind = ErrorKind::ResourceNotFound,
-        _ => {}
-    }
+    let kind = cpi_contract::classify_http(code, &said);
     let detail = server_message(body).unwrap_or_else(|| excerpt(body.trim(), 1024));
     let status_line = match reason {
         Some(reason) => format!("{code} {reason}"),
@@ -430,6 +448,10 @@ fn status_error(
         format!("{what} returned HTTP {status_line}: {detail}")
     };
     let mut error = Error::new(kind, message).with_detail("http_status", code);
+    if kind == ErrorKind::Provider && code >= 500 {
+        // A server error may go away by itself (safe actions are retried).
+        error = error.transient();
+    }
     if let Some(retry_after) = retry_after {
         let value = retry_after
             .parse::<u64>()
@@ -488,16 +510,17 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
              only, set verify_ssl to false)"
         ));
     }
-    let kind = if err.is_connect() {
-        "cannot connect"
+    let (kind, transient) = if err.is_connect() {
+        ("cannot connect", true)
     } else if err.is_request() || err.is_body() || err.is_decode() {
         // Connected, then the connection failed: reset, closed before a complete answer, or
         // a body cut short of its Content-Length (transient: safe actions are retried).
-        "connection lost"
+        ("connection lost", true)
     } else {
-        "request failed"
+        ("request failed", false)
     };
-    Error::provider(format!("{what}: {kind}: {chain}"))
+    let error = Error::provider(format!("{what}: {kind}: {chain}"));
+    if transient { error.transient() } else { error }
 }
 
 #[cfg(test)]
@@ -555,6 +578,64 @@ mod tests {
         assert_eq!(kind(401, None, "bad token").0, ErrorKind::Authentication);
     }
 
+    /// One table of what CLIs and APIs say, run through the host's classification and the
+    /// guest SDK's: a component and a JSON provider must read the same answer the same way.
+    #[test]
+    fn the_host_and_the_guest_sdk_classify_alike() {
+        use cpi_guest_sdk::ErrorCategory;
+        let texts = [
+            "Error: worker 'x' not found",
+            "An error occurred (RequestLimitExceeded) when calling the RunInstances operation: \
+             Request limit exceeded.",
+            "An error occurred (Throttling) (reached max retries: 4): Rate exceeded",
+            "An error occurred (InstanceLimitExceeded): more instances than your limit",
+            "ERROR: Please run 'az login' to setup account.",
+            "ERROR: (gcloud.compute.instances.list) You do not currently have an active \
+             account selected. Please run: $ gcloud auth login",
+            r#"{"error": {"code": "resource_not_found", "message": "server 7 missing"}}"#,
+            r#"{"error": {"code": "resource_limit_exceeded", "message": "limit reached"}}"#,
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+            "creating this/these droplet(s) will exceed your droplet limit",
+            "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist",
+            "VBoxManage: error: Could not find a registered machine named 'x'",
+            "error: invalid argument '--size'",
+            "Error: No such container: web-1",
+            "segfault",
+            "",
+        ];
+        for text in texts {
+            assert_eq!(
+                crate::exec::classify_text(text),
+                ErrorCategory::from_error_text(text),
+                "{text}"
+            );
+        }
+        let answers = [
+            (400, ""),
+            (401, "bad token"),
+            (403, texts[7]),
+            (403, "rateLimitExceeded"),
+            (404, ""),
+            (408, ""),
+            (422, texts[9]),
+            (429, "quota"),
+            (500, texts[10]),
+            (500, ""),
+            (503, texts[1]),
+            (503, "Rate exceeded"),
+            (504, ""),
+        ];
+        for (status, body) in answers {
+            let sdk = cpi_guest_sdk::http::Response {
+                status,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+            };
+            let sdk = sdk.error_for_status().unwrap_err().category;
+            assert_eq!(kind(status, None, body).0, sdk, "{status} {body}");
+        }
+    }
+
     /// The reason phrase really comes through reqwest from the status line.
     #[tokio::test]
     async fn the_reason_phrase_of_the_status_line_is_read() {
@@ -573,17 +654,17 @@ mod tests {
                 )
                 .await;
         });
-        let client = HttpClient::new(Duration::from_secs(5)).unwrap();
-        let err = client
-            .send(
-                &Method::Get,
-                &format!("http://{addr}/api2/json/nodes/pve/qemu/100/status/current"),
-                &[],
-                None,
-                &Limits::default(),
-            )
-            .await
-            .unwrap_err();
+        let clients = Clients::new(Duration::from_secs(5));
+        let url = format!("http://{addr}/api2/json/nodes/pve/qemu/100/status/current");
+        let req = Request {
+            method: "GET",
+            url: &url,
+            headers: &[],
+            body: None,
+            tls: &Tls::default(),
+        };
+        let raw = clients.fetch(&req, None, &Limits::default()).await.unwrap();
+        let err = check("GET", raw).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
         assert!(err.message().contains("does not exist"), "{err}");
     }

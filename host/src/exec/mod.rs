@@ -1,11 +1,13 @@
-//! Execution: the only code in cpi that causes side effects (processes, HTTP requests).
+//! Execution: the only code in cpi that causes side effects (processes, HTTP requests), all
+//! of it behind one [`Gate`].
 
 pub mod command;
+pub mod gate;
 pub mod http;
 
-use std::time::Duration;
+pub use gate::{Gate, Scope};
 
-use crate::error::ErrorKind;
+use std::time::Duration;
 
 /// Limits applied to every command and request.
 #[derive(Debug, Clone)]
@@ -28,109 +30,15 @@ impl Default for Limits {
     }
 }
 
-/// Guesses the error category from a CLI's error text (stderr) or an HTTP error body.
-///
-/// Throttling is checked before quotas: AWS says `RequestLimitExceeded` ("Request limit
-/// exceeded") and `Throttling` / "Rate exceeded" for a rate limit that goes away by itself,
-/// while `InstanceLimitExceeded`, Hetzner's `resource_limit_exceeded` and DigitalOcean's "will
-/// exceed your droplet limit" are quotas.
-pub fn classify_text(text: &str) -> ErrorKind {
-    let t = text.to_ascii_lowercase();
-    let any = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    if any(&[
-        "rate limit",
-        "ratelimit",
-        "rate exceeded",
-        "too many requests",
-        "throttl",
-        "requestlimitexceeded",
-        "request limit exceeded",
-        "slowdown",
-        "slow down",
-    ]) {
-        ErrorKind::RateLimit
-    } else if any(&[
-        "quota",
-        "limit exceeded",
-        "limit_exceeded",
-        "limitexceeded",
-        "insufficient credit",
-        "exceed your",
-        "exceeds your",
-        "exceeded your",
-    ]) {
-        ErrorKind::QuotaExceeded
-    } else if any(&[
-        "authentication",
-        "unauthorized",
-        "unauthenticated",
-        "forbidden",
-        "access denied",
-        "invalid api key",
-        "invalid token",
-        "credentials",
-        "az login",
-        "gcloud auth login",
-        "not logged in",
-    ]) {
-        ErrorKind::Authentication
-    } else if says_not_found(&t) {
-        ErrorKind::ResourceNotFound
-    } else if any(&[
-        "invalid argument",
-        "invalid value",
-        "validation",
-        "usage:",
-        "missing required",
-    ]) {
-        ErrorKind::Validation
-    } else {
-        ErrorKind::Provider
-    }
-}
+/// Text classification is the contract's, shared with the guest SDK.
+pub use cpi_contract::{classify_text, retry_after_in_text, says_not_found};
 
-/// Whether a text says that something does not exist.
-pub fn says_not_found(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "not found",
-        "not_found",
-        "could not find",
-        "does not exist",
-        "no such",
-        "unknown worker",
-    ]
-    .iter()
-    .any(|w| t.contains(w))
-}
-
-/// The `retry after N seconds` hint in an error text, if any.
-pub fn retry_after_in_text(text: &str) -> Option<u64> {
-    let lower = text.to_ascii_lowercase();
-    let at = lower.find("retry after")? + "retry after".len();
-    lower[at..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Keeps at most `max` bytes of `text` (on a character boundary), marking the cut.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}
+pub(crate) use cpi_contract::excerpt;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn classifies_cli_error_texts() {

@@ -1,36 +1,64 @@
-//! Provider discovery (§8.1): every `*.json` file in the search directories, by name.
+//! Provider discovery (§8.1): the built-in providers, then every `*.json` and standalone
+//! `*.wasm` file in the search directories, by name.
+//!
+//! The working directory is never searched: a cloned repository must not add, shadow or
+//! break a provider by carrying a `providers/` directory. Project directories come only from
+//! `--provider-dir` or the user config's `provider_dirs`. A name declared twice is an error for
+//! that name alone; every other provider keeps working.
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use super::Provider;
+use super::{Provider, builtin};
 use crate::error::{Error, Result};
+use crate::fsread::{self, Kind};
 
-/// The directories searched by default, in order: `./providers`, then
-/// `$XDG_CONFIG_HOME/cpi/providers` (or the platform's user config dir).
+/// The directories searched by default: the user's own `$XDG_CONFIG_HOME/cpi/providers` (or
+/// the platform's user config dir). Never `./providers`.
 pub fn default_search_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("providers")];
-    if let Some(config) = dirs::config_dir() {
-        dirs.push(config.join("cpi").join("providers"));
-    }
-    dirs
+    dirs::config_dir()
+        .map(|config| config.join("cpi").join("providers"))
+        .into_iter()
+        .collect()
 }
 
-/// The providers found on disk, by name, plus the files that failed to load.
+/// The providers found, by name, plus the files that failed to load and the names that more
+/// than one source declares.
 #[derive(Debug, Default)]
 pub struct Registry {
     providers: IndexMap<String, Provider>,
+    /// Names declared by more than one source, with every source: such a name is refused.
+    conflicts: IndexMap<String, Vec<PathBuf>>,
     problems: Vec<Error>,
 }
 
 impl Registry {
-    /// Loads every `*.json` file in `dirs` (missing directories are skipped).
+    /// The built-in providers plus every provider file in `dirs` (see [`Registry::discover`]).
+    pub fn with_builtins(dirs: &[PathBuf]) -> Result<Registry> {
+        let mut registry = Registry::default();
+        for loaded in builtin::providers() {
+            match loaded {
+                Ok(provider) => registry.insert(provider),
+                Err(err) => registry.problems.push(err),
+            }
+        }
+        registry.add_dirs(dirs)?;
+        Ok(registry)
+    }
+
+    /// Loads every `*.json` file in `dirs` (missing directories are skipped), without the
+    /// built-in providers.
     ///
-    /// A file that fails to parse is recorded in [`Registry::problems`] and does not stop the
-    /// others from loading; two files declaring the same provider name are an error naming both.
+    /// A file that fails to load is recorded in [`Registry::problems`] and does not stop the
+    /// others; a name two files declare is refused by [`Registry::get`], naming both.
     pub fn discover(dirs: &[PathBuf]) -> Result<Registry> {
         let mut registry = Registry::default();
+        registry.add_dirs(dirs)?;
+        Ok(registry)
+    }
+
+    fn add_dirs(&mut self, dirs: &[PathBuf]) -> Result<()> {
         // The same directory named twice (`--provider-dir providers` from the repo root) is
         // searched once.
         let mut seen = Vec::new();
@@ -41,48 +69,53 @@ impl Registry {
             }
             seen.push(canonical);
             for path in provider_files(dir)?.into_iter().chain(component_files(dir)) {
-                let loaded = if path.extension().is_some_and(|e| e == "wasm") {
-                    Provider::standalone_component(&path)
-                } else {
-                    Provider::load(&path)
-                };
-                match loaded {
-                    Ok(provider) => registry.insert(provider)?,
-                    Err(err) => registry.problems.push(err),
+                match load_file(&path) {
+                    Ok((provider, text)) if self.is_builtin_copy(&provider, text.as_deref()) => {}
+                    Ok((provider, _)) => self.insert(provider),
+                    Err(err) => self.problems.push(err),
                 }
             }
         }
-        registry.providers.sort_keys();
-        Ok(registry)
+        self.providers.sort_keys();
+        Ok(())
     }
 
-    /// Adds one provider; a duplicate name is a validation error naming both files.
-    pub fn insert(&mut self, provider: Provider) -> Result<()> {
-        if let Some(existing) = self.providers.get(&provider.name) {
-            return Err(Error::validation(format!(
-                "duplicate provider name '{}': defined in both {} and {}",
-                provider.name,
-                existing.source.display(),
-                provider.source.display()
-            ))
-            .with_detail("provider", provider.name.clone())
-            .with_detail(
-                "files",
-                vec![
-                    existing.source.display().to_string(),
-                    provider.source.display().to_string(),
-                ],
-            ));
+    /// A file holding exactly the bytes of the built-in provider of its name (a checkout's
+    /// `providers/`) is that provider, not a second one.
+    fn is_builtin_copy(&self, provider: &Provider, text: Option<&str>) -> bool {
+        self.providers
+            .get(&provider.name)
+            .is_some_and(|existing| existing.is_builtin())
+            && text.is_some()
+            && text == builtin::text(&provider.name)
+    }
+
+    /// Adds one provider. A name that is already taken becomes a conflict: [`Registry::get`]
+    /// refuses it, naming every file that declares it, and lists no provider under it.
+    pub fn insert(&mut self, provider: Provider) {
+        if let Some(sources) = self.conflicts.get_mut(&provider.name) {
+            sources.push(provider.source);
+            return;
         }
-        self.providers.insert(provider.name.clone(), provider);
-        Ok(())
+        match self.providers.shift_remove(&provider.name) {
+            Some(existing) => {
+                let sources = vec![existing.source, provider.source];
+                self.conflicts.insert(provider.name, sources);
+            }
+            None => {
+                self.providers.insert(provider.name.clone(), provider);
+            }
+        }
     }
 
     /// Looks a provider up by name, with an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Provider> {
+        if let Some(sources) = self.conflicts.get(name) {
+            return Err(conflict(name, sources));
+        }
         self.providers.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
-            let mut msg = format!("no provider named '{name}'");
+            let mut msg = format!("no provider named '{}'", crate::escape::line(name));
             if known.is_empty() {
                 msg.push_str(" (no providers found; use --provider-dir DIR)");
             } else {
@@ -95,7 +128,7 @@ impl Registry {
         })
     }
 
-    /// All loaded providers, sorted by name.
+    /// All loaded providers whose name is not in conflict, sorted by name.
     pub fn providers(&self) -> impl Iterator<Item = &Provider> {
         self.providers.values()
     }
@@ -104,6 +137,42 @@ impl Registry {
     pub fn problems(&self) -> &[Error] {
         &self.problems
     }
+
+    /// One error per name declared by more than one source (see [`Registry::insert`]).
+    pub fn conflicts(&self) -> Vec<Error> {
+        self.conflicts
+            .iter()
+            .map(|(name, sources)| conflict(name, sources))
+            .collect()
+    }
+}
+
+/// The error for a name several sources declare: names them all and says what to do.
+fn conflict(name: &str, sources: &[PathBuf]) -> Error {
+    let shown: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
+    let builtin = sources.iter().any(|s| s.starts_with(builtin::SOURCE_DIR));
+    let fix = if builtin {
+        "a provider file may not reuse a built-in provider's name: rename yours (its \"name\") \
+         or remove it"
+    } else {
+        "rename one of them (its \"name\") or remove it"
+    };
+    Error::validation(format!(
+        "provider name '{name}' is declared more than once, so it is not used: {}; {fix}",
+        crate::escape::line(&shown.join(", "))
+    ))
+    .with_detail("provider", name)
+    .with_detail("files", shown)
+}
+
+/// Loads one provider file (or standalone component), with its text when it is JSON.
+fn load_file(path: &Path) -> Result<(Provider, Option<String>)> {
+    if path.extension().is_some_and(|e| e == "wasm") {
+        return Ok((Provider::standalone_component(path)?, None));
+    }
+    let text = fsread::read_string(path, Kind::Provider)?;
+    let provider = Provider::from_json(&text, path)?;
+    Ok((provider, Some(text)))
 }
 
 /// Standalone component files (`*.wasm`) directly inside `dir`, sorted.
@@ -151,16 +220,38 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_names_name_both_files() {
+    fn a_duplicate_name_is_refused_alone_naming_both_files() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         write(a.path(), "one.json", "same");
         write(b.path(), "two.json", "same");
-        let err = Registry::discover(&[a.path().into(), b.path().into()]).unwrap_err();
+        write(b.path(), "other.json", "other");
+        let registry = Registry::discover(&[a.path().into(), b.path().into()]).unwrap();
+        let err = registry.get("same").unwrap_err();
         assert!(
             err.message().contains("one.json") && err.message().contains("two.json"),
             "{err}"
         );
+        assert!(registry.get("other").is_ok());
+        assert_eq!(registry.providers().count(), 1);
+        assert_eq!(registry.conflicts().len(), 1);
+    }
+
+    #[test]
+    fn a_built_in_name_in_a_file_is_refused_unless_it_is_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cloudco.json"),
+            builtin::text("cloudco").unwrap(),
+        )
+        .unwrap();
+        let registry = Registry::with_builtins(&[dir.path().into()]).unwrap();
+        assert!(registry.get("cloudco").unwrap().is_builtin());
+        write(dir.path(), "cloudco.json", "cloudco");
+        let registry = Registry::with_builtins(&[dir.path().into()]).unwrap();
+        let err = registry.get("cloudco").unwrap_err();
+        assert!(err.message().contains("built-in"), "{err}");
+        assert!(registry.get("truenas").unwrap().is_builtin());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! action's output is parsed ([`Action::rules`]), so discovering a hundred providers costs only
 //! their JSON parsing.
 
+pub mod builtin;
 mod discover;
 
 use std::fmt;
@@ -58,9 +59,22 @@ pub struct Provider {
     /// The provider's actions, in file order.
     #[serde(default)]
     pub actions: IndexMap<String, Action>,
-    /// Where the provider was loaded from.
+    /// Where the provider was loaded from (`<built-in>/NAME.json` for a built-in one).
     #[serde(skip)]
     pub source: PathBuf,
+    /// Whether it is built into cpi or read from a file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a provider came from, which decides how far it is trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Shipped inside the cpi binary ([`builtin`]): versioned with cpi, trusted as cpi is.
+    BuiltIn,
+    /// Read from a file in a provider directory.
+    #[default]
+    File,
 }
 
 /// `command` or `endpoint` (§4).
@@ -156,6 +170,18 @@ pub struct AcceptExit {
 }
 
 impl Action {
+    /// Collects this action's description and its steps' as (JSON path, text).
+    fn descriptions<'a>(&'a self, at: &str, out: &mut Vec<(String, &'a str)>) {
+        if let Some(d) = &self.description {
+            out.push((format!("{at}.description"), d));
+        }
+        for (list, steps) in [("pre_exec", &self.pre_exec), ("post_exec", &self.post_exec)] {
+            for (i, step) in steps.iter().enumerate() {
+                step.descriptions(&format!("{at}.{list}[{i}]"), out);
+            }
+        }
+    }
+
     /// The compiled parse rules, compiled on first use and cached.
     pub fn rules(&self) -> Result<Option<&CompiledRules>> {
         let Some(rules) = &self.parse_rules else {
@@ -494,18 +520,48 @@ impl Provider {
             .with_detail("json_path", at)
         })?;
         provider.source = path.to_path_buf();
+        provider.check_shown_text(path)?;
         Ok(provider)
+    }
+
+    /// Refuses a name outside `[a-z0-9][a-z0-9_-]*`, and descriptions holding characters that
+    /// could rewrite a terminal (controls, bidi, zero-width; newline and tab are fine): these
+    /// strings are shown to people, so a provider may not disguise itself with them.
+    fn check_shown_text(&self, path: &Path) -> Result<()> {
+        let bad = |what: String| {
+            Error::validation(format!(
+                "{}: {what}",
+                crate::escape::line(&path.display().to_string())
+            ))
+            .with_detail("file", path.display().to_string())
+        };
+        check_name(&self.name)
+            .map_err(|why| bad(why.message().to_string()).with_detail("json_path", "name"))?;
+        let mut texts: Vec<(String, &str)> = Vec::new();
+        if let Some(d) = &self.description {
+            texts.push(("description".into(), d));
+        }
+        for (name, action) in &self.actions {
+            action.descriptions(&format!("actions.{name}"), &mut texts);
+        }
+        for (at, text) in texts {
+            if text
+                .chars()
+                .any(|c| c != '\n' && c != '\t' && crate::escape::is_unsafe(c))
+            {
+                return Err(bad(format!(
+                    "`{at}` holds control, bidi or zero-width characters, which could disguise \
+                     what is shown"
+                ))
+                .with_detail("json_path", at));
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses a provider file.
     pub fn load(path: &Path) -> Result<Provider> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            Error::validation(format!(
-                "cannot read provider file {}: {err}",
-                path.display()
-            ))
-            .with_detail("file", path.display().to_string())
-        })?;
+        let text = crate::fsread::read_string(path, crate::fsread::Kind::Provider)?;
         Provider::from_json(&text, path)
     }
 
@@ -517,12 +573,13 @@ impl Provider {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        if name.is_empty() {
-            return Err(Error::validation(format!(
-                "cannot name a provider after {}",
-                path.display()
-            )));
-        }
+        check_name(&name).map_err(|e| {
+            Error::validation(format!(
+                "cannot name a provider after {}: {}",
+                crate::escape::line(&path.display().to_string()),
+                e.message()
+            ))
+        })?;
         Ok(Provider {
             name,
             kind: ProviderKind::Command,
@@ -534,11 +591,20 @@ impl Provider {
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             actions: IndexMap::new(),
             source: path.to_path_buf(),
+            origin: Origin::File,
         })
     }
 
-    /// The component file this provider uses, if any.
+    /// Whether the provider is built into cpi (not read from a file).
+    pub fn is_builtin(&self) -> bool {
+        self.origin == Origin::BuiltIn
+    }
+
+    /// The component file this provider uses, if any (never for a built-in provider).
     pub fn component_path(&self) -> Option<PathBuf> {
+        if self.is_builtin() {
+            return None;
+        }
         let relative = self.component.as_deref()?;
         let base = self.source.parent().unwrap_or(Path::new("."));
         Some(base.join(relative))
@@ -555,6 +621,26 @@ impl Provider {
             ))
             .with_detail("action", name)
         })
+    }
+}
+
+/// Checks a provider name: `[a-z0-9][a-z0-9_-]*`, at most 64 characters. A name becomes a
+/// file name (`NAME.md`, grant files) and is shown to people, so nothing else is allowed.
+pub fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(format!(
+            "invalid provider name \"{}\": a name is a lowercase letter or digit, then \
+             lowercase letters, digits, '-' and '_' (at most 64)",
+            crate::escape::line(name)
+        )))
     }
 }
 

@@ -5,7 +5,10 @@
 //! Loading a precompiled component skips validation, so cpi only ever loads files it wrote
 //! itself: the cache directory must be owned by the current user and not writable by anyone
 //! else, and each entry must be a regular file owned by the user with mode 0600. Anything else
-//! is ignored (and recompiled), never trusted.
+//! is ignored (and recompiled), never trusted. Whether the directory is usable is decided once,
+//! before anything is read or written there ([`usable_dir`]): a directory others can write is
+//! left as found and the cache is off for that run. It is never `chmod`-ed private and then
+//! believed, since someone else may already have renamed one entry onto another's name.
 //!
 //! Remembered digests ([`recall_digest`], [`remember_digest`]) spare a warm run reading and
 //! hashing the component (18 MB for a Python one). They are safe because compiled entries are
@@ -18,7 +21,7 @@
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,17 +46,34 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether `dir` can hold the cache this run: created private (0700) when missing; an
+/// existing one must already be the user's own and not writable by group or others
+/// ([`crate::fsread::check_private_dir`]). Decided before anything is read or written there.
+pub fn usable_dir(dir: &Path) -> bool {
+    if fs::symlink_metadata(dir).is_err() {
+        if let Some(parent) = dir.parent() {
+            let _ = fs::create_dir_all(parent);
+        }
+        let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    }
+    match crate::fsread::check_private_dir(dir) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!("not using the component compile cache: {err}");
+            false
+        }
+    }
+}
+
 /// Whether `path` is a cache entry cpi wrote: in a private directory, a private regular file.
 pub fn trusted(path: &Path) -> bool {
     let Some(dir) = path.parent() else {
         return false;
     };
-    let (Ok(dir_meta), Ok(meta)) = (fs::metadata(dir), fs::symlink_metadata(path)) else {
+    let Ok(meta) = fs::symlink_metadata(path) else {
         return false;
     };
-    dir_meta.is_dir()
-        && dir_meta.uid() == euid()
-        && dir_meta.permissions().mode() & 0o022 == 0
+    crate::fsread::check_private_dir(dir).is_ok()
         && meta.file_type().is_file()
         && meta.uid() == euid()
         && meta.permissions().mode() & 0o077 == 0
@@ -93,7 +113,8 @@ pub fn recall_digest(dir: &Path, meta: &fs::Metadata) -> Option<String> {
     if !trusted(&entry) {
         return None;
     }
-    let text = fs::read_to_string(&entry).ok()?;
+    let bytes = crate::fsread::read_private(&entry, crate::fsread::Kind::Stored).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let (recorded, sha) = text.trim_end().rsplit_once(' ')?;
     let valid = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (valid && recorded == stamp(meta)).then(|| sha.to_string())
@@ -130,13 +151,11 @@ pub fn remember_digest(
     store(&entry, format!("{} {sha}\n", stamp(before)).as_bytes());
 }
 
-/// Writes a cache entry atomically with mode 0600 in a 0700 directory; failures only cost a
-/// recompilation next time, so they are logged, not returned.
+/// Writes a cache entry atomically with mode 0600 into a directory [`usable_dir`] accepted;
+/// failures only cost a recompilation next time, so they are logged, not returned.
 pub fn store(path: &Path, bytes: &[u8]) {
     let result = (|| -> std::io::Result<()> {
         let dir = path.parent().expect("entries live in a directory");
-        fs::create_dir_all(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         let tmp = dir.join(format!(
             ".tmp-{}-{}",
             std::process::id(),

@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use wasmtime::Store;
 
 use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
-use super::host::{CallContext, State, from_wit};
+use super::guest_log::Level;
+use super::host::{CallContext, State, from_guest, from_wit};
 use super::{API_VERSION, Sandbox, SandboxLimits, cache};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Capabilities, CommandRule, HttpRule};
@@ -57,22 +59,23 @@ const EXPORT: &str = "cpi:provider/provider@";
 
 impl Component {
     /// Checks and pre-instantiates a compiled component, then asks it for its manifest.
+    /// `name` is the provider it is loaded as: the one name its errors use.
     pub(super) fn load(
         sandbox: &Sandbox,
+        name: &str,
         path: &Path,
         compiled: wasmtime::component::Component,
         sha256: String,
     ) -> Result<Component> {
-        let shown = path.display();
-        check_api_version(&sandbox.engine, &compiled, path)?;
+        let shown = who(name, path);
+        check_api_version(&sandbox.engine, &compiled, &shown)?;
         let instance_pre = sandbox.linker.instantiate_pre(&compiled).map_err(|e| {
             Error::validation(format!(
-                "component {shown} imports something cpi does not provide: {e:#}"
+                "{shown} imports something cpi does not provide: {e:#}"
             ))
         })?;
-        let pre = ProviderComponentPre::new(instance_pre).map_err(|e| {
-            Error::validation(format!("component {shown} is not a cpi provider: {e:#}"))
-        })?;
+        let pre = ProviderComponentPre::new(instance_pre)
+            .map_err(|e| Error::validation(format!("{shown} is not a cpi provider: {e:#}")))?;
         let mut component = Component {
             path: path.to_path_buf(),
             sha256,
@@ -90,16 +93,20 @@ impl Component {
             engine: sandbox.engine.clone(),
             limits: sandbox.limits.clone(),
         };
+        // `describe` may run nothing and reach nothing: an empty capability set.
+        let scope = crate::exec::Scope {
+            provider: name.into(),
+            grants: Some(Capabilities::default()),
+            env: Vec::new(),
+        };
         let ctx = Arc::new(CallContext::new(
-            "(loading)",
-            Capabilities::default(),
-            Default::default(),
-            Vec::new(),
+            crate::exec::Gate::new(Default::default()),
+            scope,
         )?);
         let raw = component.call(ctx, |p, store| {
             p.cpi_provider_provider().call_describe(store)
         })?;
-        component.manifest = convert_manifest(raw, path)?;
+        component.manifest = convert_manifest(raw, &shown)?;
         Ok(component)
     }
 
@@ -118,35 +125,60 @@ impl Component {
         &self.manifest
     }
 
-    /// Runs `f` against a fresh instance in a fresh store, mapping traps to errors.
+    /// Runs `f` against a fresh instance in a fresh store, within the fuel, memory and
+    /// wall-clock limits, mapping traps to errors. A capability denial during the call is
+    /// the call's error, whatever the guest made of it.
     fn call<R>(
         &self,
         ctx: Arc<CallContext>,
         f: impl FnOnce(&ProviderComponent, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let name = ctx.name.clone();
+        let (left, limit) = self.time_left(&ctx);
+        if left.is_zero() {
+            return Err(limit.error(&name, &self.limits));
+        }
+        let log = ctx.log.clone();
         let mut store = Store::new(&self.engine, State::new(ctx, &self.limits));
         store.limiter(|state| &mut state.limits);
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| Error::internal(format!("fuel: {e}")))?;
+        arm_deadline(&mut store, Instant::now() + left, limit, self.limits.fuel);
         let outcome = self
             .pre
             .instantiate(&mut store)
             .and_then(|instance| f(&instance, &mut store));
-        let log = store.data().take_log();
-        if !log.trim().is_empty() {
-            tracing::debug!(provider = %name, "component output:\n{}", log.trim_end());
+        let output = store.data().take_log();
+        if !output.trim().is_empty() {
+            let text = format!("component output:\n{}", output.trim_end());
+            log.message(&name, Level::Debug, &text, self.limits.log_bytes + 256);
+        }
+        log.flush(&name);
+        if let Some(denied) = store.data().denied.clone() {
+            return Err(denied);
         }
         outcome.map_err(|err| trap_error(&name, &self.limits, err))
     }
 
+    /// The wall-clock time a call may take now, and which limit that is: the per-call limit,
+    /// or what is left of the run's.
+    fn time_left(&self, ctx: &CallContext) -> (Duration, Limit) {
+        let run_left = self.limits.run_time.saturating_sub(ctx.started.elapsed());
+        if run_left < self.limits.call_time {
+            (run_left, Limit::Run)
+        } else {
+            (self.limits.call_time, Limit::Call)
+        }
+    }
+
     /// Calls the `parse` hook; the result must be valid JSON within the size limit.
     pub fn parse(&self, ctx: Arc<CallContext>, action: &str, raw: &str) -> Result<Value> {
+        let name = ctx.name.clone();
         let out = self.call(ctx, |p, store| {
             p.cpi_provider_provider().call_parse(store, action, raw)
         })?;
-        self.json_result(out.map_err(from_wit)?, "parse")
+        self.json_result(&name, out.map_err(from_wit)?, "parse")
     }
 
     /// Calls the `map-status` hook.
@@ -168,41 +200,40 @@ impl Component {
     }
 
     /// Calls the `invoke` hook with the action's parameters; a capability the guest was
-    /// denied is reported as such even if the guest turned it into another error.
+    /// denied is reported as such whatever the guest returned (see [`Component::call`]).
     pub fn invoke(
         &self,
         ctx: Arc<CallContext>,
         action: &str,
         params: &Map<String, Value>,
     ) -> Result<Value> {
+        let name = ctx.name.clone();
         let params = Value::Object(params.clone()).to_string();
-        let mut denied = None;
+        let mut failed = None;
         let out = self.call(ctx, |p, store| {
             let out = p
                 .cpi_provider_provider()
                 .call_invoke(&mut *store, action, &params);
-            denied = store.data().denied.clone();
+            failed = store.data().failed.clone();
             out
         })?;
         match out {
-            Ok(text) => self.json_result(text, "invoke"),
-            Err(err) => Err(denied.unwrap_or_else(|| from_wit(err))),
+            Ok(text) => self.json_result(&name, text, "invoke"),
+            Err(err) => Err(from_guest(err, failed)),
         }
     }
 
-    fn json_result(&self, text: String, hook: &str) -> Result<Value> {
+    fn json_result(&self, name: &str, text: String, hook: &str) -> Result<Value> {
         if text.len() > self.limits.max_result_bytes {
             return Err(Error::provider(format!(
-                "component '{}' returned {} bytes from {hook}; the limit is {}",
-                self.manifest.name,
+                "component '{name}' returned {} bytes from {hook}; the limit is {}",
                 text.len(),
                 self.limits.max_result_bytes
             )));
         }
         serde_json::from_str(&text).map_err(|e| {
             Error::provider(format!(
-                "component '{}' returned invalid JSON from {hook}: {e}",
-                self.manifest.name
+                "component '{name}' returned invalid JSON from {hook}: {e}"
             ))
         })
     }
@@ -236,6 +267,14 @@ pub(super) fn compile(
     if let Some(component) = from_cache(sandbox, sha) {
         return Ok(component);
     }
+    // wasmtime's own error for a file without the header quotes the file's first bytes.
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::validation(format!(
+            "{} is not a WebAssembly component (it does not start with the `\\0asm` header)",
+            crate::escape::line(&path.display().to_string())
+        ))
+        .with_detail("file", path.display().to_string()));
+    }
     let component = wasmtime::component::Component::new(&sandbox.engine, bytes).map_err(|e| {
         Error::validation(format!(
             "{} is not a valid WebAssembly component: {e:#}",
@@ -250,10 +289,18 @@ pub(super) fn compile(
     Ok(component)
 }
 
+/// How errors name a component: the provider name it runs as, and its file.
+fn who(name: &str, path: &Path) -> String {
+    format!(
+        "component '{name}' ({})",
+        crate::escape::line(&path.display().to_string())
+    )
+}
+
 fn check_api_version(
     engine: &wasmtime::Engine,
     component: &wasmtime::component::Component,
-    path: &Path,
+    shown: &str,
 ) -> Result<()> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
@@ -263,26 +310,19 @@ fn check_api_version(
     match exports.iter().find_map(|name| name.strip_prefix(EXPORT)) {
         Some(API_VERSION) => Ok(()),
         Some(other) => Err(Error::validation(format!(
-            "component {} was built for cpi:provider@{other}; this cpi implements cpi:provider@{API_VERSION}. \
-             Rebuild it against the current guest SDK",
-            path.display()
+            "{shown} was built for cpi:provider@{other}; this cpi implements cpi:provider@{API_VERSION}. \
+             Rebuild it against the current guest SDK"
         ))
         .with_detail("api_version", other)),
         None => Err(Error::validation(format!(
-            "{} is not a cpi provider component: it does not export cpi:provider/provider (it exports: {})",
-            path.display(),
+            "{shown} is not a cpi provider component: it does not export cpi:provider/provider (it exports: {})",
             if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
         ))),
     }
 }
 
-fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
-    let bad = |why: String| {
-        Error::validation(format!(
-            "component {}: invalid manifest: {why}",
-            path.display()
-        ))
-    };
+fn convert_manifest(raw: types::Manifest, shown: &str) -> Result<Manifest> {
+    let bad = |why: String| Error::validation(format!("{shown}: invalid manifest: {why}"));
     if raw.api_version != API_VERSION {
         return Err(bad(format!(
             "api-version {:?} does not match {API_VERSION}",
@@ -300,6 +340,24 @@ fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
             "name {:?} must be 1-64 letters, digits, '-' or '_'",
             raw.name
         )));
+    }
+    // Every string below is shown on the grant screen: one that could rewrite the terminal
+    // (controls, bidi, zero-width) would let a manifest hide what it asks for.
+    let shown = std::iter::once(&raw.version)
+        .chain(
+            raw.commands
+                .iter()
+                .flat_map(|c| std::iter::once(&c.program).chain(&c.args)),
+        )
+        .chain(&raw.http);
+    for text in shown {
+        if text.chars().any(crate::escape::is_unsafe) {
+            return Err(bad(format!(
+                "{} holds control, bidi or zero-width characters, which could disguise a \
+                 requested capability",
+                crate::escape::line(text)
+            )));
+        }
     }
     let mut requested = Capabilities::default();
     for cmd in raw.commands {
@@ -327,15 +385,75 @@ fn convert_manifest(raw: types::Manifest, path: &Path) -> Result<Manifest> {
     })
 }
 
+/// Which wall-clock limit a call runs under.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// `SandboxLimits::call_time`.
+    Call,
+    /// What is left of `SandboxLimits::run_time`.
+    Run,
+}
+
+impl Limit {
+    fn error(self, name: &str, limits: &SandboxLimits) -> Error {
+        let (what, limit, flag) = match self {
+            Limit::Call => ("one call", limits.call_time, "--wasm-timeout"),
+            Limit::Run => ("one run", limits.run_time, "--wasm-run-timeout"),
+        };
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "component '{name}' ran past its wall-clock limit of {limit:?} for {what} and \
+                 was stopped (raise it with {flag})"
+            ),
+        )
+        .with_detail("limit", flag.trim_start_matches("--"))
+    }
+}
+
+/// The error a store's epoch callback stops a call with.
+#[derive(Debug)]
+struct Expired(Limit);
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wall-clock limit reached ({:?})", self.0)
+    }
+}
+
+impl std::error::Error for Expired {}
+
+/// Checks the store at every epoch tick (see [`super::TICK`]): past `deadline` the call
+/// stops, and so it does once the fuel its code used plus the fuel charged for its host calls
+/// reaches the budget.
+fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit, budget: u64) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |cx| {
+        if Instant::now() >= deadline {
+            return Err(wasmtime::Error::new(Expired(limit)));
+        }
+        let used = budget.saturating_sub(cx.get_fuel()?);
+        if used.saturating_add(cx.data().host_fuel) >= budget {
+            return Err(wasmtime::Trap::OutOfFuel.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+}
+
 fn trap_error(name: &str, limits: &SandboxLimits, err: wasmtime::Error) -> Error {
+    if let Some(Expired(limit)) = err.downcast_ref::<Expired>() {
+        return limit.error(name, limits);
+    }
     match err.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => Error::new(
             ErrorKind::Timeout,
             format!(
-                "component '{name}' used up its CPU budget ({} fuel units) and was stopped",
+                "component '{name}' used up its CPU budget ({} fuel units, host calls \
+                 included) and was stopped (raise it with --wasm-fuel)",
                 limits.fuel
             ),
-        ),
+        )
+        .with_detail("limit", "wasm-fuel"),
         Some(wasmtime::Trap::StackOverflow) => Error::provider(format!(
             "component '{name}' overflowed its stack (runaway recursion) and was stopped"
         )),
@@ -350,7 +468,7 @@ fn trap_error(name: &str, limits: &SandboxLimits, err: wasmtime::Error) -> Error
             } else {
                 Error::provider(format!(
                     "component '{name}' failed: {}",
-                    super::host::strip_controls(&text)
+                    crate::escape::text(&text)
                 ))
             }
         }

@@ -1,10 +1,11 @@
-//! The store state of one call and the host imports a component may use. Every import checks
-//! the grants first, then delegates to the same executors JSON providers use.
+//! The store state of one call and the host imports a component may use. `run-command` and
+//! `http-request` go through the same [`Gate`] as every JSON provider's targets, which checks
+//! the grants (and each redirect hop), scrubs the environment and classifies failures.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -12,9 +13,18 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::cpi::provider::{host, types};
+use super::guest_log::{self, GuestLog, Level};
 use crate::error::{Error, ErrorKind};
-use crate::exec::{Limits, command};
-use crate::policy::Capabilities;
+use crate::exec::gate::{self, Gate, Scope};
+use crate::exec::http::{Request, Tls};
+use crate::secret::Redactor;
+
+/// Fuel charged for each `log` call, so a guest that loops on the host still runs out of
+/// its CPU budget (about a millisecond of guest code).
+pub const LOG_CALL_FUEL: u64 = 1_000_000;
+/// Fuel charged for each `run-command` or `http-request` call (about 0.1 s of guest code):
+/// 200 calls per hook call at the default budget.
+pub const EFFECT_CALL_FUEL: u64 = 100_000_000;
 
 /// Resource limits for component calls, with sane defaults.
 #[derive(Debug, Clone)]
@@ -27,6 +37,10 @@ pub struct SandboxLimits {
     pub log_bytes: usize,
     /// Largest result (JSON text) a hook may return.
     pub max_result_bytes: usize,
+    /// Wall-clock limit of one hook call (`--wasm-timeout`).
+    pub call_time: Duration,
+    /// Wall-clock limit of all of one run's hook calls together (`--wasm-run-timeout`).
+    pub run_time: Duration,
 }
 
 impl Default for SandboxLimits {
@@ -36,64 +50,52 @@ impl Default for SandboxLimits {
             memory_bytes: 512 << 20,
             log_bytes: 64 << 10,
             max_result_bytes: 16 << 20,
+            call_time: Duration::from_secs(30),
+            run_time: Duration::from_secs(120),
         }
     }
 }
 
-/// What a call may do: the grants and the executors behind the imports.
+/// What a call may do: the gate every command and request goes through, and the scope
+/// (grants, granted environment) it checks them against.
 #[derive(Clone)]
 pub struct CallContext {
     /// Provider name, for logs and errors.
     pub name: String,
+    /// The one executor of commands and requests.
+    pub gate: Gate,
     /// What the user granted (never more than the manifest requested).
-    pub grants: Capabilities,
-    /// Timeouts and output caps for commands and requests.
-    pub exec: Limits,
-    /// Environment variables passed to granted commands (nothing else is inherited).
-    pub env: Vec<(String, String)>,
+    pub scope: Scope,
     /// The runtime the host imports block on.
     pub handle: tokio::runtime::Handle,
-    /// HTTP client whose redirect policy checks each hop against the grants; built on first
-    /// use, since most calls make no request (building one loads the TLS roots).
-    http: OnceLock<reqwest::Client>,
+    /// When the run began: its hook calls together get `SandboxLimits::run_time`.
+    pub started: Instant,
+    /// Everything the guest puts on cpi's log this run: redacted, escaped and capped.
+    pub(super) log: Arc<GuestLog>,
 }
 
 impl CallContext {
-    /// A context for `name` with `grants`.
-    pub fn new(
-        name: &str,
-        grants: Capabilities,
-        exec: Limits,
-        env: Vec<(String, String)>,
-    ) -> crate::Result<CallContext> {
+    /// A context running through `gate` under `scope` (whose grants must be set: a component
+    /// gets nothing it was not granted).
+    pub fn new(gate: Gate, mut scope: Scope) -> crate::Result<CallContext> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::internal("component calls need a tokio runtime"))?;
+        scope.grants.get_or_insert_with(Default::default);
         Ok(CallContext {
-            name: name.to_string(),
-            grants,
-            exec,
-            env,
+            name: scope.provider.clone(),
+            gate,
+            scope,
             handle,
-            http: OnceLock::new(),
+            started: Instant::now(),
+            log: Arc::default(),
         })
     }
 
-    /// The HTTP client for this context's grants: redirects are followed only to granted
-    /// destinations, each hop checked.
-    pub fn http(&self) -> crate::Result<&reqwest::Client> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        // Redirects are followed by `exec::http::follow`, which checks each hop's grant,
-        // scheme and headers.
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(self.exec.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(self.http.get_or_init(|| client))
+    /// The same context, redacting these secret values from everything the guest logs or
+    /// prints and from the denials it causes.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> CallContext {
+        self.log = Arc::new(GuestLog::new(Redactor::new(secrets)));
+        self
     }
 }
 
@@ -106,6 +108,13 @@ pub struct State {
     log: LogSink,
     /// The first capability denial of the call, reported even if the guest swallows it.
     pub(super) denied: Option<Error>,
+    /// The last host call's failure: when the guest returns it unchanged, the host's own
+    /// error (with its details and transient flag) is what the run reports.
+    pub(super) failed: Option<Error>,
+    /// Fuel charged for host calls so far; with the fuel the guest's code used, it must
+    /// stay within the budget (checked here and at every epoch tick, see `Component::call`).
+    pub(super) host_fuel: u64,
+    fuel_budget: u64,
 }
 
 impl State {
@@ -132,20 +141,49 @@ impl State {
             ctx,
             log,
             denied: None,
+            failed: None,
+            host_fuel: 0,
+            fuel_budget: limits.fuel,
         }
     }
 
-    /// Everything the guest logged or printed during the call (escapes stripped).
+    /// Everything the guest printed during the call, cut at the per-call cap.
     pub fn take_log(&self) -> String {
         self.log.take()
     }
 
-    fn deny(&mut self, err: Error) -> types::Error {
-        tracing::warn!(provider = %self.ctx.name, "capability denied: {}", err.message());
-        if self.denied.is_none() {
-            self.denied = Some(err.clone());
+    /// Charges a host call against the CPU budget: a guest whose host calls alone use it
+    /// up is stopped here, one whose code and host calls together do at the next tick.
+    fn charge(&mut self, fuel: u64) -> wasmtime::Result<()> {
+        self.host_fuel = self.host_fuel.saturating_add(fuel);
+        if self.host_fuel >= self.fuel_budget {
+            return Err(wasmtime::Trap::OutOfFuel.into());
         }
-        to_wit(&err)
+        Ok(())
+    }
+
+    /// A host call's failure as the guest sees it; a capability denial is remembered, to be
+    /// reported even if the guest swallows it.
+    fn fail(&mut self, err: Error) -> types::Error {
+        if err.kind() == ErrorKind::CapabilityDenied {
+            self.record_denial(&err);
+        }
+        let wit = to_wit(&err);
+        self.failed = Some(err);
+        wit
+    }
+
+    /// Warns about a denial (within the run's caps) and keeps the call's first one, cut and
+    /// redacted, to report whatever the guest makes of it.
+    fn record_denial(&mut self, err: &Error) {
+        self.ctx.log.denial(&self.ctx.name, err.message());
+        if self.denied.is_none() {
+            let log = &self.ctx.log;
+            self.denied = Some(
+                err.clone()
+                    .map_text(|t| log.redact_cut(t, guest_log::MESSAGE_BYTES / 2)),
+            );
+        }
     }
 }
 
@@ -165,32 +203,26 @@ impl host::Host for State {
         &mut self,
         cmd: host::Command,
     ) -> wasmtime::Result<Result<host::CommandOutput, types::Error>> {
-        if let Err(err) = self.ctx.grants.check_command(&cmd.program, &cmd.args) {
-            return Ok(Err(self.deny(err)));
-        }
-        let mut limits = self.ctx.exec.clone();
-        if let Some(ms) = cmd.timeout_ms {
-            limits.timeout = limits.timeout.min(Duration::from_millis(u64::from(ms)));
-        }
+        self.charge(EFFECT_CALL_FUEL)?;
         let mut argv = Vec::with_capacity(cmd.args.len() + 1);
         argv.push(cmd.program);
         argv.extend(cmd.args);
-        let spec = command::Spec {
+        let call = gate::Command {
             argv: &argv,
-            env: &self.ctx.env,
-            inherit_env: false,
             stdin: cmd.stdin.as_deref(),
+            timeout: cmd
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
         };
         let ctx = self.ctx.clone();
-        let result = ctx.handle.block_on(command::run_raw(&spec, &limits));
-        drop(ctx);
+        let result = ctx.handle.block_on(ctx.gate.command_raw(&ctx.scope, &call));
         Ok(match result {
             Ok(out) => Ok(host::CommandOutput {
                 exit_code: out.exit_code,
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
                 stderr: out.stderr,
             }),
-            Err(err) => Err(to_wit(&err)),
+            Err(err) => Err(self.fail(err)),
         })
     }
 
@@ -198,118 +230,41 @@ impl host::Host for State {
         &mut self,
         req: host::Request,
     ) -> wasmtime::Result<Result<host::Response, types::Error>> {
-        let url = match url::Url::parse(&req.url) {
-            Ok(url) => url,
-            Err(e) => {
-                return Ok(Err(to_wit(&Error::validation(format!(
-                    "invalid URL {:?}: {e}",
-                    req.url
-                )))));
-            }
+        self.charge(EFFECT_CALL_FUEL)?;
+        let tls = Tls::default();
+        let call = Request {
+            method: &req.method,
+            url: &req.url,
+            headers: &req.headers,
+            body: req.body.as_deref(),
+            tls: &tls,
         };
-        if let Err(err) = self.ctx.grants.check_url(&url) {
-            return Ok(Err(self.deny(err)));
-        }
         let ctx = self.ctx.clone();
-        let result = ctx.handle.block_on(send(&ctx, req, url));
+        let result = ctx.handle.block_on(ctx.gate.fetch(&ctx.scope, &call));
         Ok(match result {
-            Ok(response) => Ok(response),
-            Err(err) => {
-                if err.kind() == ErrorKind::CapabilityDenied && self.denied.is_none() {
-                    self.denied = Some(err.clone());
-                }
-                Err(to_wit(&err))
-            }
+            Ok(response) => Ok(host::Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            }),
+            Err(err) => Err(self.fail(err)),
         })
     }
 
     fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
-        self.log.write(message.as_bytes());
-        self.log.write(b"\n");
-        let clean = strip_controls(&message);
-        let name = &self.ctx.name;
-        match level {
-            host::LogLevel::Trace => tracing::trace!(provider = %name, "{clean}"),
-            host::LogLevel::Debug => tracing::debug!(provider = %name, "{clean}"),
-            host::LogLevel::Info => tracing::info!(provider = %name, "{clean}"),
-            host::LogLevel::Warn => tracing::warn!(provider = %name, "{clean}"),
-            host::LogLevel::Error => tracing::error!(provider = %name, "{clean}"),
-        }
+        self.charge(LOG_CALL_FUEL)?;
+        let level = match level {
+            host::LogLevel::Trace => Level::Trace,
+            host::LogLevel::Debug => Level::Debug,
+            host::LogLevel::Info => Level::Info,
+            host::LogLevel::Warn => Level::Warn,
+            host::LogLevel::Error => Level::Error,
+        };
+        self.ctx
+            .log
+            .message(&self.ctx.name, level, &message, guest_log::MESSAGE_BYTES);
         Ok(())
     }
-}
-
-async fn send(
-    ctx: &CallContext,
-    req: host::Request,
-    url: url::Url,
-) -> crate::Result<host::Response> {
-    let method = reqwest::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| Error::validation(format!("invalid HTTP method {:?}", req.method)))?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in &req.headers {
-        let header = reqwest::header::HeaderName::from_bytes(name.as_bytes());
-        let text = reqwest::header::HeaderValue::from_str(value);
-        let (Ok(header), Ok(text)) = (header, text) else {
-            return Err(Error::validation(format!("invalid HTTP header {name:?}")));
-        };
-        headers.append(header, text);
-    }
-    let hop = crate::exec::http::Hop {
-        method,
-        url: url.clone(),
-        headers,
-        body: req.body,
-    };
-    let grants = &ctx.grants;
-    let allowed = |to: &url::Url| {
-        grants.check_url(to).map(|_| ()).map_err(|_| {
-            Error::new(
-                ErrorKind::CapabilityDenied,
-                format!("{url}: a redirect went to {to}, a destination that was not granted"),
-            )
-        })
-    };
-    let mut response = crate::exec::http::follow(ctx.http()?, hop, ctx.exec.timeout, &allowed)
-        .await
-        .map_err(|e| match e {
-            crate::exec::http::Followed::Refused(err) => err,
-            crate::exec::http::Followed::Transport(e) if e.is_timeout() => Error::new(
-                ErrorKind::Timeout,
-                format!("{url} did not answer within {:?}", ctx.exec.timeout),
-            ),
-            crate::exec::http::Followed::Transport(e) => Error::provider(format!("{url}: {e}")),
-        })?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Error::provider(format!("{url}: {e}")))?
-    {
-        if body.len() + chunk.len() > ctx.exec.max_output {
-            return Err(Error::provider(format!(
-                "response from {url} is larger than {} bytes",
-                ctx.exec.max_output
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(host::Response {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// Converts a host error to the WIT error record.
@@ -332,6 +287,20 @@ pub fn to_wit(err: &Error) -> types::Error {
     }
 }
 
+/// The host error a guest's error stands for: `host` (the last host call's failure) when the
+/// guest passed it on unchanged, otherwise the guest's own.
+pub fn from_guest(err: types::Error, host: Option<Error>) -> Error {
+    match host {
+        Some(host) if same(&to_wit(&host), &err) => host,
+        _ => from_wit(err),
+    }
+}
+
+fn same(a: &types::Error, b: &types::Error) -> bool {
+    a.message == b.message
+        && std::mem::discriminant(&a.category) == std::mem::discriminant(&b.category)
+}
+
 /// Converts a WIT error record from a guest to a host error.
 pub fn from_wit(err: types::Error) -> Error {
     use types::ErrorCategory as C;
@@ -346,41 +315,43 @@ pub fn from_wit(err: types::Error) -> Error {
         C::CapabilityDenied => ErrorKind::CapabilityDenied,
         C::Unsupported => ErrorKind::Unsupported,
     };
-    let message: String = strip_controls(&err.message).chars().take(4096).collect();
-    Error::new(kind, message)
+    let message = crate::exec::excerpt(&err.message, 4096);
+    Error::new(kind, crate::escape::text(&message))
 }
 
-/// Removes terminal escapes and other control characters (keeps newlines and tabs).
-pub fn strip_controls(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
-}
-
-/// Guest stdout/stderr and `log` output: kept up to a byte budget, the rest dropped.
+/// Guest stdout/stderr: kept up to a byte budget per call, the rest counted and dropped.
 #[derive(Clone)]
 struct LogSink {
-    buf: Arc<Mutex<Vec<u8>>>,
+    buf: Arc<Mutex<(Vec<u8>, usize)>>,
     cap: usize,
 }
 
 impl LogSink {
     fn new(cap: usize) -> LogSink {
         LogSink {
-            buf: Arc::new(Mutex::new(Vec::new())),
+            buf: Arc::new(Mutex::new((Vec::new(), 0))),
             cap,
         }
     }
 
     fn write(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().expect("log lock");
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let (kept, dropped) = &mut *buf;
+        let room = self.cap.saturating_sub(kept.len());
+        let take = bytes.len().min(room);
+        kept.extend_from_slice(&bytes[..take]);
+        *dropped += bytes.len() - take;
     }
 
+    /// The text kept, raw (the guest log escapes and redacts it when it shows it), with the
+    /// cut marked where bytes were dropped.
     fn take(&self) -> String {
-        let buf = std::mem::take(&mut *self.buf.lock().expect("log lock"));
-        strip_controls(&String::from_utf8_lossy(&buf))
+        let (kept, dropped) = std::mem::take(&mut *self.buf.lock().expect("log lock"));
+        let mut text = String::from_utf8_lossy(&kept).into_owned();
+        if dropped > 0 {
+            text.push_str(&format!("… ({dropped} more bytes not kept)"));
+        }
+        text
     }
 }
 

@@ -1,34 +1,41 @@
 //! WebAssembly component providers, run in a wasmtime sandbox with no ambient authority.
 //!
-//! - [`Sandbox`] owns the wasmtime engine (fuel for CPU, [`wasmtime::StoreLimits`] for memory),
-//!   the linker (an empty WASI context: no files, no environment, no args, no sockets) and the
+//! - [`Sandbox`] owns the wasmtime engine (fuel for CPU, epochs for wall-clock time,
+//!   [`wasmtime::StoreLimits`] for memory), the epoch ticker thread, the linker (an empty WASI context: no files, no environment, no args, no sockets) and the
 //!   on-disk compile cache.
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
-//! - The host imports a component may call ([`host`]) go through the same executors as JSON
-//!   providers, after a [`Capabilities`](crate::policy::Capabilities) check.
+//! - The host imports a component may call ([`host`]) go through the same
+//!   [`Gate`](crate::exec::Gate) as JSON providers' targets, which checks them against the
+//!   component's [`Capabilities`](crate::policy::Capabilities) first.
 
 mod bindings;
 mod cache;
 mod component;
+mod guest_log;
 mod host;
 
 pub use component::{Component, Manifest};
 pub use host::CallContext;
 pub use host::SandboxLimits;
+pub use host::{EFFECT_CALL_FUEL, LOG_CALL_FUEL};
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// The WIT package version this host implements.
-pub const API_VERSION: &str = "0.1.0";
+/// The WIT package version this host implements (the contract's, checked against `wit/`).
+pub use cpi_contract::API_VERSION;
 
 /// Component instances the pooling allocator has slots for at once: a call holds one from
 /// instantiation until it returns, so this bounds concurrent hook calls, not calls in all.
 const POOLED_INSTANCES: u32 = 1000;
+
+/// How often the epoch ticker advances the engine's epoch: the granularity of the wall-clock
+/// limits, and how late a host-call charge may be taken from the fuel.
+const TICK: Duration = Duration::from_millis(10);
 
 /// The wasmtime engine: fuel for the CPU budget, and the pooling instance allocator, which
 /// keeps linear memories and tables mapped between calls and resets them when a call ends,
@@ -45,6 +52,7 @@ fn engine(limits: &SandboxLimits) -> Result<wasmtime::Engine> {
     config
         .wasm_component_model(true)
         .consume_fuel(true)
+        .epoch_interruption(true)
         .max_wasm_stack(1 << 20);
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     // The per-memory cap is the memory limit (StoreLimits enforces it too), within 32-bit
@@ -111,9 +119,12 @@ impl std::fmt::Debug for Sandbox {
 
 impl Sandbox {
     /// A sandbox with the given limits, caching compiled components in `cache_dir`
-    /// (`None` disables the cache).
+    /// (`None` disables the cache, and so does a directory others can write: see
+    /// [`cache::usable_dir`]).
     pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Sandbox> {
+        let cache_dir = cache_dir.filter(|dir| cache::usable_dir(dir));
         let engine = engine(&limits)?;
+        start_ticker(&engine)?;
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking WASI: {e:#}")))?;
@@ -141,12 +152,10 @@ impl Sandbox {
     /// A warm load neither reads nor hashes the file: its sha256 is remembered in the cache
     /// directory by the file's identity and change times, and names the compiled entry to
     /// load (see [`cache`] for why that is safe).
-    pub fn load(&self, path: &std::path::Path) -> Result<Arc<Component>> {
-        let cannot_read = |e: std::io::Error| {
-            Error::validation(format!("cannot read component {}: {e}", path.display()))
-        };
-        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-        let before = file.metadata().map_err(cannot_read)?;
+    /// `name` is the provider it is loaded as, the name its errors use.
+    pub fn load(&self, name: &str, path: &std::path::Path) -> Result<Arc<Component>> {
+        use crate::fsread::{self, Kind};
+        let (file, before) = fsread::open(path, Kind::Component)?;
         if let Some(dir) = &self.cache_dir
             && let Some(sha) = cache::recall_digest(dir, &before)
         {
@@ -154,12 +163,11 @@ impl Sandbox {
                 return Ok(found);
             }
             if let Some(compiled) = component::from_cache(self, &sha) {
-                return self.keep(Component::load(self, path, compiled, sha)?);
+                return self.keep(Component::load(self, name, path, compiled, sha)?);
             }
         }
         let started = std::time::SystemTime::now();
-        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes).map_err(cannot_read)?;
+        let bytes = fsread::read_open(&file, &before, path, Kind::Component)?;
         let sha = cache::sha256_hex(&bytes);
         if let Some(dir) = &self.cache_dir
             && let Ok(after) = file.metadata()
@@ -171,7 +179,7 @@ impl Sandbox {
         }
         let compiled = component::compile(self, path, &bytes, &sha)?;
         drop(bytes);
-        self.keep(Component::load(self, path, compiled, sha)?)
+        self.keep(Component::load(self, name, path, compiled, sha)?)
     }
 
     /// The component with this sha256 loaded earlier in this run.
@@ -190,4 +198,21 @@ impl Sandbox {
     pub fn limits(&self) -> &SandboxLimits {
         &self.limits
     }
+}
+
+/// Starts the one thread that advances `engine`'s epoch every [`TICK`], for the wall-clock
+/// limits of every store of the engine; it ends when the engine is dropped.
+fn start_ticker(engine: &wasmtime::Engine) -> Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("cpi-wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::internal(format!("cannot start the wasm epoch ticker: {e}")))
 }

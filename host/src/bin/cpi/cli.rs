@@ -22,8 +22,8 @@ Exit codes: 0 ok, 1 validation report has errors, 2 usage, 10 ValidationError,
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Also load provider files from DIR (repeatable; searched after ./providers and the user
-    /// config dir).
+    /// Also load provider files from DIR (repeatable; besides the built-in providers and the
+    /// user config dir, the only way a project's directory is searched).
     #[arg(long = "provider-dir", value_name = "DIR", global = true)]
     pub provider_dirs: Vec<PathBuf>,
     /// Config file with per-provider values (default: $XDG_CONFIG_HOME/cpi/cpi.toml).
@@ -103,11 +103,22 @@ pub enum Command {
     },
     /// Run providers' fixtures: saved platform output must parse into the expected JSON.
     #[command(
-        after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker"
+        after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker\n  cpi test --record libvirt list_workers -p libvirt_uri=qemu:///system"
     )]
     Test {
-        /// Provider names (default: every provider with fixtures).
+        /// Provider names (default: every provider with fixtures); with --record, PROVIDER ACTION.
         providers: Vec<String>,
+        /// Run PROVIDER ACTION for real and write what it printed as a fixture (secrets
+        /// redacted, the program's version and the date recorded); an earlier recording is
+        /// compared and the differences shown.
+        #[arg(long)]
+        record: bool,
+        /// Where --record writes (default: fixtures/PROVIDER/ACTION.recorded.json beside the
+        /// provider file).
+        #[arg(long, value_name = "FILE", requires = "record")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        params: ParamArgs,
     },
     /// Run one action of a provider.
     #[command(
@@ -359,4 +370,10 @@ pub struct ParamArgs {
     /// Memory cap per component instance, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     pub wasm_memory_mb: usize,
+    /// Wall-clock limit of one component call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub wasm_timeout: f64,
+    /// Wall-clock limit of all of one run's component calls together, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub wasm_run_timeout: f64,
 }

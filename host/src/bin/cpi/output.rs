@@ -1,12 +1,14 @@
 //! Rendering: tables on a terminal, JSON when piped, or what `--output` asks for; errors as
 //! §10.2 JSON (or YAML) on stdout in those formats. Colour only on a terminal, never with
-//! `NO_COLOR` (anstream strips the styles otherwise).
+//! `NO_COLOR` (anstream strips the styles otherwise). Everything rendered goes through
+//! [`cpi::escape`]: table cells and error lines escape control characters visibly (on a
+//! terminal or not), JSON output `\u`-escapes what `serde_json` leaves raw (C1, DEL, bidi).
 
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
 use anstyle::{AnsiColor, Style};
-use cpi::Error;
+use cpi::{Error, escape};
 use serde_json::Value;
 
 use crate::cli::{Global, OutputFormat};
@@ -112,14 +114,17 @@ macro_rules! outln_styled {
 
 pub(crate) use {out, outln, outln_styled};
 
-/// Prints a value for machines: JSON (one line), or YAML with `--output yaml`.
+/// Prints a value for machines: JSON (one line) with no raw control, bidi or invisible
+/// format character (see [`escape::json`]), or YAML with `--output yaml` (whose emitter
+/// escapes C0 and C1 characters itself).
 pub fn print_machine(value: &Value) {
+    let json = || escape::json(&value.to_string()).into_owned();
     match settings().format {
         OutputFormat::Yaml => match serde_norway::to_string(value) {
             Ok(yaml) => out!("{yaml}"),
-            Err(_) => outln!("{value}"),
+            Err(_) => outln!("{}", json()),
         },
-        _ => outln!("{value}"),
+        _ => outln!("{}", json()),
     }
 }
 
@@ -153,24 +158,27 @@ pub fn print_error(err: &Error, json: bool) {
             return;
         }
     }
+    // Messages and details carry text from providers, CLIs, servers and guests: escaped here
+    // whether stderr is a terminal or not (anstream only strips 7-bit escapes, and only
+    // when it is not).
     let mut stderr = anstream::stderr().lock();
     let _ = writeln!(
         stderr,
         "{}: {}",
         paint(BAD, &format!("error[{}]", err.kind().code())),
-        err.message()
+        escape::text(err.message())
     );
     for (key, value) in err.details() {
         let shown = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => escape::line(s).into_owned(),
+            other => escape::json(&other.to_string()).into_owned(),
         };
         // Output excerpts are in the message already.
         if !matches!(
             key.as_str(),
             "stderr" | "stdout" | "output_excerpt" | "result"
         ) {
-            let _ = writeln!(stderr, "  {key}: {shown}");
+            let _ = writeln!(stderr, "  {}: {shown}", escape::line(key));
         }
     }
 }
@@ -189,9 +197,14 @@ pub fn print_value(value: &Value, json: bool) {
 pub fn render(value: &Value) -> String {
     match value {
         Value::Object(map) => {
-            let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+            let width = map
+                .keys()
+                .map(|k| escape::line(k).chars().count())
+                .max()
+                .unwrap_or(0);
             let mut out = String::new();
             for (key, v) in map {
+                let key = escape::line(key);
                 match v {
                     Value::Array(items)
                         if !items.is_empty() && items.iter().all(Value::is_object) =>
@@ -217,11 +230,12 @@ pub fn render(value: &Value) -> String {
     }
 }
 
+/// One value as a table cell or `key: value` line, escaped (see [`escape::line`]).
 fn scalar(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape::line(s).into_owned(),
         Value::Null => "-".into(),
-        other => other.to_string(),
+        other => escape::line(&other.to_string()).into_owned(),
     }
 }
 
@@ -243,6 +257,10 @@ fn table(items: &[Value]) -> String {
                 .collect()
         })
         .collect();
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|c| escape::line(c).into_owned())
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -252,7 +270,7 @@ fn table(items: &[Value]) -> String {
                 .map(|row| row[i].chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(c.len())
+                .max(c.chars().count())
         })
         .collect();
     let line = |row: Vec<String>| {

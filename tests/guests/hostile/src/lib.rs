@@ -1,5 +1,6 @@
 //! A hostile provider component for the sandbox tests: every `invoke` action is an attack.
 //! Built for `wasm32-wasip2`; see `tests/e2e/wasm.rs`.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -12,6 +13,13 @@ use exports::cpi::provider::provider::Guest;
 
 /// The origin the redirect test grants (a server the test runs on this fixed loopback port).
 const GRANTED_ORIGIN: &str = "http://127.0.0.1:47311";
+
+/// The origin the header test grants (its own port: e2e tests run in parallel).
+const HEADER_ORIGIN: &str = "http://127.0.0.1:47312";
+
+/// The origins the classification test grants: a server of canned answers, and a port where
+/// nothing listens.
+const ANSWER_ORIGINS: [&str; 2] = ["http://127.0.0.1:47313", "http://127.0.0.1:47314"];
 
 const ACTIONS: &[&str] = &[
     "ok",
@@ -31,6 +39,17 @@ const ACTIONS: &[&str] = &[
     "flood-stdout",
     "escape-log",
     "tcp",
+    "swallow-run",
+    "swallow-http",
+    "log-loop",
+    "echo-loop",
+    "log-flood",
+    "deny-flood",
+    "leak-secret",
+    "escape-denial",
+    "escape-result",
+    "http-header",
+    "get_answer",
 ];
 
 struct Hostile;
@@ -51,6 +70,33 @@ fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The WIT category of a contract category.
+fn category(kind: cpi_contract::ErrorKind) -> ErrorCategory {
+    use cpi_contract::ErrorKind as K;
+    match kind {
+        K::Authentication => ErrorCategory::Authentication,
+        K::ResourceNotFound => ErrorCategory::ResourceNotFound,
+        K::QuotaExceeded => ErrorCategory::QuotaExceeded,
+        K::Validation => ErrorCategory::Validation,
+        K::RateLimit => ErrorCategory::RateLimit,
+        K::Timeout => ErrorCategory::Timeout,
+        K::CapabilityDenied => ErrorCategory::CapabilityDenied,
+        K::Unsupported => ErrorCategory::Unsupported,
+        K::Provider | K::Internal => ErrorCategory::Provider,
+    }
+}
+
+/// The string value of `key` in the flat JSON object of parameters cpi passes (no escapes).
+fn param(params: &str, key: &str) -> String {
+    let tag = format!("\"{key}\":\"");
+    params
+        .find(&tag)
+        .map(|at| &params[at + tag.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[inline(never)]
@@ -74,26 +120,67 @@ impl Guest for Hostile {
                 program: "echo".into(),
                 args: vec!["hello".into(), "*".into()],
             }],
-            http: vec![GRANTED_ORIGIN.into()],
+            http: [GRANTED_ORIGIN, HEADER_ORIGIN]
+                .into_iter()
+                .chain(ANSWER_ORIGINS)
+                .map(String::from)
+                .collect(),
             provider_json: None,
-            parses: vec![],
+            // Used by a JSON provider the tests write around this component (`list_workers`
+            // runs `echo hello MODE`; the mode picks the attack).
+            parses: vec!["list_workers".into()],
             invokes: ACTIONS.iter().map(|s| s.to_string()).collect(),
-            maps_status: false,
+            maps_status: true,
         }
     }
 
-    fn parse(_action: String, _raw: String) -> Result<String, Error> {
-        Err(Error {
-            category: ErrorCategory::Unsupported,
-            message: "no parse".into(),
-        })
+    fn parse(_action: String, raw: String) -> Result<String, Error> {
+        let mode = raw.trim().strip_prefix("hello ").unwrap_or("");
+        match mode {
+            "plain" => ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into()),
+            // Denied, error ignored, success returned.
+            "swallow" => {
+                let _ = host::run_command(&rm());
+                ok("[{\"id\":\"w1\",\"status\":\"RUNNING\"}]".into())
+            }
+            // The map-status hook swallows a denial for this status.
+            "map-swallow" => ok("[{\"id\":\"w1\",\"status\":\"SWALLOW\"}]".into()),
+            // More distinct statuses than cpi maps (each one a map-status call).
+            "statuses" => {
+                let items: Vec<String> = (0..5000)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"S{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            // 40 statuses whose mapping each takes 250 ms of wall-clock time.
+            "slow-statuses" => {
+                let items: Vec<String> = (0..40)
+                    .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"SLOW{i}\"}}"))
+                    .collect();
+                ok(format!("[{}]", items.join(",")))
+            }
+            other => Err(Error {
+                category: ErrorCategory::Validation,
+                message: format!("unknown parse mode {other:?}"),
+            }),
+        }
     }
 
-    fn map_status(_raw: String) -> WorkerStatus {
+    fn map_status(raw: String) -> WorkerStatus {
+        if raw == "SWALLOW" {
+            let _ = host::run_command(&rm());
+            return WorkerStatus::Running;
+        }
+        if raw.starts_with("SLOW") {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_millis(250) {
+                std::hint::black_box(0);
+            }
+        }
         WorkerStatus::Unknown
     }
 
-    fn invoke(action: String, _params: String) -> Result<String, Error> {
+    fn invoke(action: String, params: String) -> Result<String, Error> {
         match action.as_str() {
             "ok" => ok("{\"ok\":true}".into()),
             "spin" => {
@@ -196,6 +283,114 @@ impl Guest for Hostile {
                 );
                 ok("{\"logged\":true}".into())
             }
+            "swallow-run" => {
+                let _ = host::run_command(&rm());
+                ok("{\"swallowed\":true}".into())
+            }
+            "swallow-http" => {
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: "http://127.0.0.1:9/steal".into(),
+                    headers: vec![],
+                    body: None,
+                };
+                let _ = host::http_request(&req);
+                ok("{\"swallowed\":true}".into())
+            }
+            "log-loop" => loop {
+                host::log(host::LogLevel::Trace, "tick");
+            },
+            "echo-loop" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "again".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                loop {
+                    let _ = host::run_command(&cmd);
+                }
+            }
+            "log-flood" => {
+                // 1 GiB of warnings, 1 MiB per call, each one different.
+                let mut line = "w".repeat(1 << 20);
+                for i in 0..1024 {
+                    line.replace_range(0..8, &format!("{i:08}"));
+                    host::log(host::LogLevel::Warn, &line);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "deny-flood" => {
+                // 1,024 denials of a 1 MiB argument.
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec!["d".repeat(1 << 20)],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                for _ in 0..1024 {
+                    let _ = host::run_command(&cmd);
+                }
+                ok("{\"flooded\":true}".into())
+            }
+            "leak-secret" => {
+                // The parameters (a secret among them) on every copy cpi shows.
+                host::log(host::LogLevel::Warn, &format!("params: {params}"));
+                host::log(host::LogLevel::Info, &format!("params: {params}"));
+                println!("stdout params: {params}");
+                eprintln!("stderr params: {params}");
+                let cmd = host::Command {
+                    program: "cat".into(),
+                    args: vec![params.clone()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                let _ = host::run_command(&cmd);
+                ok("{\"leaked\":false}".into())
+            }
+            "escape-denial" => {
+                let cmd = host::Command {
+                    program: "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\rfake".into(),
+                    args: vec!["\u{1b}[1A".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            "escape-result" => ok(
+                "{\"workers\":[{\"id\":\"w1\",\"name\":\"\\u001b[2J\\u009b31m\\rfake\\u202e\"}],\
+                  \"note\":\"\\u001b]0;pwned\\u0007\\u0085\"}"
+                    .into(),
+            ),
+            "http-header" => {
+                // Sets the header the caller names (`-p name=... -p value=...`).
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{HEADER_ORIGIN}/probe"),
+                    headers: vec![(param(&params, "name"), param(&params, "value"))],
+                    body: None,
+                };
+                host::http_request(&req).map(|r| format!("{{\"status\":{}}}", r.status))
+            }
+            "get_answer" => {
+                // `-p base=... -p path=...`, like the JSON provider it is compared with; an
+                // error status is classified by the contract, as the guest SDK does.
+                let req = host::Request {
+                    method: "GET".into(),
+                    url: format!("{}/{}", param(&params, "base"), param(&params, "path")),
+                    headers: vec![],
+                    body: None,
+                };
+                let response = host::http_request(&req)?;
+                let body = String::from_utf8_lossy(&response.body).into_owned();
+                if (200..300).contains(&response.status) {
+                    return ok(body);
+                }
+                Err(Error {
+                    category: category(cpi_contract::classify_http(response.status, &body)),
+                    message: format!("HTTP {}: {body}", response.status),
+                })
+            }
             "tcp" => {
                 let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
                 ok(format!("{{\"connected\":{connected}}}"))
@@ -208,4 +403,16 @@ impl Guest for Hostile {
     }
 }
 
+/// A command the manifest never requested.
+fn rm() -> host::Command {
+    host::Command {
+        program: "rm".into(),
+        args: vec!["-rf".into(), "/tmp/cpi-hostile".into()],
+        stdin: None,
+        timeout_ms: None,
+    }
+}
+
+// WIT-named exports only link for wasm32; a native `cargo build --workspace` leaves them out.
+#[cfg(target_arch = "wasm32")]
 export!(Hostile);

@@ -1,6 +1,5 @@
 //! `cpi demo`: the simulated cloud plus both §4 example providers, end to end.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,9 +13,6 @@ use super::runtime;
 use crate::cli::Global;
 use crate::output::{self, outln};
 
-const CLOUDCO: &str = include_str!("../../../../../providers/cloudco.json");
-const TRUENAS: &str = include_str!("../../../../../providers/truenas.json");
-
 pub fn exec(g: &Global) -> Result<ExitCode> {
     let io = |what: &str, e: std::io::Error| Error::internal(format!("demo: {what}: {e}"));
     let tmp = tempfile::tempdir().map_err(|e| io("temporary directory", e))?;
@@ -25,8 +21,8 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
     let exe = std::env::current_exe().map_err(|e| io("locating cpi", e))?;
     std::os::unix::fs::symlink(&exe, bin.join("cloudco-cli"))
         .map_err(|e| io("linking cloudco-cli", e))?;
-    let cloudco = Provider::from_json(CLOUDCO, Path::new("providers/cloudco.json"))?;
-    let truenas = Provider::from_json(TRUENAS, Path::new("providers/truenas.json"))?;
+    let cloudco = cpi::provider::builtin::provider("cloudco")?;
+    let truenas = cpi::provider::builtin::provider("truenas")?;
 
     runtime()?.block_on(async {
         let mut cfg = SimConfig::new(tmp.path().join("state.json"));

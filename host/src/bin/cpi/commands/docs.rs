@@ -36,15 +36,10 @@ pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Resu
     if all {
         pages.push(("README.md".to_string(), cpi::docs::index(&providers)));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
-    let mut written = Vec::new();
-    for (file, text) in &pages {
-        let path = dir.join(file);
-        std::fs::write(&path, text)
-            .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?;
-        written.push(path.display().to_string());
-    }
+    let written: Vec<String> = cpi::docs::write_pages(dir, &pages)?
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
     if g.json {
         output::print_value(&json!({"written": written}), true);
     } else {

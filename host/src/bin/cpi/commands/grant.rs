@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use cpi::escape::line;
 use cpi::grants::{Grant, GrantStore};
 use cpi::policy::{Capabilities, CommandRule, HttpRule};
 use cpi::{Engine, Error, Result};
@@ -71,9 +72,10 @@ pub fn grant(
         let path = store.save(&grant)?;
         if !g.json {
             outln!(
-                "granted to {name} (pinned to sha256 {}), saved in {}",
+                "granted to {} (pinned to sha256 {}), saved in {}",
+                line(name),
                 &component.sha256()[..12],
-                path.display()
+                line(&path.display().to_string())
             );
         }
     }
@@ -93,11 +95,13 @@ pub fn grant(
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // The manifest is the component's own text: escaped, so it cannot redraw this prompt.
     outln!(
-        "{name}: component {} ({} {}), sha256 {}",
-        component.path().display(),
-        manifest.name,
-        manifest.version,
+        "{}: component {} ({} {}), sha256 {}",
+        line(name),
+        line(&component.path().display().to_string()),
+        line(&manifest.name),
+        line(&manifest.version),
         component.sha256()
     );
     if stale && !choosing {
@@ -110,7 +114,7 @@ pub fn grant(
         } else {
             "no"
         };
-        outln!("  run  {:<38} {mark}", rule.to_string());
+        outln!("  run  {:<38} {mark}", line(&rule.to_string()));
     }
     for rule in &manifest.requested.http {
         let mark = if caps.http.contains(rule) {
@@ -118,7 +122,7 @@ pub fn grant(
         } else {
             "no"
         };
-        outln!("  net  {:<38} {mark}", rule.to_string());
+        outln!("  net  {:<38} {mark}", line(&rule.to_string()));
     }
     if manifest.requested.is_empty() {
         outln!("  (nothing: this component cannot run commands or reach the network)");
@@ -131,9 +135,9 @@ pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
     if g.json {
         output::print_machine(&json!({"provider": name, "revoked": removed}));
     } else if removed {
-        outln!("revoked every grant of {name}");
+        outln!("revoked every grant of {}", line(name));
     } else {
-        outln!("{name} had no grants");
+        outln!("{} had no grants", line(name));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -148,19 +152,17 @@ pub fn list(g: &Global) -> Result<ExitCode> {
         outln!("no grants");
     }
     for grant in grants {
-        outln!(
-            "{} (sha256 {})",
-            grant.provider,
-            &grant.component_sha256[..grant.component_sha256.len().min(12)]
-        );
+        // Grant files hold rules copied from manifests: escaped like the manifests.
+        let sha: String = grant.component_sha256.chars().take(12).collect();
+        outln!("{} (sha256 {})", line(&grant.provider), line(&sha));
         for rule in &grant.capabilities.commands {
-            outln!("  run  {rule}");
+            outln!("  run  {}", line(&rule.to_string()));
         }
         for rule in &grant.capabilities.http {
-            outln!("  net  {rule}");
+            outln!("  net  {}", line(&rule.to_string()));
         }
         for var in &grant.env {
-            outln!("  env  {var}");
+            outln!("  env  {}", line(var));
         }
     }
     Ok(ExitCode::SUCCESS)

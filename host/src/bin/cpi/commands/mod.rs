@@ -32,7 +32,22 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         Command::Providers => show::providers(g),
         Command::Show { provider, action } => show::show(g, &provider, action.as_deref()),
         Command::Validate { paths } => validate::exec(g, paths),
-        Command::Test { providers } => test::exec(g, &providers),
+        Command::Test {
+            providers,
+            record: true,
+            out,
+            params,
+        } => test::record(g, &providers, out.as_deref(), &params),
+        Command::Test {
+            providers, params, ..
+        } => {
+            if !params.params.is_empty() {
+                return Err(Error::validation(
+                    "-p values are for --record; fixtures carry their own params",
+                ));
+            }
+            test::exec(g, &providers)
+        }
         Command::Run {
             provider,
             action,
@@ -116,9 +131,11 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Discovers providers from the default directories plus `--provider-dir`s.
+/// The built-in providers plus those in the user's provider directory, the user config's
+/// `provider_dirs` and the `--provider-dir`s (never the working directory's `./providers`).
 pub fn registry(g: &Global) -> Result<Registry> {
     let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
+    dirs.extend(config(g)?.provider_dirs());
     for dir in &g.provider_dirs {
         if !dir.is_dir() {
             return Err(Error::validation(format!(
@@ -128,9 +145,9 @@ pub fn registry(g: &Global) -> Result<Registry> {
         }
         dirs.push(dir.clone());
     }
-    let registry = Registry::discover(&dirs)?;
-    for problem in registry.problems() {
-        tracing::warn!("skipped a provider file: {}", problem.message());
+    let registry = Registry::with_builtins(&dirs)?;
+    for problem in registry.problems().iter().chain(&registry.conflicts()) {
+        tracing::warn!("skipped a provider: {}", problem.message());
     }
     Ok(registry)
 }
@@ -196,10 +213,22 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
             "--wasm-fuel and --wasm-memory-mb must be positive",
         ));
     }
+    let seconds = |flag: &str, secs: f64| {
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "{flag} must be a positive number of seconds, got {secs}"
+                ))
+            })
+    };
     let wasm = cpi::engine::WasmOptions {
         limits: cpi::wasm::SandboxLimits {
             fuel: args.wasm_fuel,
             memory_bytes: args.wasm_memory_mb.saturating_mul(1 << 20),
+            call_time: seconds("--wasm-timeout", args.wasm_timeout)?,
+            run_time: seconds("--wasm-run-timeout", args.wasm_run_timeout)?,
             ..Default::default()
         },
         one_off,

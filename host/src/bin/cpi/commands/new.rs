@@ -60,19 +60,13 @@ pub fn exec(
         outln!("created {path}");
     }
     let next = match component {
-        None => format!(
-            "next: edit {}, then\n  cpi validate {}\n  cpi test {name}{}\n  cpi docs {name}",
-            shown[0],
-            shown[0],
-            if dir == Path::new("providers") {
-                String::new()
-            } else {
-                format!(
-                    "  (add --provider-dir {} outside ./providers)",
-                    dir.display()
-                )
-            }
-        ),
+        None => {
+            let pd = format!("--provider-dir {}", dir.display());
+            format!(
+                "next: edit {}, then\n  cpi validate {}\n  cpi {pd} test {name}\n  cpi {pd} docs {name}",
+                shown[0], shown[0],
+            )
+        }
         Some(_) => format!(
             "next: see {}",
             written

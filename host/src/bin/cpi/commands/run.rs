@@ -20,9 +20,8 @@ pub fn run(
     wait_for: Option<&str>,
     wait_timeout: Duration,
 ) -> Result<ExitCode> {
-    const WAITABLE: [&str; 4] = ["create_", "start_", "stop_", "reboot_"];
     let wait_opts = match wait_for {
-        Some(_) if !WAITABLE.iter().any(|p| action.starts_with(p)) => {
+        Some(_) if !cpi_contract::verbs::is_waitable(action) => {
             return Err(Error::validation(format!(
                 "--wait applies to create/start/stop/reboot actions, not '{action}'"
             )));
@@ -140,8 +139,11 @@ fn wait_loop(
         opts,
         |status, elapsed| {
             let line = format!(
-                "waiting for {worker_id} to be {}: {status} ({:.0?})",
-                opts.target, elapsed
+                "waiting for {} to be {}: {} ({:.0?})",
+                cpi::escape::line(worker_id),
+                opts.target,
+                cpi::escape::line(status),
+                elapsed
             );
             match &spinner {
                 Some(bar) => bar.set_message(line),

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use cpi::Result;
+use cpi::escape::{line, text};
 use cpi::provider::Target;
 use cpi::secret::{self, REDACTED};
 use serde_json::{Map, Value, json};
@@ -100,31 +101,38 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
         output::print_machine(&value);
     } else {
         if let Some(c) = &component_json {
+            // The manifest is the component's own text: every part of it escaped.
+            let str_of = |key: &str| line(c[key].as_str().unwrap_or("")).into_owned();
             outln!(
                 "component {} ({} {}), sha256 {}",
-                c["path"].as_str().unwrap_or(""),
-                c["name"].as_str().unwrap_or(""),
-                c["version"].as_str().unwrap_or(""),
-                c["sha256"].as_str().unwrap_or("")
+                str_of("path"),
+                str_of("name"),
+                str_of("version"),
+                str_of("sha256")
             );
             outln!(
                 "  hooks: parse {}, invoke {}, map-status {}",
-                c["parses"],
-                c["invokes"],
+                line(&c["parses"].to_string()),
+                line(&c["invokes"].to_string()),
                 c["maps_status"]
             );
             outln!(
                 "  requests: {}  (see `cpi grant {}`)",
-                c["requested"],
-                p.name
+                line(&c["requested"].to_string()),
+                line(&p.name)
             );
         }
-        outln!("{} ({} provider, {})", p.name, p.kind, p.source.display());
+        outln!(
+            "{} ({} provider, {})",
+            line(&p.name),
+            p.kind,
+            line(&p.source.display().to_string())
+        );
         if let Some(d) = &p.description {
-            outln!("{d}");
+            outln!("{}", text(d));
         }
         outln!("\ndefault settings:");
-        for line in output::render(&Value::Object(
+        for row in output::render(&Value::Object(
             value["default_settings"]
                 .as_object()
                 .cloned()
@@ -132,22 +140,22 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
         ))
         .lines()
         {
-            outln!("  {line}");
+            outln!("  {row}");
         }
         outln!("\nactions:");
         for (name, a) in &actions {
             let target = &a["target"];
             let how = match target.get("command") {
-                Some(c) => format!("$ {}", c.as_str().unwrap_or_default()),
+                Some(c) => format!("$ {}", line(c.as_str().unwrap_or_default())),
                 None => format!(
                     "{} {}",
-                    target["method"].as_str().unwrap_or_default(),
-                    target["url"].as_str().unwrap_or_default()
+                    line(target["method"].as_str().unwrap_or_default()),
+                    line(target["url"].as_str().unwrap_or_default())
                 ),
             };
-            outln!("  {name}");
+            outln!("  {}", line(name));
             if let Some(d) = a["description"].as_str() {
-                outln!("      {d}");
+                outln!("      {}", line(d));
             }
             outln!("      {how}");
             let params: Vec<&str> = a["params"]
@@ -157,7 +165,7 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
                 .filter_map(Value::as_str)
                 .collect();
             if !params.is_empty() {
-                outln!("      params:  {}", params.join(", "));
+                outln!("      params:  {}", line(&params.join(", ")));
             }
             let returns: Vec<&str> = a["returns"]
                 .as_array()
@@ -166,10 +174,13 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
                 .filter_map(Value::as_str)
                 .collect();
             if !returns.is_empty() {
-                outln!("      returns: {}", returns.join(", "));
+                outln!("      returns: {}", line(&returns.join(", ")));
             }
         }
-        outln!("\n`cpi show {} ACTION` shows one action in full.", p.name);
+        outln!(
+            "\n`cpi show {} ACTION` shows one action in full.",
+            line(&p.name)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -286,20 +297,20 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
         output::print_machine(&value);
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{}/{name}", p.name);
+    outln!("{}/{}", line(&p.name), line(name));
     if let Some(d) = &action.description {
-        outln!("{d}");
+        outln!("{}", text(d));
     }
     outln!("\nparameters:");
     let width = params
         .iter()
         .filter_map(|e| e["name"].as_str())
-        .map(str::len)
+        .map(|n| line(n).chars().count())
         .max()
         .unwrap_or(0);
     for e in &params {
-        let name = e["name"].as_str().unwrap_or_default();
-        let source = e["source"].as_str().unwrap_or_default();
+        let name = line(e["name"].as_str().unwrap_or_default());
+        let source = line(e["source"].as_str().unwrap_or_default());
         let from = match e.get("default") {
             Some(v) => format!("{} ({source})", output::render(v).trim_end()),
             None => source.to_string(),
@@ -314,25 +325,22 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
     for step in &steps_json {
         outln!("\n{}:", step["step"].as_str().unwrap_or_default());
         let t = &step["target"];
+        let str_of = |v: &Value| line(v.as_str().unwrap_or_default()).into_owned();
         match t.get("command") {
-            Some(c) => outln!("  $ {}", c.as_str().unwrap_or_default()),
+            Some(c) => outln!("  $ {}", str_of(c)),
             None => {
-                outln!(
-                    "  {} {}",
-                    t["method"].as_str().unwrap_or_default(),
-                    t["url"].as_str().unwrap_or_default()
-                );
+                outln!("  {} {}", str_of(&t["method"]), str_of(&t["url"]));
                 for (h, v) in t["headers"].as_object().into_iter().flatten() {
-                    outln!("  {h}: {}", v.as_str().unwrap_or_default());
+                    outln!("  {}: {}", line(h), str_of(v));
                 }
                 if let Some(body) = t["body"].as_str() {
-                    outln!("  body: {body}");
+                    outln!("  body: {}", line(body));
                 }
             }
         }
         let returns = field_list(&step["returns"]);
         if !returns.is_empty() {
-            outln!("  returns: {returns}");
+            outln!("  returns: {}", line(&returns));
         }
     }
     outln!();
@@ -340,16 +348,16 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
         outln!(
             "exit {} accepted when the output matches /{}/",
             accept.code,
-            accept.when
+            line(&accept.when.to_string())
         );
     }
     if let Some(p) = &action.paginate {
         outln!(
             "paged: follows {} from {} (at most {} pages; -p {}=N fetches one page)",
-            p.param,
-            p.next.pointer.as_deref().unwrap_or("?"),
+            line(&p.param),
+            line(p.next.pointer.as_deref().unwrap_or("?")),
             p.max_pages.unwrap_or(100),
-            p.param
+            line(&p.param)
         );
     }
     outln!(

@@ -1,11 +1,14 @@
 //! `cpi test`: run providers' fixtures (saved output → expected JSON).
 
+use std::path::Path;
 use std::process::ExitCode;
 
+use cpi::escape;
 use cpi::fixture::{self, CaseReport};
 use cpi::{Engine, Error, Result};
+use serde_json::Value;
 
-use crate::cli::Global;
+use crate::cli::{Global, ParamArgs};
 use crate::output::{self, BAD, GOOD, outln, outln_styled, paint};
 
 pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
@@ -69,4 +72,79 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `cpi test --record PROVIDER ACTION`: runs the action for real and writes it as a fixture,
+/// showing what changed since an earlier recording in the same file.
+pub fn record(
+    g: &Global,
+    names: &[String],
+    out: Option<&Path>,
+    args: &ParamArgs,
+) -> Result<ExitCode> {
+    let [provider, action] = names else {
+        return Err(Error::validation(
+            "--record takes exactly PROVIDER ACTION (e.g. cpi test --record libvirt list_workers)",
+        ));
+    };
+    let registry = super::registry(g)?;
+    let provider = registry.get(provider)?;
+    let inputs = super::inputs(g, provider, args)?;
+    let def = provider.action(action)?;
+    cpi::params::check_unknown(
+        &inputs.cli,
+        &cpi::params::known_names(provider, def, &inputs),
+    )?;
+    let engine = super::engine(args)?;
+    let recorded =
+        super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
+    let path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| fixture::dir_for(provider).join(format!("{action}.recorded.json")));
+    let earlier: Option<Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let changes = earlier
+        .as_ref()
+        .map(|old| cpi::record::changes(old, &recorded));
+    write_fixture(&path, &recorded)?;
+    if g.json {
+        output::print_machine(&serde_json::json!({
+            "file": path,
+            "changes": changes,
+            "fixture": recorded,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown = escape::line(&path.to_string_lossy()).into_owned();
+    match changes {
+        None => outln!("recorded {}.{action} into {shown} (new)", provider.name),
+        Some(list) if list.is_empty() => outln!(
+            "recorded {}.{action} into {shown}: no changes since the last recording",
+            provider.name
+        ),
+        Some(list) => {
+            outln!(
+                "recorded {}.{action} into {shown}; changed since the last recording:",
+                provider.name
+            );
+            for change in list {
+                outln!("  {}", escape::line(&change));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_fixture(path: &Path, fixture: &Value) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        Error::validation(format!("cannot write the fixture {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut text =
+        serde_json::to_string_pretty(fixture).map_err(|e| Error::internal(e.to_string()))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(fail)
 }
