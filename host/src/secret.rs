@@ -228,10 +228,8 @@ impl Redactor {
     /// Redacts every string inside a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         match value {
-            serde_json::Value::String(s) => {
-                if !self.is_empty() || s.contains("://") {
-                    *s = self.redact(s);
-                }
+            serde_json::Value::String(s) if !self.is_empty() || s.contains("://") => {
+                *s = self.redact(s);
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
