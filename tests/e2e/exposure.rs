@@ -43,6 +43,34 @@ impl Listener {
     }
 }
 
+/// A self-signed certificate for `localhost`/127.0.0.1 (not a CA, so rustls accepts it as a
+/// server's identity when it is also the client's root): `NAME.pem` and `NAME.key` in `dir`.
+pub fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
 /// Reads up to the end of the headers (the body is ignored).
 fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -266,29 +294,7 @@ fn idle_connections_are_closed_and_cannot_crowd_out_real_requests() {
 fn serve_speaks_tls_when_given_a_certificate_and_warns_about_plain_http_beyond_loopback() {
     let w = World::new();
     let dir = w.dir.path();
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-keyout",
-            "serve.key",
-            "-out",
-            "serve.pem",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (cert, key) = (dir.join("serve.pem"), dir.join("serve.key"));
+    let (cert, key) = self_signed(dir, "serve");
     let served = Served::start(
         &w,
         &[

@@ -28,6 +28,24 @@ fn provider(w: &World, name: &str, json: &str) {
     std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
 }
 
+/// `cpi --json run leaky get_worker` against `api_url` with `api_key`, plus `extra`.
+fn run_leaky(w: &World, api_url: &str, api_key: &str, extra: &[&str]) -> crate::support::Run {
+    let (url, key) = (format!("api_url={api_url}"), format!("api_key={api_key}"));
+    let mut args = vec![
+        "--json",
+        "run",
+        "leaky",
+        "get_worker",
+        "-p",
+        &url,
+        "-p",
+        &key,
+    ];
+    args.extend(["-p", "worker_id=1"]);
+    args.extend(extra);
+    cpi(w, &args)
+}
+
 /// An endpoint provider whose `get_worker` sends the secret in two custom headers and the
 /// query string, to `{api_url}`.
 fn leaky(w: &World) {
@@ -51,21 +69,7 @@ fn a_redirect_to_another_origin_carries_no_secret_header_and_no_referer() {
     let first = Listener::start(move |_| {
         http_response("302 Found", &format!("Location: {to}/moved\r\n"), "")
     });
-    let run = cpi(
-        &w,
-        &[
-            "--json",
-            "run",
-            "leaky",
-            "get_worker",
-            "-p",
-            &format!("api_url={}", first.url),
-            "-p",
-            "api_key=k-SECRET-123",
-            "-p",
-            "worker_id=1",
-        ],
-    );
+    let run = run_leaky(&w, &first.url, "k-SECRET-123", &[]);
     assert_eq!(run.ok()["id"], "w-1");
     assert!(
         first.requests()[0].contains("k-SECRET-123"),
@@ -88,23 +92,11 @@ fn a_redirect_from_https_to_http_is_refused() {
     leaky(&w);
     let plain = Listener::start(|_| http_response("200 OK", "", r#"{"id": "w-1"}"#));
     let tls = TlsRedirect::start(w.dir.path(), &format!("{}/plain", plain.url));
-    let run = cpi(
-        &w,
-        &[
-            "--json",
-            "run",
-            "leaky",
-            "get_worker",
-            "-p",
-            &format!("api_url=https://localhost:{}", tls.port),
-            "-p",
-            "api_key=k-SECRET-123",
-            "-p",
-            "worker_id=1",
-            "-p",
-            &format!("ca_cert_file={}", tls.ca.display()),
-        ],
+    let (base, ca) = (
+        format!("https://localhost:{}", tls.port),
+        format!("ca_cert_file={}", tls.ca.display()),
     );
+    let run = run_leaky(&w, &base, "k-SECRET-123", &["-p", &ca]);
     let err = run.err("ProviderError");
     assert!(err["message"].as_str().unwrap().contains("HTTPS"), "{err}");
     assert!(plain.requests().is_empty(), "{:?}", plain.requests());
@@ -119,30 +111,13 @@ struct TlsRedirect {
 
 impl TlsRedirect {
     fn start(dir: &std::path::Path, location: &str) -> TlsRedirect {
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args([
-                "-keyout",
-                "r.key",
-                "-out",
-                "r.pem",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(out.status.success());
+        let (cert, key) = crate::exposure::self_signed(dir, "r");
         use rustls::pki_types::pem::PemObject;
-        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("r.pem"))
+        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&cert)
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("r.key")).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
         let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -175,10 +150,7 @@ impl TlsRedirect {
                 let _ = tls.flush();
             }
         });
-        TlsRedirect {
-            port,
-            ca: dir.join("r.pem"),
-        }
+        TlsRedirect { port, ca: cert }
     }
 }
 
@@ -195,23 +167,7 @@ fn errors_hide_a_secret_in_base64_lower_case_percent_form_or_a_url_password() {
          retry at https://admin:hunter2@internal.example/x\"}}"
     );
     let server = Listener::start(move |_| http_response("500 Internal Server Error", "", &body));
-    let run = cpi(
-        &w,
-        &[
-            "--json",
-            "run",
-            "leaky",
-            "get_worker",
-            "-p",
-            &format!("api_url={}", server.url),
-            "-p",
-            &format!("api_key={secret}"),
-            "-p",
-            "worker_id=1",
-            "--attempts",
-            "1",
-        ],
-    );
+    let run = run_leaky(&w, &server.url, secret, &["--attempts", "1"]);
     let err = run.err("ProviderError");
     let shown = run.all_output();
     for leak in [b64.as_str(), &basic[8..], "k-SECRET%2f123", "hunter2"] {
