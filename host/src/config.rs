@@ -23,11 +23,15 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     providers: Map<String, Value>,
+    /// `[serve.allow]`: provider name → the parameters a `cpi serve` request may set.
+    serve_allow: std::collections::BTreeMap<String, Vec<String>>,
     /// `provider_dirs`: extra provider directories the user chose (`~/x` and relative paths
     /// resolved like secret files).
     provider_dirs: Vec<PathBuf>,
     /// The file it came from (secret files are relative to its directory).
     path: Option<PathBuf>,
+    /// The file's permission bits when group or others may read it.
+    shared: Option<u32>,
 }
 
 /// The default config path: `$XDG_CONFIG_HOME/cpi/cpi.toml`, or the older `config.toml`
@@ -53,19 +57,39 @@ impl Config {
         };
         let mut config = Config::parse(&text, path)?;
         config.path = Some(path.to_path_buf());
-        if let Some(mode) = shared_mode(path)
-            && let Some(key) = config.literal_secret()
-        {
-            return Err(Error::validation(format!(
-                "config file {} holds the secret `{key}` and group or others can read it \
-                 (mode {mode:04o}); run `chmod 600 {}`, or move the value to \
-                 {{ env = \"NAME\" }} or {{ file = \"PATH\" }}",
-                path.display(),
-                path.display()
-            ))
-            .with_detail("file", path.display().to_string()));
+        config.shared = shared_mode(path);
+        if let Some(key) = config.literal_secret(|_, key| crate::secret::looks_secret(key)) {
+            return Err(config.shared_secret_error(&key));
         }
         Ok(config)
+    }
+
+    /// The parameter values configured for `provider`, refusing a literal value of one of its
+    /// secrets (by name or declared in its `secrets`) when others can read the file.
+    pub fn values_for(&self, provider: &crate::provider::Provider) -> Result<Map<String, Value>> {
+        let declared = |name: &str, key: &str| {
+            name == provider.name && crate::secret::is_secret_name(key, provider)
+        };
+        if let Some(key) = self.literal_secret(declared) {
+            return Err(self.shared_secret_error(&key));
+        }
+        self.provider(&provider.name)
+    }
+
+    fn shared_secret_error(&self, key: &str) -> Error {
+        let (path, mode) = (
+            self.path
+                .as_deref()
+                .unwrap_or(Path::new("cpi.toml"))
+                .display(),
+            self.shared.unwrap_or(0),
+        );
+        Error::validation(format!(
+            "config file {path} holds the secret `{key}` and group or others can read it \
+             (mode {mode:04o}); run `chmod 600 {path}`, or move the value to \
+             {{ env = \"NAME\" }} or {{ file = \"PATH\" }}"
+        ))
+        .with_detail("file", path.to_string())
     }
 
     /// Parses config text; `path` is named in errors.
@@ -113,9 +137,18 @@ impl Config {
         };
         Ok(Config {
             providers,
+            serve_allow: parse_serve(json.get("serve")).map_err(bad)?,
             provider_dirs,
             path: None,
+            shared: None,
         })
+    }
+
+    /// The parameters the operator lets a `cpi serve` request set for `provider`, when the
+    /// config lists them (`[serve.allow] NAME = [...]`); `None` means the default rule
+    /// ([`crate::exposed`]).
+    pub fn serve_allow(&self, provider: &str) -> Option<&[String]> {
+        self.serve_allow.get(provider).map(Vec::as_slice)
     }
 
     /// The `provider_dirs` list: `~/x` in the home directory, a relative path beside the
@@ -149,16 +182,53 @@ impl Config {
         Ok(out)
     }
 
-    /// The first `providers.NAME.KEY` whose key names a secret and whose value is written
-    /// into the file itself.
-    fn literal_secret(&self) -> Option<String> {
+    /// In a file others can read: the first `providers.NAME.KEY` for which `secret(NAME,
+    /// KEY)` holds and whose value is written into the file itself.
+    fn literal_secret(&self, secret: impl Fn(&str, &str) -> bool) -> Option<String> {
+        self.shared?;
         self.providers.iter().find_map(|(name, values)| {
             values.as_object()?.iter().find_map(|(key, value)| {
-                (value.is_string() && crate::secret::looks_secret(key))
-                    .then(|| format!("providers.{name}.{key}"))
+                (!value.is_object() && secret(name, key)).then(|| format!("providers.{name}.{key}"))
             })
         })
     }
+}
+
+/// Reads the `[serve]` table: only `allow`, a table of provider name → list of names.
+fn parse_serve(
+    section: Option<&Value>,
+) -> std::result::Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(section) = section else {
+        return Ok(out);
+    };
+    let Value::Object(serve) = section else {
+        return Err("`serve` must be a table".into());
+    };
+    if let Some(key) = serve.keys().find(|k| *k != "allow") {
+        return Err(format!(
+            "unknown key `serve.{key}` (expected `serve.allow`)"
+        ));
+    }
+    let Some(allow) = serve.get("allow") else {
+        return Ok(out);
+    };
+    let Value::Object(allow) = allow else {
+        return Err("`serve.allow` must be a table of provider = [\"param\", …]".into());
+    };
+    for (provider, names) in allow {
+        let list = names
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| format!("`serve.allow.{provider}` must be a list of parameter names"))?;
+        out.insert(provider.clone(), list);
+    }
+    Ok(out)
 }
 
 /// Where a secret value comes from.
@@ -254,6 +324,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.provider("truenas").unwrap()["api_url"], "http://x");
         assert!(c.provider("other").unwrap().is_empty());
+        assert_eq!(c.serve_allow("truenas"), None);
+        let c = Config::parse(
+            "[serve.allow]\ntruenas = [\"name\", \"verify_ssl\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.serve_allow("truenas").unwrap(), ["name", "verify_ssl"]);
+        for bad in ["serve = 1", "[serve]\nport = 1", "[serve.allow]\nx = [1]"] {
+            assert!(Config::parse(bad, Path::new("c.toml")).is_err(), "{bad}");
+        }
         let err = Config::parse("providers = 3", Path::new("c.toml")).unwrap_err();
         assert!(err.message().contains("c.toml"));
         let err =
@@ -300,6 +380,19 @@ mod tests {
         write(&config, "[providers.h]\napi_token = \"s3cr3t\"\n", 0o600);
         let c = Config::load(&config, true).unwrap();
         assert_eq!(c.provider("h").unwrap()["api_token"], "s3cr3t");
+        // A name only the provider declares secret is refused too, once the provider is known.
+        let p = crate::provider::Provider::from_json(
+            r#"{"name":"h","type":"command","secrets":["ticket"],"actions":{}}"#,
+            Path::new("h.json"),
+        )
+        .unwrap();
+        write(&config, "[providers.h]\nticket = \"s3cr3t\"\n", 0o644);
+        let c = Config::load(&config, true).unwrap();
+        let err = c.values_for(&p).unwrap_err();
+        assert!(err.message().contains("providers.h.ticket"), "{err}");
+        write(&config, "[providers.h]\nticket = \"s3cr3t\"\n", 0o600);
+        let c = Config::load(&config, true).unwrap();
+        assert_eq!(c.values_for(&p).unwrap()["ticket"], "s3cr3t");
     }
 
     #[test]

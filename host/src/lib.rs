@@ -37,6 +37,7 @@ pub mod engine;
 pub mod error;
 pub mod escape;
 pub mod exec;
+pub mod exposed;
 pub mod fixture;
 pub mod fsread;
 pub mod grants;

@@ -85,8 +85,9 @@ impl Resolved {
     /// Checks that every parameter `action` (and its pre_exec steps) needs has a value.
     pub fn require(&self, action: &Action) -> Result<()> {
         let mut missing: Vec<String> = Vec::new();
+        let mut reported: BTreeSet<String> = BTreeSet::new();
         // Fields a pre_exec step parses become values of the steps after it.
-        let mut produced: Vec<String> = Vec::new();
+        let mut produced: BTreeSet<String> = BTreeSet::new();
         for step in action.pre_exec.iter().chain(std::iter::once(action)) {
             for name in step
                 .params
@@ -97,7 +98,7 @@ impl Resolved {
                 let known = self.values.contains_key(&name)
                     || produced.contains(&name)
                     || step.default_settings.contains_key(&name);
-                if !known && !missing.contains(&name) {
+                if !known && reported.insert(name.clone()) {
                     missing.push(name);
                 }
             }

@@ -20,10 +20,16 @@ pub fn is_secret_name(name: &str, provider: &Provider) -> bool {
     !provider.not_secret.iter().any(|s| s == name) && looks_secret(name)
 }
 
-/// The built-in naming rule: `password`, `passwd`, `secret`, `token`, `api_key`, `apikey`,
-/// `access_key`, `private_key`, `credential`, `auth_key` anywhere in the name, or a `pass` /
-/// `pwd` word — except names ending in `_file`, `_path` or `_dir`, which hold where a secret
-/// lives (`credentials_file`, `private_key_path`), not the secret.
+/// The built-in naming rule: `password`, `passwd`, `passphrase`, `secret`, `token`,
+/// `api_key`, `apikey`, `access_key`, `private_key`, `credential`, `auth_key`,
+/// `authorization`, `session_id`, `sessionid`, `cookie` or `kubeconfig` anywhere in the name; a
+/// name ending in `key` as a word (`ssh_key`, `encryption-key`, `key`); or a `pass`, `pwd`,
+/// `pin` or `sas` word — except names ending in `_file`, `_path` or `_dir`, which hold where a
+/// secret lives (`credentials_file`, `private_key_path`), not the secret.
+///
+/// A key's *name* or *id* (`ssh_key_name`, `ssh_key_id`, `ssh_keys` as a list of ids) is not
+/// secret: only a name whose last word is `key` holds key material. Hiding too much is the
+/// safe mistake; a provider lists a name in `not_secret` to show it.
 pub fn looks_secret(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     if ["_file", "_path", "_dir"]
@@ -32,9 +38,10 @@ pub fn looks_secret(name: &str) -> bool {
     {
         return false;
     }
-    const WORDS: [&str; 10] = [
+    const WORDS: [&str; 16] = [
         "password",
         "passwd",
+        "passphrase",
         "secret",
         "token",
         "api_key",
@@ -43,11 +50,16 @@ pub fn looks_secret(name: &str) -> bool {
         "private_key",
         "credential",
         "auth_key",
+        "authorization",
+        "session_id",
+        "sessionid",
+        "cookie",
+        "kubeconfig",
     ];
+    let mut words = lower.split(['_', '-']);
     WORDS.iter().any(|w| lower.contains(w))
-        || lower
-            .split(['_', '-'])
-            .any(|part| part == "pass" || part == "pwd")
+        || lower.split(['_', '-']).next_back() == Some("key")
+        || words.any(|part| ["pass", "pwd", "pin", "sas"].contains(&part))
 }
 
 /// Secret values shorter than this many characters are not replaced inside longer text: a
@@ -60,15 +72,100 @@ pub const MIN_SUBSTRING_LEN: usize = 4;
 /// How [`crate::exec::excerpt`] marks where it cut a text.
 const CUT_MARK: &str = "… (";
 
-/// Replaces secret values in text, including their JSON-escaped, percent-encoded and
-/// shell-quoted forms. Used only on what is shown (errors, logs, dry runs, printed results):
-/// values passed from one step to the next are never redacted.
+/// Replaces secret values in text, including their JSON-escaped, percent-encoded (either
+/// case of hex digit, `+` or `%20` for a space), base64 (standard and URL-safe alphabets, with
+/// and without padding, and inside a longer base64 text such as a `Basic` credential) and
+/// shell-quoted forms, and the password of any URL's `user:password@` part. Used only on what
+/// is shown (errors, logs, dry runs, printed results): values passed from one step to the
+/// next are never redacted.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Forms replaced wherever they occur, longest first.
     needles: Vec<String>,
+    /// All needles in one regex (percent escapes matched in either case), longest first.
+    pattern: Option<regex::Regex>,
     /// Secrets shorter than [`MIN_SUBSTRING_LEN`]: replaced only when they are the whole text.
     whole: Vec<String>,
+}
+
+/// `scheme://user:PASSWORD@`: the password is replaced whether or not it is a known secret.
+static USERINFO: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@\[\]]*:)[^/\s@]+@").expect("valid regex")
+});
+
+/// Base64 needles shorter than this are not used: a few characters of base64 occur by
+/// chance in any long encoded text.
+const MIN_BASE64_NEEDLE: usize = 6;
+
+/// The base64 forms of `secret`: alone (padded and not), and as it appears at each of the
+/// three alignments inside a longer encoded text (the characters that depend only on it).
+fn base64_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut forms = Vec::new();
+    for (padded, bare) in [(STANDARD, STANDARD_NO_PAD), (URL_SAFE, URL_SAFE_NO_PAD)] {
+        forms.push(padded.encode(secret));
+        for shift in 0..3usize {
+            let mut shifted = vec![0u8; shift];
+            shifted.extend_from_slice(secret);
+            let text = bare.encode(&shifted);
+            // Characters mixing in the bytes before (at the start) or after (at the end).
+            let skip = (shift * 8).div_ceil(6);
+            let keep = shifted.len() * 8 / 6;
+            if let Some(inner) = text.get(skip..keep)
+                && inner.len() >= MIN_BASE64_NEEDLE
+            {
+                forms.push(inner.to_string());
+            }
+        }
+    }
+    forms
+}
+
+/// The text forms a secret takes in what cpi shows.
+fn forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).expect("strings serialize");
+    let encoded = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let component = crate::template::encode_component(secret);
+    let mut forms = vec![
+        json[1..json.len() - 1].to_string(),
+        // As form bodies and query strings carry a space.
+        encoded.replace("%20", "+"),
+        component.replace("%20", "+"),
+        encoded,
+        // As URLs and form bodies carry it (`-._~` stay as they are).
+        component,
+    ];
+    // As a `sh -c` script carries it (dry runs and logs show the script).
+    forms.extend(crate::template::script_forms(secret));
+    forms.extend(base64_forms(secret.as_bytes()));
+    forms.push(secret.to_string());
+    forms
+}
+
+/// A regex matching `needle` literally, with every `%XX` escape in either case.
+fn needle_regex(needle: &str) -> String {
+    let mut out = String::new();
+    let mut rest = needle;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&regex::escape(&rest[..at]));
+        let hex = rest
+            .get(at + 1..at + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        match hex {
+            Some(hex) => {
+                out.push_str(&format!("%(?i:{hex})"));
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(&regex::escape(rest));
+    out
 }
 
 impl Redactor {
@@ -81,40 +178,44 @@ impl Redactor {
                 whole.push(secret);
                 continue;
             }
-            let json = serde_json::to_string(&secret).expect("strings serialize");
-            let encoded =
-                percent_encoding::utf8_percent_encode(&secret, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
-            needles.push(json[1..json.len() - 1].to_string());
-            needles.push(encoded);
-            // As URLs and form bodies carry it (`-._~` stay as they are).
-            needles.push(crate::template::encode_component(&secret));
-            // As a `sh -c` script carries it (dry runs and logs show the script).
-            needles.extend(crate::template::script_forms(&secret));
-            needles.push(secret);
+            needles.extend(forms(&secret));
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Redactor { needles, whole }
+        let pattern = (!needles.is_empty()).then(|| {
+            let alternation: Vec<String> = needles.iter().map(|n| needle_regex(n)).collect();
+            regex::RegexBuilder::new(&alternation.join("|"))
+                .size_limit(64 << 20)
+                .build()
+                .expect("escaped literals form a valid regex")
+        });
+        Redactor {
+            needles,
+            pattern,
+            whole,
+        }
     }
 
-    /// Whether there is nothing to redact.
+    /// Whether there is no known secret to redact (URL passwords are still redacted).
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty() && self.whole.is_empty()
     }
 
     /// `text` with every secret replaced by [`REDACTED`], including a secret cut short where
-    /// an excerpt ends (its start would otherwise survive). A secret shorter than
-    /// [`MIN_SUBSTRING_LEN`] is replaced only when it is the whole text.
+    /// an excerpt ends (its start would otherwise survive), and every URL's password. A
+    /// secret shorter than [`MIN_SUBSTRING_LEN`] is replaced only when it is the whole text.
     pub fn redact(&self, text: &str) -> String {
         if self.whole.iter().any(|w| w == text) {
             return REDACTED.to_string();
         }
-        let mut out = text.to_string();
-        for needle in &self.needles {
-            if out.contains(needle.as_str()) {
-                out = out.replace(needle.as_str(), REDACTED);
-            }
+        let mut out = match &self.pattern {
+            Some(pattern) => pattern.replace_all(text, REDACTED).into_owned(),
+            None => text.to_string(),
+        };
+        if out.contains("://") {
+            out = USERINFO
+                .replace_all(&out, format!("${{1}}{REDACTED}@").as_str())
+                .into_owned();
         }
         if out.contains(CUT_MARK) {
             for needle in &self.needles {
@@ -131,11 +232,10 @@ impl Redactor {
 
     /// Redacts every string inside a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
-        if self.is_empty() {
-            return;
-        }
         match value {
-            serde_json::Value::String(s) => *s = self.redact(s),
+            serde_json::Value::String(s) if !self.is_empty() || s.contains("://") => {
+                *s = self.redact(s);
+            }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
             _ => {}
@@ -156,12 +256,27 @@ mod tests {
             "client_secret",
             "root_pass",
             "API_KEY",
+            "passphrase",
+            "ssh_key",
+            "encryption-key",
+            "key",
+            "authorization",
+            "session_id",
+            "sas",
+            "storage_sas",
+            "pin",
+            "kubeconfig",
         ] {
             assert!(looks_secret(name), "{name}");
         }
         for name in [
             "name",
             "ssh_key_id",
+            "ssh_key_name",
+            "ssh_keys",
+            "keyboard",
+            "pinned",
+            "spin",
             "region",
             "passes",
             "worker_type",
@@ -221,6 +336,36 @@ mod tests {
             cut.contains("k-1") && !r.redact(&cut).contains("k-1"),
             "{cut}"
         );
+    }
+
+    #[test]
+    fn redacts_base64_percent_case_plus_and_url_passwords() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let secret = "s3cr3t value?>~";
+        let r = Redactor::new([secret.to_string()]);
+        let basic = STANDARD.encode(format!("admin:{secret}"));
+        for text in [
+            STANDARD.encode(secret),
+            URL_SAFE_NO_PAD.encode(secret),
+            format!("Authorization: Basic {basic}"),
+            "s3cr3t%20value%3f%3e~".to_string(),
+            "s3cr3t+value%3F%3E~".to_string(),
+        ] {
+            let shown = r.redact(&text);
+            assert!(shown.contains(REDACTED), "{text} -> {shown}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+        // A password in a URL is hidden whether or not it is a known secret.
+        let none = Redactor::new(Vec::new());
+        assert_eq!(
+            none.redact("GET https://bob:hunter2@example.com/x failed"),
+            "GET https://bob:[REDACTED]@example.com/x failed"
+        );
+        assert_eq!(none.redact("http://host:8080/a@b"), "http://host:8080/a@b");
+        let mut v = serde_json::json!({"url": "ftp://u:p4ss@h/"});
+        none.redact_json(&mut v);
+        assert_eq!(v["url"], "ftp://u:[REDACTED]@h/");
     }
 
     #[test]

@@ -12,18 +12,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -38,6 +38,15 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// How many actions run at once; further requests wait for a slot.
     pub concurrency: usize,
+    /// How many connections are open at once; at the cap a new one closes the connection
+    /// that has been waiting longest for a request (never one with a request in progress).
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers, counted from when it
+    /// opens or finished its last request (so it is the idle timeout too); the TLS handshake
+    /// gets the same time.
+    pub header_timeout: Duration,
+    /// How long an authorized request may take to send its body.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +54,9 @@ impl Default for ServeOptions {
         ServeOptions {
             max_body: 64 * 1024,
             concurrency: 16,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -80,7 +92,6 @@ impl Server {
 
     /// The HTTP routes.
     pub fn router(self: Arc<Server>) -> Router {
-        let max_body = self.options.max_body;
         Router::new()
             .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/v1/providers", get(providers))
@@ -91,31 +102,196 @@ impl Server {
                     "no such endpoint (POST /v1/run, GET /v1/providers, GET /healthz)",
                 ))
             })
-            .layer(DefaultBodyLimit::max(max_body))
             .with_state(self)
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves on `listener` (over TLS when `tls` is given) until `shutdown` completes, then
+    /// lets in-flight requests finish.
     pub async fn serve(
         self: Arc<Server>,
         listener: tokio::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| Error::internal(format!("server failed: {e}")))
+        let options = self.options.clone();
+        let router = self.router();
+        let conns = Arc::new(Connections::new(options.max_connections.max(1)));
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait a moment, keep serving.
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            while tasks.try_join_next().is_some() {}
+            let Some(ticket) = conns.admit() else {
+                // Every connection has a request in progress: refuse this one at once.
+                drop(stream);
+                continue;
+            };
+            let link = Link {
+                router: router.clone(),
+                ticket: Arc::new(ticket),
+                header_timeout: options.header_timeout,
+                closed: closed.clone(),
+            };
+            tasks.spawn(link.run(stream, tls.clone()));
+        }
+        let _ = closing.send(true);
+        while tasks.join_next().await.is_some() {}
+        Ok(())
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(given) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
         else {
             return false;
         };
         constant_time_eq(given.trim().as_bytes(), self.token.as_bytes())
+    }
+}
+
+/// The open connections and which of them wait for a request (oldest first).
+struct Connections {
+    cap: usize,
+    state: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    count: usize,
+    next_id: u64,
+    idle: IndexMap<u64, Arc<Notify>>,
+}
+
+impl Connections {
+    fn new(cap: usize) -> Connections {
+        Connections {
+            cap,
+            state: Mutex::default(),
+        }
+    }
+
+    /// Admits a new connection; at the cap, the longest-idle one is told to close. `None`
+    /// when every open connection has a request in progress.
+    fn admit(self: &Arc<Self>) -> Option<Ticket> {
+        let mut open = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if open.count >= self.cap {
+            let (_, oldest) = open.idle.shift_remove_index(0)?;
+            oldest.notify_one();
+        }
+        open.count += 1;
+        open.next_id += 1;
+        let ticket = Ticket {
+            id: open.next_id,
+            evict: Arc::new(Notify::new()),
+            conns: self.clone(),
+        };
+        open.idle.insert(ticket.id, ticket.evict.clone());
+        Some(ticket)
+    }
+}
+
+/// One admitted connection's place in [`Connections`].
+struct Ticket {
+    id: u64,
+    evict: Arc<Notify>,
+    conns: Arc<Connections>,
+}
+
+impl Ticket {
+    fn set_idle(&self, idle: bool) {
+        let mut open = self.conns.state.lock().unwrap_or_else(|e| e.into_inner());
+        if idle {
+            open.idle.insert(self.id, self.evict.clone());
+        } else {
+            open.idle.shift_remove(&self.id);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut open = self.conns.state.lock().unwrap_or_else(|e| e.into_inner());
+        open.count -= 1;
+        open.idle.shift_remove(&self.id);
+    }
+}
+
+/// What one connection's task needs.
+struct Link {
+    router: Router,
+    ticket: Arc<Ticket>,
+    header_timeout: Duration,
+    closed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Link {
+    /// Runs one connection: the TLS handshake (bounded by the header timeout), then HTTP/1.
+    async fn run(self, stream: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+        let _ = stream.set_nodelay(true);
+        match tls {
+            None => self.http(stream).await,
+            Some(acceptor) => {
+                if let Ok(Ok(stream)) =
+                    tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await
+                {
+                    self.http(stream).await;
+                }
+            }
+        }
+    }
+
+    async fn http<S>(self, stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (router, ticket) = (self.router, self.ticket.clone());
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut router = router.clone();
+                let ticket = ticket.clone();
+                ticket.set_idle(false);
+                async move {
+                    let response =
+                        tower_service::Service::call(&mut router, request.map(Body::new)).await;
+                    ticket.set_idle(true);
+                    response
+                }
+            });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let mut conn = std::pin::pin!(conn);
+        let mut closed = self.closed;
+        let stop = async {
+            tokio::select! {
+                () = self.ticket.evict.notified() => {},
+                _ = closed.wait_for(|c| *c) => {},
+            }
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = stop => {},
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
     }
 }
 
@@ -152,8 +328,29 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
     }
 }
 
+/// Absolute paths in text, where they start a word: a server's file names (never a URL's
+/// path, which follows its host).
+static PATH: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r#"(^|[\s'"`(=\[])(~?/[^\s'"`),\]]*)"#).expect("valid regex")
+});
+
+/// `value` with every server file path replaced: errors answered to a client never say
+/// where the server keeps its files.
+fn scrub_paths(value: &mut Value) {
+    match value {
+        Value::String(s) if PATH.is_match(s) => {
+            *s = PATH.replace_all(s, "${1}<server path>").into_owned();
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub_paths),
+        Value::Object(map) => map.values_mut().for_each(scrub_paths),
+        _ => {}
+    }
+}
+
 fn failure(err: &Error) -> Response {
-    let mut response = (http_status(err.kind()), Json(err.to_json())).into_response();
+    let mut body = err.to_json();
+    scrub_paths(&mut body);
+    let mut response = (http_status(err.kind()), Json(body)).into_response();
     if let Some(secs) = err.details().get("retry_after").and_then(Value::as_u64) {
         response
             .headers_mut()
@@ -187,26 +384,19 @@ async fn providers(State(server): State<Arc<Server>>, headers: HeaderMap) -> Res
     Json(Value::Array(list)).into_response()
 }
 
-async fn run(
-    State(server): State<Arc<Server>>,
-    headers: HeaderMap,
-    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    if !server.authorized(&headers) {
-        return unauthorized();
+async fn run(State(server): State<Arc<Server>>, request: Request) -> Response {
+    // The token is checked from the headers alone: no body byte is read for a caller
+    // without it, and the connection is closed rather than drained.
+    if !server.authorized(request.headers()) {
+        let mut response = unauthorized();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
-    let body = match body {
+    let body = match read_body(&server.options, request).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let err = Error::validation(format!(
-                "request body refused: {} (limit {} bytes)",
-                rejection.body_text(),
-                server.options.max_body
-            ));
-            let mut response = failure(&err);
-            *response.status_mut() = rejection.status();
-            return response;
-        }
+        Err(response) => return *response,
     };
     let started = Instant::now();
     let request = match RunRequest::parse(&body) {
@@ -218,8 +408,8 @@ async fn run(
     };
     let outcome = execute(&server, &request).await;
     tracing::info!(
-        provider = %request.provider,
-        action = %request.action,
+        provider = %crate::escape::line(&request.provider),
+        action = %crate::escape::line(&request.action),
         ok = outcome.is_ok(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "request"
@@ -230,28 +420,85 @@ async fn run(
     }
 }
 
+/// Reads an authorized request's body: at most `max_body` bytes (413 beyond), within
+/// `body_timeout` (408 after).
+async fn read_body(
+    options: &ServeOptions,
+    request: Request,
+) -> std::result::Result<Bytes, Box<Response>> {
+    let refuse = |status: StatusCode, why: String| {
+        let mut response = failure(&Error::validation(format!("request body refused: {why}")));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Box::new(response)
+    };
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("larger than {} bytes", options.max_body),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > options.max_body as u64) {
+        return Err(too_large());
+    }
+    let read = axum::body::to_bytes(request.into_body(), options.max_body);
+    match tokio::time::timeout(options.body_timeout, read).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(err)) => {
+            let inner = err.into_inner();
+            if inner
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(too_large())
+            } else {
+                Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the body could not be read".into(),
+                ))
+            }
+        }
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("not sent within {:?}", options.body_timeout),
+        )),
+    }
+}
+
 async fn execute(server: &Server, request: &RunRequest) -> Result<Value> {
     let provider = server.registry.get(&request.provider)?;
-    if request.params.contains_key("ca_cert_file") {
-        // A path on this machine: a client must not make the server read (or probe) its files.
-        return Err(Error::validation(
-            "ca_cert_file names a file on the server: set it in the server's config \
-             (cpi.toml), not in a request",
-        )
-        .with_detail("param", "ca_cert_file"));
-    }
-    let inputs = Inputs {
-        cli: request.params.clone(),
-        config: server.config.provider(&provider.name)?,
-        use_env: false,
-    };
+    let config = server.config.values_for(provider)?;
     if provider.component.is_none() {
         let action = provider.action(&request.action)?;
-        crate::params::check_unknown(
-            &inputs.cli,
-            &crate::params::known_names(provider, action, &inputs),
-        )?;
+        let known = crate::params::known_names(
+            provider,
+            action,
+            &Inputs {
+                config: config.clone(),
+                ..Inputs::default()
+            },
+        );
+        crate::params::check_unknown(&request.params, &known)?;
     }
+    crate::exposed::check(
+        &request.params,
+        provider,
+        &config,
+        server.config.serve_allow(&provider.name),
+        crate::exposed::Caller::Request,
+    )?;
+    let inputs = Inputs {
+        cli: request.params.clone(),
+        config,
+        use_env: false,
+    };
     server.engine.run(provider, &request.action, &inputs).await
 }
 
@@ -389,6 +636,33 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
     }
 }
 
+/// A TLS acceptor for `--tls-cert` (a PEM certificate chain) and `--tls-key` (its PEM
+/// private key), with rustls's safe defaults (TLS 1.2 and 1.3, HTTP/1.1 only).
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, path: &Path, why: String| {
+        Error::validation(format!("{what} {}: {why}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|items| items.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| bad("--tls-cert", cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("--tls-cert", cert, "holds no PEM certificate".into()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--tls-key", key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::validation(format!("--tls-cert/--tls-key do not fit together: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Refuses a non-loopback address unless explicitly allowed.
 pub fn check_bind(addr: SocketAddr, allow_remote: bool) -> Result<()> {
     if addr.ip().is_loopback() || allow_remote {
@@ -424,6 +698,61 @@ mod tests {
         assert!(bad(r#"{"provider": "p", "action": "x", "extra": 1}"#).contains("'extra'"));
         assert!(bad(r#"{"provider": "p", "action": "x", "params": {"a": [1]}}"#).contains("'a'"));
         assert!(bad("{").contains("not JSON"));
+    }
+
+    #[test]
+    fn errors_lose_server_paths_but_keep_urls() {
+        let mut v = json!({"message": "config file /home/u/.config/cpi/cpi.toml: bad; \
+            cannot read '/etc/x' (GET http://127.0.0.1:9/api/v2.0/x)", "details": {"file": "/a/b"}});
+        scrub_paths(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains("/home/u") && !text.contains("/etc/x"),
+            "{text}"
+        );
+        assert!(!text.contains("/a/b"), "{text}");
+        assert!(text.contains("http://127.0.0.1:9/api/v2.0/x"), "{text}");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let server = Server::new(
+            Registry::default(),
+            Engine::new().unwrap(),
+            Config::default(),
+            "t".repeat(32),
+            ServeOptions::default(),
+        );
+        let with = |auth: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+            server.authorized(&h)
+        };
+        assert!(with(&format!("Bearer {}", "t".repeat(32))));
+        assert!(with(&format!("bearer {}", "t".repeat(32))));
+        assert!(with(&format!("BEARER  {}", "t".repeat(32))));
+        assert!(!with(&format!("Basic {}", "t".repeat(32))));
+        assert!(!with("Bearer nope"));
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_makes_room() {
+        let conns = Arc::new(Connections::new(2));
+        let a = conns.admit().unwrap();
+        let b = conns.admit().unwrap();
+        b.set_idle(false);
+        // a is idle: it is told to close, and the newcomer is admitted.
+        let c = conns.admit().unwrap();
+        assert!(
+            futures_util::FutureExt::now_or_never(a.evict.notified()).is_some(),
+            "a was evicted"
+        );
+        c.set_idle(false);
+        drop(a);
+        // b and c both have requests in progress: no room.
+        assert!(conns.admit().is_none());
+        drop(b);
+        assert!(conns.admit().is_some());
     }
 
     #[test]

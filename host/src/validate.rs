@@ -697,8 +697,11 @@ fn check_action(
             );
         }
     }
+    // Sets, not list scans: a template with 50,000 placeholders stays linear.
+    let params: std::collections::HashSet<&str> =
+        action.params.iter().map(String::as_str).collect();
     for name in action.target.placeholders() {
-        let declared = action.params.contains(&name) || in_parent(&name);
+        let declared = params.contains(name.as_str()) || in_parent(&name);
         let produced = ctx.produced.contains(&name);
         if !declared && default_of(&name).is_none() && !produced {
             report.push(
@@ -714,8 +717,9 @@ fn check_action(
             );
         }
     }
+    let mut listed = std::collections::HashSet::new();
     for (i, name) in action.params.iter().enumerate() {
-        if action.params[..i].contains(name) {
+        if !listed.insert(name.as_str()) {
             report.push(
                 Severity::Warning,
                 format!("{path}.params[{i}]"),
@@ -1005,13 +1009,18 @@ fn lone_word_placeholders(command: &str) -> Vec<String> {
     let Ok(argv) = template::command_argv(command, &values) else {
         return Vec::new();
     };
+    // Looked up by marker, not by formatting every name for every word: linear in the
+    // template's size (50,000 placeholders once took minutes here).
+    let by_marker: std::collections::HashMap<String, &String> =
+        names.iter().map(|n| (marker(n), n)).collect();
     let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, word) in argv.iter().enumerate().skip(1) {
-        let Some(name) = names.iter().find(|n| *word == marker(n)) else {
+        let Some(name) = by_marker.get(word) else {
             continue;
         };
-        if !argv[i - 1].starts_with('-') && !found.contains(name) {
-            found.push(name.clone());
+        if !argv[i - 1].starts_with('-') && seen.insert(*name) {
+            found.push((*name).clone());
         }
     }
     found

@@ -3,6 +3,12 @@
 //! `cargo test --release -p cpi --test e2e load -- --ignored --nocapture`
 //! (`CPI_LOAD_CLIENTS`, `CPI_LOAD_SECS` and `CPI_LOAD_ROUNDS` change the defaults of 200
 //! clients for 30 s in 3 rounds; RSS after the first round must hold over the others).
+//!
+//! A last phase floods the server with callers that have no token (`CPI_FLOOD_THREADS`,
+//! default 32, for `CPI_FLOOD_SECS`, default 10): half send headers and part of a body and
+//! hold the connection, half open connections and send nothing. Authenticated clients keep
+//! running meanwhile: none may fail, their p99 is reported, and RSS after the flood must come
+//! back to the plateau of the rounds before it.
 
 use std::time::{Duration, Instant};
 
@@ -148,5 +154,105 @@ fn serve_under_load_has_no_errors_and_no_memory_growth() {
     assert!(
         last <= first + first / 10 + 2048,
         "RSS kept growing after the first round: {rss_after:?} KiB"
+    );
+    flood_phase(&served, &body, clients, last);
+}
+
+/// Raises this process's open-file limit to its hard limit (the flood holds thousands of
+/// connections; `cpi serve`, started before, keeps its own limit).
+fn more_files() {
+    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max.min(1 << 16);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Token-less callers hammer the server while `clients` authenticated ones keep working.
+fn flood_phase(served: &Served, body: &serde_json::Value, clients: usize, plateau: u64) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    more_files();
+    let threads = env_or("CPI_FLOOD_THREADS", 32) as usize;
+    let secs = env_or("CPI_FLOOD_SECS", 10);
+    let pid = served.pid();
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let opened = std::sync::Arc::new(AtomicU64::new(0));
+    let flood: Vec<_> = (0..threads)
+        .map(|n| {
+            let (addr, stop, opened) = (addr.clone(), stop.clone(), opened.clone());
+            std::thread::spawn(move || {
+                let mut held = std::collections::VecDeque::new();
+                let half_body = format!(
+                    "POST /v1/run HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{}",
+                    "a".repeat(30_000)
+                );
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    if n % 2 == 0 {
+                        let _ = stream.write_all(half_body.as_bytes());
+                    }
+                    held.push_back(stream);
+                    if held.len() > 200 {
+                        held.pop_front();
+                    }
+                }
+            })
+        })
+        .collect();
+    let peak = std::sync::Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let during = round(served, body, clients, secs);
+    stop.store(true, Ordering::Relaxed);
+    for t in flood {
+        t.join().unwrap();
+    }
+    sampler.join().unwrap();
+    // Closed connections and freed buffers settle within the header timeout.
+    std::thread::sleep(Duration::from_secs(12));
+    let after = rss_kib(pid);
+    let pct = |p: f64| {
+        during.latencies[((during.latencies.len() as f64 * p) as usize)
+            .min(during.latencies.len().saturating_sub(1))]
+    };
+    println!(
+        "flood: {threads} token-less threads opened {} connections in {secs} s; meanwhile \
+         {clients} clients made {} requests, p50 {:?}, p99 {:?}, errors {}; RSS {plateau} KiB \
+         before, {} KiB at most during, {after} KiB after",
+        opened.load(Ordering::Relaxed),
+        during.latencies.len(),
+        pct(0.50),
+        pct(0.99),
+        during.errors.len(),
+        peak.load(Ordering::Relaxed),
+    );
+    assert!(
+        during.errors.is_empty(),
+        "{} errors during the flood, first: {:?}",
+        during.errors.len(),
+        during.errors.first()
+    );
+    assert!(
+        after <= plateau + plateau / 5 + 4096,
+        "RSS did not come back after the flood: {plateau} KiB before, {after} KiB after"
     );
 }

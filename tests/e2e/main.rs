@@ -5,7 +5,9 @@ mod support;
 mod approval;
 mod authoring;
 
+mod exposure;
 mod faults;
+mod limits;
 mod load;
 mod operations;
 mod params;

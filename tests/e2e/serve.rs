@@ -16,24 +16,71 @@ pub struct Served {
     token_file: std::path::PathBuf,
 }
 
+/// Writes the server's `cpi.toml` (mode 0600): truenas's `api_url` and `api_key` point at the
+/// simulator, as an operator configures them; requests cannot change them.
+pub fn write_config(w: &World, extra: &str) -> std::path::PathBuf {
+    let dir = w.dir.path().join("config/cpi");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cpi.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[providers.truenas]\napi_url = \"{}/api/v2.0\"\napi_key = \"{}\"\n{extra}",
+            w.url(),
+            w.token()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
 impl Served {
+    /// Starts `cpi serve` with the default config of [`write_config`] unless one exists.
     pub fn start(w: &World, extra: &[&str]) -> Served {
+        Served::start_with(w, extra, None)
+    }
+
+    /// Starts `cpi serve` allowed at most `files` open file descriptors (when given).
+    pub fn start_with(w: &World, extra: &[&str], files: Option<u64>) -> Served {
+        if !w.dir.path().join("config/cpi/cpi.toml").exists() {
+            write_config(w, "");
+        }
         let token_file = w.dir.path().join("serve.token");
-        let mut child = w
-            .command()
+        let mut command = w.command();
+        command
             .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
             .arg(&token_file)
             .args(extra)
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("cpi serve starts");
+            .stdout(Stdio::null());
+        if let Some(files) = files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs in the child here.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: files,
+                        rlim_max: files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("cpi serve starts");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
         // Keep draining stderr so the server never blocks on a full pipe.
@@ -83,14 +130,9 @@ impl Drop for Served {
     }
 }
 
-pub fn truenas_params(w: &World) -> Value {
-    let args = w.truenas_args();
-    let mut params = serde_json::Map::new();
-    for pair in args.iter().filter(|a| *a != "-p") {
-        let (k, v) = pair.split_once('=').unwrap();
-        params.insert(k.into(), json!(v));
-    }
-    Value::Object(params)
+/// The params a request gives truenas: none, the server's config has its URL and key.
+pub fn truenas_params(_w: &World) -> Value {
+    json!({})
 }
 
 #[test]
@@ -174,14 +216,14 @@ fn serve_runs_the_standard_request_shape_and_answers_errors_in_the_standard_form
     }));
     assert_eq!(
         (status, err["error"]["code"].as_str()),
-        (400, Some("ValidationError")),
+        (403, Some("CapabilityDeniedError")),
         "{err}"
     );
     assert!(
         err["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("not in a request"),
+            .contains("TLS setting"),
         "{err}"
     );
 

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::{ErrorRules, Limits, excerpt};
 use crate::error::{Error, ErrorKind, Result};
-use crate::policy::{Capabilities, HttpRule};
+use crate::policy::Capabilities;
 
 /// A response that passed the status check.
 #[derive(Debug, Clone)]
@@ -96,16 +96,15 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
-/// Which client a request needs: its TLS settings and, for a provider with grants, the
-/// origins each redirect hop must be granted.
+/// Which client a request needs: its TLS settings (redirects, and their grants, are checked
+/// hop by hop in [`follow`], not by the client).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     tls: Tls,
-    hops: Option<Vec<HttpRule>>,
 }
 
 /// The HTTP side of the gate: reqwest clients (one connection pool each) built on first use
-/// and kept per TLS setting and redirect grant.
+/// and kept per TLS setting.
 #[derive(Debug, Clone)]
 pub(super) struct Clients {
     connect_timeout: Duration,
@@ -121,18 +120,15 @@ impl Clients {
         }
     }
 
-    /// The client for `tls` whose redirects follow only hops `hops` allows (any when `None`).
-    fn client(&self, tls: &Tls, hops: Option<&Capabilities>) -> Result<reqwest::Client> {
-        let key = ClientKey {
-            tls: tls.clone(),
-            hops: hops.map(|caps| caps.http.clone()),
-        };
+    /// The client for `tls`.
+    fn client(&self, tls: &Tls) -> Result<reqwest::Client> {
+        let key = ClientKey { tls: tls.clone() };
         let poisoned = |_| Error::internal("HTTP client cache poisoned");
         if let Some(client) = self.cache.lock().map_err(poisoned)?.get(&key) {
             return Ok(client.clone());
         }
         // Built outside the lock: it reads the CA file.
-        let client = build(self.connect_timeout, tls, hops.cloned())?;
+        let client = build(self.connect_timeout, tls)?;
         // A handful of settings are kept; more (a long-running `cpi serve` seeing many) get a
         // client each time rather than a cache that only grows.
         let mut cache = self.cache.lock().map_err(poisoned)?;
@@ -167,18 +163,30 @@ impl Clients {
             map.append(header, value);
         }
         let what = format!("{method} {}", req.url);
-        let mut request = self
-            .client(req.tls, hops)?
-            .request(method, req.url)
-            .headers(map)
-            .timeout(limits.timeout);
-        if let Some(body) = req.body {
-            request = request.body(body.to_vec());
-        }
-        let mut response = request
-            .send()
+        let start = reqwest::Url::parse(req.url)
+            .map_err(|e| Error::validation(format!("invalid URL {:?}: {e}", req.url)))?;
+        let hop = Hop {
+            method,
+            url: start,
+            headers: map,
+            body: req.body.map(<[u8]>::to_vec),
+        };
+        // With grants (a component), every hop must be granted.
+        let allowed = |to: &reqwest::Url| match hops {
+            Some(grants) if grants.check_url(to).is_err() => Err(Error::new(
+                ErrorKind::CapabilityDenied,
+                format!("{what}: a redirect went to {to}, a destination that was not granted"),
+            )
+            .with_detail("redirect", to.as_str())),
+            _ => Ok(()),
+        };
+        let client = self.client(req.tls)?;
+        let mut response = follow(&client, hop, limits.timeout, &allowed)
             .await
-            .map_err(|err| transport_error(&what, err, limits))?;
+            .map_err(|err| match err {
+                Followed::Transport(err) => transport_error(&what, err, limits),
+                Followed::Refused(err) => err,
+            })?;
         let status = response.status().as_u16();
         // The status line's own reason phrase when it is not the standard one: Proxmox, for
         // one, says "500 Configuration file '…/100.conf' does not exist" with an empty body.
@@ -249,46 +257,134 @@ pub(super) fn check(what: &str, raw: RawResponse, errors: &ErrorRules) -> Result
     Err(errors.apply(error, raw.status.into(), &[&body, &reason]))
 }
 
-/// Why a redirect was not followed: its destination is not granted (a typed error reqwest
-/// carries back as the request's source, so no text is matched to recognise it).
+/// One request of a redirect chain.
 #[derive(Debug)]
-struct RedirectDenied(String);
+pub struct Hop {
+    /// The method.
+    pub method: reqwest::Method,
+    /// Where it goes.
+    pub url: reqwest::Url,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Option<Vec<u8>>,
+}
 
-impl std::fmt::Display for RedirectDenied {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "redirect to {} was not granted", self.0)
+/// Why [`follow`] gave no response.
+#[derive(Debug)]
+pub enum Followed {
+    /// The network or the server failed (the caller maps it to a category).
+    Transport(reqwest::Error),
+    /// A redirect was refused: to HTTP from HTTPS, not allowed by the hop check, or one too
+    /// many.
+    Refused(Error),
+}
+
+/// How many redirects a request follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Headers kept on a redirect to another origin: what describes the request, never what
+/// authenticates it. Every other header — `Authorization`, `X-Api-Key`, `PRIVATE-TOKEN`,
+/// cookies, anything a template filled in — is dropped there.
+const CROSS_ORIGIN_HEADERS: [&str; 5] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "user-agent",
+];
+
+/// Sends `hop` over `client` (built with `Policy::none()`), following up to
+/// [`MAX_REDIRECTS`] redirects by hand within `timeout` in all: a redirect from HTTPS to
+/// HTTP is refused, a hop to another origin (scheme, host, port) keeps only
+/// [`CROSS_ORIGIN_HEADERS`], no `Referer` is sent, 303 (and 301/302 after a POST) continue
+/// as a GET without the body, and `allowed` checks each new URL before it is requested (a
+/// component's grants).
+pub async fn follow(
+    client: &reqwest::Client,
+    mut hop: Hop,
+    timeout: Duration,
+    allowed: &(dyn Fn(&reqwest::Url) -> Result<()> + Sync),
+) -> std::result::Result<reqwest::Response, Followed> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut redirects = 0;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut request = client
+            .request(hop.method.clone(), hop.url.clone())
+            .headers(hop.headers.clone())
+            .timeout(left.max(Duration::from_millis(1)));
+        if let Some(body) = &hop.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.map_err(Followed::Transport)?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let (true, Some(location)) = (status.is_redirection(), location) else {
+            return Ok(response);
+        };
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let refuse = |why: String| Followed::Refused(Error::provider(why));
+        if redirects == MAX_REDIRECTS {
+            return Err(refuse(format!(
+                "{} {}: more than {MAX_REDIRECTS} redirects",
+                hop.method, hop.url
+            )));
+        }
+        let next = hop
+            .url
+            .join(location)
+            .map_err(|e| refuse(format!("{}: redirect to an invalid URL ({e})", hop.url)))?;
+        if !matches!(next.scheme(), "http" | "https")
+            || (hop.url.scheme() == "https" && next.scheme() == "http")
+        {
+            return Err(refuse(format!(
+                "{} {}: refused a redirect from {} to {} (a redirect may not leave HTTPS)",
+                hop.method,
+                hop.url,
+                hop.url.scheme(),
+                next.scheme()
+            )));
+        }
+        allowed(&next).map_err(Followed::Refused)?;
+        if next.origin() != hop.url.origin() {
+            let kept: HeaderMap = hop
+                .headers
+                .iter()
+                .filter(|(name, _)| CROSS_ORIGIN_HEADERS.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            hop.headers = kept;
+        }
+        let as_get = status == reqwest::StatusCode::SEE_OTHER
+            || (matches!(status.as_u16(), 301 | 302) && hop.method == reqwest::Method::POST);
+        if as_get {
+            if hop.method != reqwest::Method::HEAD {
+                hop.method = reqwest::Method::GET;
+            }
+            hop.body = None;
+            hop.headers.remove(reqwest::header::CONTENT_TYPE);
+            hop.headers.remove(reqwest::header::CONTENT_LENGTH);
+        }
+        hop.url = next;
+        redirects += 1;
     }
 }
 
-impl std::error::Error for RedirectDenied {}
-
-/// At most 5 redirects; with grants, each hop must be granted too.
-fn redirect_policy(hops: Option<Capabilities>) -> reqwest::redirect::Policy {
-    let Some(grants) = hops else {
-        return reqwest::redirect::Policy::limited(5);
-    };
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= 5 {
-            attempt.error("too many redirects")
-        } else if grants.check_url(attempt.url()).is_ok() {
-            attempt.follow()
-        } else {
-            let to = attempt.url().to_string();
-            attempt.error(RedirectDenied(to))
-        }
-    })
-}
-
 /// Builds a rustls client for `tls`.
-fn build(
-    connect_timeout: Duration,
-    tls: &Tls,
-    hops: Option<Capabilities>,
-) -> Result<reqwest::Client> {
+fn build(connect_timeout: Duration, tls: &Tls) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(connect_timeout)
-        .redirect(redirect_policy(hops))
+        // Redirects are followed by hand (`follow`): each hop's grant, scheme and headers
+        // are checked there.
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .user_agent(concat!("cpi/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &tls.ca_cert_file {
         let pem = read_pem_file(path)?;
@@ -384,13 +480,6 @@ fn transport_error(what: &str, err: reqwest::Error, limits: &Limits) -> Error {
     let mut source: Option<&dyn std::error::Error> = Some(&err);
     let mut chain = Vec::new();
     while let Some(e) = source {
-        if let Some(RedirectDenied(to)) = e.downcast_ref::<RedirectDenied>() {
-            return Error::new(
-                ErrorKind::CapabilityDenied,
-                format!("{what}: a redirect went to {to}, a destination that was not granted"),
-            )
-            .with_detail("redirect", to.as_str());
-        }
         chain.push(e.to_string());
         source = e.source();
     }

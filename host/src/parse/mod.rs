@@ -27,6 +27,60 @@ use crate::provider::{ParseRules, Pattern, RuleKind};
 /// Compiled-regex size limit, so a pathological pattern cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 22;
 
+/// The most fields one set of rules may declare (patterns plus array fields).
+pub const MAX_FIELDS: usize = 256;
+
+/// The most records (or array items) one output may yield.
+pub const MAX_RECORDS: usize = 100_000;
+
+/// The most text all extracted values of one output may add up to, in bytes: a rule with many
+/// greedy fields would otherwise copy a large output once per field.
+pub const MAX_RESULT_BYTES: usize = 64 << 20;
+
+/// Counts records and extracted bytes against [`MAX_RECORDS`] and [`MAX_RESULT_BYTES`].
+#[derive(Debug, Default)]
+struct Budget {
+    records: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn record(&mut self) -> Result<()> {
+        self.records += 1;
+        if self.records > MAX_RECORDS {
+            return Err(Error::provider(format!(
+                "the output yields more than {MAX_RECORDS} records (the cap on records)"
+            ))
+            .with_detail("limit_records", MAX_RECORDS));
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, text: &str) -> Result<()> {
+        self.bytes += text.len();
+        if self.bytes > MAX_RESULT_BYTES {
+            return Err(Error::provider(format!(
+                "the parsed result is larger than {MAX_RESULT_BYTES} bytes (the cap on result size)"
+            ))
+            .with_detail("limit_bytes", MAX_RESULT_BYTES));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a regex that matches the empty string where it would run once per position or
+/// per record: it turns any output into as many empty items as it has bytes.
+fn refuse_empty_match(regex: &Regex, what: &str) -> Result<()> {
+    if regex.is_match("") {
+        return Err(Error::validation(format!(
+            "{what} {:?} can match the empty string, which would split or match the output at \
+             every position; make it match at least one character",
+            regex.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Parse rules with their regexes compiled and checked.
 #[derive(Debug, Clone)]
 pub struct CompiledRules {
@@ -203,10 +257,30 @@ impl CompiledRules {
             .iter()
             .map(|(name, p)| compile_field(name, p, "patterns"))
             .collect::<Result<Vec<_>>>()?;
+        let declared = rules.patterns.len()
+            + rules
+                .array_patterns
+                .values()
+                .map(|a| a.object.len())
+                .sum::<usize>();
+        if declared > MAX_FIELDS {
+            return Err(Error::validation(format!(
+                "{declared} fields: rules may declare at most {MAX_FIELDS}"
+            )));
+        }
         let separator = rules.separator.as_deref().unwrap_or("\n");
         let separator = compile_regex(separator).map_err(|err| {
             Error::validation(format!("invalid separator regex {separator:?}: {err}"))
         })?;
+        refuse_empty_match(&separator, "the separator")?;
+        if rules.kind == RuleKind::Array {
+            for field in fields.iter().filter(|f| !f.whole_body) {
+                refuse_empty_match(
+                    &field.regex,
+                    &format!("the record pattern of '{}'", field.name),
+                )?;
+            }
+        }
         let mut arrays = Vec::new();
         for (name, ap) in &rules.array_patterns {
             let index_src = ap.index.as_deref().unwrap_or(r"\d+");
@@ -219,6 +293,7 @@ impl CompiledRules {
             let mut fields = Vec::new();
             for (field, pattern) in &ap.object {
                 let compiled = compile_field(field, pattern, &within)?;
+                refuse_empty_match(&compiled.regex, &format!("{within} field '{field}'"))?;
                 if compiled.regex.captures_len() < 2 {
                     return Err(Error::validation(format!(
                         "{within} field '{field}': the regex needs a capture group for the item \
@@ -278,11 +353,12 @@ impl CompiledRules {
     pub fn apply(&self, output: &str) -> Result<Value> {
         let output = &*line_ends(output);
         match self.kind {
-            RuleKind::Object => Ok(Value::Object(self.object(output)?)),
+            RuleKind::Object => Ok(Value::Object(self.object(output, &mut Budget::default())?)),
             RuleKind::Properties => {
-                let mut map = self.object(output)?;
+                let mut budget = Budget::default();
+                let mut map = self.object(output, &mut budget)?;
                 for array in &self.arrays {
-                    map.insert(array.name.clone(), array.apply(output)?);
+                    map.insert(array.name.clone(), array.apply(output, &mut budget)?);
                 }
                 Ok(Value::Object(map))
             }
@@ -299,6 +375,13 @@ impl CompiledRules {
                         .into_iter()
                         .enumerate()
                         .map(|(n, item)| {
+                            if n == MAX_RECORDS {
+                                Budget {
+                                    records: MAX_RECORDS,
+                                    bytes: 0,
+                                }
+                                .record()?;
+                            }
                             json::object(&self.json_fields, item)
                                 .map(Value::Object)
                                 .map_err(|e| e.with_detail("item", n))
@@ -316,10 +399,10 @@ impl CompiledRules {
             || (self.kind == RuleKind::Json && self.items.is_some())
     }
 
-    fn object(&self, output: &str) -> Result<Map<String, Value>> {
+    fn object(&self, output: &str, budget: &mut Budget) -> Result<Map<String, Value>> {
         let mut map = Map::new();
         for field in &self.fields {
-            match field.extract(output)? {
+            match field.extract(output, budget)? {
                 Some(value) => {
                     map.insert(field.name.clone(), value);
                 }
@@ -332,13 +415,15 @@ impl CompiledRules {
 
     fn array(&self, output: &str) -> Result<Value> {
         let mut items = Vec::new();
+        let mut budget = Budget::default();
         for (n, record) in self.separator.split(output).enumerate() {
             if !self.fields.iter().any(|f| f.regex.is_match(record)) {
                 continue;
             }
+            budget.record()?;
             let mut item = Map::new();
             for field in &self.fields {
-                match field.extract(record)? {
+                match field.extract(record, &mut budget)? {
                     Some(value) => {
                         item.insert(field.name.clone(), value);
                     }
@@ -395,10 +480,11 @@ enum IndexKey {
 }
 
 impl ArrayField {
-    fn apply(&self, output: &str) -> Result<Value> {
+    fn apply(&self, output: &str, budget: &mut Budget) -> Result<Value> {
         let mut items: BTreeMap<IndexKey, Map<String, Value>> = BTreeMap::new();
         for field in &self.fields {
             for caps in field.regex.captures_iter(output) {
+                budget.record()?;
                 let Some(index) = caps.get(1).map(|m| m.as_str()) else {
                     continue;
                 };
@@ -413,7 +499,7 @@ impl ArrayField {
                 if item.contains_key(&field.name) {
                     continue; // the first occurrence of a field for an index wins
                 }
-                if let Some(value) = field.value_from(&caps)? {
+                if let Some(value) = field.value_from(&caps, budget)? {
                     item.insert(field.name.clone(), value);
                 }
             }
@@ -452,13 +538,14 @@ impl ArrayField {
 
 impl Field {
     /// The field's value in `text`; `None` when it is absent.
-    fn extract(&self, text: &str) -> Result<Option<Value>> {
+    fn extract(&self, text: &str, budget: &mut Budget) -> Result<Option<Value>> {
         if self.whole_body {
             let body = text.trim();
+            budget.take(body)?;
             return self.finish(body).map(Some);
         }
         match self.regex.captures(text) {
-            Some(caps) => match self.value_from(&caps)? {
+            Some(caps) => match self.value_from(&caps, budget)? {
                 Some(value) => Ok(Some(value)),
                 None if self.transform == Some(Transform::Boolean) => Ok(Some(Value::Bool(false))),
                 None => Ok(None),
@@ -468,9 +555,12 @@ impl Field {
         }
     }
 
-    fn value_from(&self, caps: &regex::Captures<'_>) -> Result<Option<Value>> {
+    fn value_from(&self, caps: &regex::Captures<'_>, budget: &mut Budget) -> Result<Option<Value>> {
         match caps.get(self.group) {
-            Some(m) => self.finish(m.as_str()).map(Some),
+            Some(m) => {
+                budget.take(m.as_str())?;
+                self.finish(m.as_str()).map(Some)
+            }
             None => Ok(None),
         }
     }

@@ -99,11 +99,13 @@ impl Table {
             .with_detail("output_excerpt", excerpt));
         };
         let layout = self.layout(header);
+        let mut budget = super::Budget::default();
         let mut rows = Vec::new();
         for (n, line) in lines.filter(|(_, line)| !is_blank_or_rule(line)) {
+            budget.record()?;
             let cells = layout.cells(line);
             rows.push(Value::Object(
-                self.row(&layout, &cells)
+                self.row(&layout, &cells, &mut budget)
                     .map_err(|e| e.with_detail("line", n + 1))?,
             ));
         }
@@ -129,7 +131,12 @@ impl Table {
         }
     }
 
-    fn row(&self, layout: &Layout, cells: &[(String, String)]) -> Result<Map<String, Value>> {
+    fn row(
+        &self,
+        layout: &Layout,
+        cells: &[(String, String)],
+        budget: &mut super::Budget,
+    ) -> Result<Map<String, Value>> {
         let mut item = Map::new();
         for TableField { column, field } in &self.fields {
             let cell = cells
@@ -138,7 +145,7 @@ impl Table {
                 .map(|(_, cell)| cell.as_str())
                 .filter(|cell| !cell.is_empty());
             let value = match cell {
-                Some(cell) => field.extract(cell)?,
+                Some(cell) => field.extract(cell, budget)?,
                 None if field.transform == Some(super::Transform::Boolean) => {
                     Some(Value::Bool(false))
                 }

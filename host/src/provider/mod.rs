@@ -425,10 +425,14 @@ pub enum Target {
 impl Target {
     /// The `{name}` placeholders the target uses, in order of first appearance.
     pub fn placeholders(&self) -> Vec<String> {
+        // A set beside the list keeps this linear: 50,000 placeholders took `cpi validate`
+        // 93 s when each was compared with every earlier one.
         let mut names: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut add = |text: &str| {
             for name in crate::template::placeholders(text) {
-                if !names.iter().any(|n| n == name) {
+                if !seen.contains(name) {
+                    seen.insert(name.to_string());
                     names.push(name.to_string());
                 }
             }

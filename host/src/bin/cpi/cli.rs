@@ -151,6 +151,10 @@ pub enum Command {
         /// the fresh result.
         #[arg(long)]
         refresh: bool,
+        /// Let batch lines set what is otherwise the operator's: values from -p or cpi.toml,
+        /// base URLs, TLS settings and server paths (see `cpi::exposed`).
+        #[arg(long, requires = "batch")]
+        allow_override: bool,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     #[command(
@@ -181,21 +185,8 @@ pub enum Command {
         after_help = "The token is generated on first start into $XDG_CONFIG_HOME/cpi/serve.token (mode 0600).\n\nExamples:\n  cpi serve\n  curl -H \"Authorization: Bearer $(cat ~/.config/cpi/serve.token)\" \\\n       -d '{\"provider\": \"cloudco\", \"action\": \"list_workers\"}' http://127.0.0.1:8786/v1/run"
     )]
     Serve {
-        /// Address to listen on (loopback unless --allow-remote).
-        #[arg(long, default_value = "127.0.0.1:8786")]
-        addr: std::net::SocketAddr,
-        /// Where the bearer token is kept (default: $XDG_CONFIG_HOME/cpi/serve.token).
-        #[arg(long, value_name = "FILE")]
-        token_file: Option<PathBuf>,
-        /// Largest request body accepted, in bytes.
-        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
-        max_body: usize,
-        /// How many actions run at once; further requests wait their turn.
-        #[arg(long, value_name = "N", default_value_t = 16)]
-        concurrency: usize,
-        /// Listen on a non-loopback address (put TLS and access control in front of it).
-        #[arg(long)]
-        allow_remote: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
         #[command(flatten)]
         params: ParamArgs,
     },
@@ -362,6 +353,43 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// How `cpi serve` listens and what it accepts.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless --allow-remote).
+    #[arg(long, default_value = "127.0.0.1:8786")]
+    pub addr: std::net::SocketAddr,
+    /// Where the bearer token is kept (default: $XDG_CONFIG_HOME/cpi/serve.token).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    pub max_body: usize,
+    /// How many actions run at once (1 to 4096); further requests wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// How many connections are open at once (1 to 65536); at the cap the longest-idle one
+    /// is closed.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Time a connection has to send a request's headers (and the TLS handshake), counted
+    /// from when it opens or finishes a request: the idle timeout.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time an authorized request has to send its body.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address (use --tls-cert/--tls-key, or TLS in front of it).
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 /// Parameter values and limits for commands that run actions.

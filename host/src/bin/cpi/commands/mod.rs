@@ -56,8 +56,19 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             params,
             batch: Some(file),
             parallel,
+            allow_override,
             ..
-        } => batch::exec(g, &provider, &action, &params, &file, parallel),
+        } => batch::exec(
+            g,
+            &provider,
+            &action,
+            &params,
+            &file,
+            batch::Options {
+                parallel,
+                allow_override,
+            },
+        ),
         Command::Run {
             provider,
             action,
@@ -66,8 +77,8 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             wait,
             wait_timeout,
             batch: None,
-            parallel: _,
             refresh,
+            ..
         } => run::run(
             g,
             &provider,
@@ -134,24 +145,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         }
         Command::Revoke { provider } => grant::revoke(g, &provider),
         Command::Grants => grant::list(g),
-        Command::Serve {
-            addr,
-            token_file,
-            max_body,
-            concurrency,
-            allow_remote,
-            params,
-        } => serve::exec(
-            g,
-            serve::Options {
-                addr,
-                token_file,
-                max_body,
-                concurrency,
-                allow_remote,
-            },
-            &params,
-        ),
+        Command::Serve { serve, params } => serve::exec(g, &serve, &params),
         Command::Demo => demo::exec(g),
         Command::Docs {
             providers,
@@ -221,7 +215,7 @@ pub fn config(g: &Global) -> Result<Config> {
 }
 
 /// Parameter inputs for `provider` from `-p` flags, the environment and the config file.
-pub fn inputs(g: &Global, provider: &str, args: &ParamArgs) -> Result<Inputs> {
+pub fn inputs(g: &Global, provider: &cpi::Provider, args: &ParamArgs) -> Result<Inputs> {
     let mut cli = indexmap::IndexMap::new();
     for assignment in &args.params {
         let (name, value) = cpi::params::parse_assignment(assignment)?;
@@ -229,16 +223,18 @@ pub fn inputs(g: &Global, provider: &str, args: &ParamArgs) -> Result<Inputs> {
     }
     Ok(Inputs {
         cli,
-        config: config(g)?.provider(provider)?,
+        config: config(g)?.values_for(provider)?,
         use_env: true,
     })
 }
 
 /// An engine honouring `--timeout`, the one-off grants and the sandbox limits.
 pub fn engine(args: &ParamArgs) -> Result<Engine> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    // A day at most: `Duration::from_secs_f64` panics past u64 seconds (`--timeout 1e308`),
+    // and deadlines far beyond that overflow `Instant` arithmetic.
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
         return Err(Error::validation(format!(
-            "--timeout must be a positive number of seconds, got {}",
+            "--timeout must be a number of seconds more than 0 and at most 86400, got {}",
             args.timeout
         )));
     }

@@ -41,7 +41,7 @@ pub fn run(
     };
     let registry = registry(g)?;
     let provider = registry.get(provider)?;
-    let inputs = inputs(g, &provider.name, args)?;
+    let inputs = inputs(g, provider, args)?;
     // A component provider's actions are known only once its component is loaded.
     if provider.component.is_none() {
         let def = provider.action(action)?;
@@ -153,7 +153,7 @@ pub fn wait(
 ) -> Result<ExitCode> {
     let registry = registry(g)?;
     let provider = registry.get(provider)?;
-    let inputs = inputs(g, &provider.name, args)?;
+    let inputs = inputs(g, provider, args)?;
     let opts = WaitOptions::new(target, timeout)?;
     let engine = engine(args)?;
     let rt = runtime()?;
@@ -227,7 +227,7 @@ pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<Ex
 pub fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
     let registry = registry(g)?;
     let provider = registry.get(provider)?;
-    let inputs = inputs(g, &provider.name, args)?;
+    let inputs = inputs(g, provider, args)?;
     let engine = engine(args)?;
     let (reports, outcome) = runtime()?.block_on(engine.lifecycle(provider, &inputs));
     if g.json {

@@ -89,7 +89,7 @@ pub fn record(
     };
     let registry = super::registry(g)?;
     let provider = registry.get(provider)?;
-    let inputs = super::inputs(g, &provider.name, args)?;
+    let inputs = super::inputs(g, provider, args)?;
     let def = provider.action(action)?;
     cpi::params::check_unknown(
         &inputs.cli,
