@@ -22,7 +22,7 @@ use crate::engine::{self, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fixture;
 use crate::params::{self, Inputs};
-use crate::provider::{Action, Pattern, Provider, ProviderKind, RuleKind, Target};
+use crate::provider::{Action, ParamDecl, Pattern, Provider, ProviderKind, RuleKind, Target};
 use crate::secret::{self, REDACTED};
 use crate::status::{AUTH_STATUSES, Vocabulary, WORKER_STATUSES};
 use crate::template::{self, BodyKind};
@@ -246,6 +246,12 @@ struct Param {
     from_step: bool,
     /// Goes into a JSON body outside quotes, so its value must be JSON.
     json: bool,
+    /// The declared rules in a few words, when the provider declares the parameter.
+    accepts: Option<String>,
+    /// The declared description.
+    description: Option<String>,
+    /// The declared type (`string` without a declaration).
+    kind: String,
 }
 
 impl Doc<'_> {
@@ -584,6 +590,7 @@ impl Doc<'_> {
             );
         }
         out.push('\n');
+        error_rules(out, &self.provider.error_rules, "every action");
     }
 
     fn has_http(&self) -> bool {
@@ -610,58 +617,21 @@ impl Doc<'_> {
         }
     }
 
-    /// The parameters an action takes: declared, then referenced by any of its steps, minus
-    /// the fields its own steps produce for later ones.
+    /// The parameters an action takes ([`params::action_params`]), minus the fields the
+    /// action or a `post_exec` step produces for later steps.
     fn action_params(&self, action: &Action) -> Vec<Param> {
-        let mut names: Vec<String> = Vec::new();
-        let mut produced: Vec<String> = Vec::new();
-        let mut from_step: Vec<String> = Vec::new();
-        let mut add = |name: String, produced: &[String]| {
-            if !names.contains(&name) {
-                if produced.contains(&name) {
-                    from_step.push(name.clone());
-                }
-                names.push(name);
-            }
-        };
-        for step in action.pre_exec.iter().chain([action]) {
-            for name in step
-                .params
-                .iter()
-                .cloned()
-                .chain(step.target.placeholders())
-            {
-                add(name, &produced);
-            }
-            produced.extend(rule_fields(step));
-        }
-        for step in &action.post_exec {
-            for name in step
-                .params
-                .iter()
-                .cloned()
-                .chain(step.target.placeholders())
-            {
-                if !produced.contains(&name) {
-                    add(name, &produced);
-                }
-            }
-            produced.extend(rule_fields(step));
-        }
         let json_names = bare_json_placeholders(action);
-        names
+        params::action_params(self.provider, action)
             .into_iter()
-            .map(|name| {
-                let default = steps(action)
-                    .find_map(|s| s.default_settings.get(&name))
-                    .or_else(|| self.provider.default_settings.get(&name))
-                    .cloned();
-                Param {
-                    from_step: from_step.contains(&name),
-                    json: json_names.contains(&name),
-                    default,
-                    name,
-                }
+            .filter(|p| matches!(p.produced_by, None | Some(params::Step::PreExec(_))))
+            .map(|p| Param {
+                from_step: p.produced_by.is_some(),
+                json: json_names.contains(&p.name),
+                default: p.default.map(|(v, _)| v.clone()),
+                accepts: p.decl.map(ParamDecl::summary),
+                kind: p.decl.map(|d| d.kind.to_string()).unwrap_or_default(),
+                description: p.decl.and_then(|d| d.description.clone()),
+                name: p.name,
             })
             .collect()
     }
@@ -721,6 +691,7 @@ impl Doc<'_> {
             for param in &params {
                 let kind = match &param.default {
                     _ if param.json => "JSON",
+                    _ if param.accepts.is_some() => param.kind.as_str(),
                     Some(Value::Bool(_)) => "boolean",
                     Some(Value::Number(_)) => "number",
                     Some(Value::Array(_)) => "array",
@@ -734,12 +705,24 @@ impl Doc<'_> {
                     }
                     (None, _) => "Yes".to_string(),
                 };
+                let mut description = param
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| param_description(&param.name, p));
+                if let Some(accepts) = &param.accepts {
+                    let sep = match description.chars().last() {
+                        None => "",
+                        Some('.') => " ",
+                        Some(_) => ". ",
+                    };
+                    let _ = write!(description, "{sep}Accepts: {accepts}");
+                }
                 let _ = writeln!(
                     out,
                     "| {} | {kind} | {} | {} |",
                     param.name,
                     cell(&required),
-                    cell(&param_description(&param.name, p))
+                    cell(&description)
                 );
             }
             out.push('\n');
@@ -754,6 +737,7 @@ impl Doc<'_> {
             let _ = writeln!(out, "- {}: {why}", kind.code());
         }
         out.push('\n');
+        error_rules(out, &action.error_rules, "this action");
 
         out.push_str("### Example\n\n");
         let example = self.example_params(name, &params);
@@ -860,6 +844,26 @@ impl Doc<'_> {
         values
     }
 
+    /// An example that fits the parameter's declaration, when the name's usual example does
+    /// not: its first enum value, its minimum, `true`.
+    fn declared_example(&self, name: &str) -> Option<String> {
+        let decl = self.provider.parameters.get(name)?;
+        let usual = example_string(name);
+        if params::check_value(name, decl, usual, false).is_ok() {
+            return None;
+        }
+        if let Some(first) = decl.choices.as_ref().and_then(|c| c.first()) {
+            return Some(params::value_to_param(first));
+        }
+        match decl.kind {
+            crate::provider::ParamType::Boolean => Some("true".into()),
+            crate::provider::ParamType::Integer | crate::provider::ParamType::Number => {
+                Some(decl.min.unwrap_or(1.0).to_string())
+            }
+            crate::provider::ParamType::String => None,
+        }
+    }
+
     /// Values made up from the names, for the parameters that have no default.
     fn made_up_params(&self, params: &[Param]) -> IndexMap<String, String> {
         params
@@ -869,7 +873,8 @@ impl Doc<'_> {
                 let value = if p.json {
                     format!("[\"{}\"]", example_string(&p.name))
                 } else {
-                    example_string(&p.name).to_string()
+                    self.declared_example(&p.name)
+                        .unwrap_or_else(|| example_string(&p.name).to_string())
                 };
                 (p.name.clone(), value)
             })
@@ -1008,6 +1013,32 @@ fn json_type_name(value: &Value) -> Option<&'static str> {
     })
 }
 
+/// The provider's `error_rules` as a table: which messages get which category, checked in
+/// order before the built-in rules.
+fn error_rules(out: &mut String, rules: &[crate::provider::ErrorRule], scope: &str) {
+    if rules.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "The provider reads its platform's messages for {scope} first, in this order (the \
+         first regex found in the error text decides):\n"
+    );
+    out.push_str("| Error text matches | Exit status | Category |\n|---|---|---|\n");
+    for rule in rules {
+        let status = rule
+            .exit_code
+            .map_or_else(|| "any".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            out,
+            "| `{}` | {status} | `{}` |",
+            cell(&rule.when),
+            rule.category.kind().code()
+        );
+    }
+    out.push('\n');
+}
+
 fn field_info(kind: RuleKind, field: &str, rules: &crate::provider::ParseRules) -> FieldInfo {
     if let Some(array) = rules.array_patterns.get(field) {
         let item: Map<String, Value> = array
@@ -1077,14 +1108,6 @@ fn steps(action: &Action) -> impl Iterator<Item = &Action> {
         .iter()
         .chain(std::iter::once(action))
         .chain(&action.post_exec)
-}
-
-fn rule_fields(step: &Action) -> Vec<String> {
-    step.parse_rules
-        .iter()
-        .flat_map(|r| r.patterns.keys().chain(r.array_patterns.keys()))
-        .cloned()
-        .collect()
 }
 
 /// Placeholders that sit outside quotes in a JSON body, whose values must be JSON.

@@ -33,10 +33,18 @@ pub struct Engine {
     gate: Gate,
     retry: RetryPolicy,
     throttle: Arc<crate::throttle::Throttle>,
+    approvals: Option<crate::grants::GrantStore>,
     #[cfg(feature = "wasm")]
     wasm: WasmOptions,
     #[cfg(feature = "wasm")]
     sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
+}
+
+/// What the steps of one action run share: the redactor for their logs, and the provider's
+/// error rules (each step's own rules come first).
+struct Shared<'a> {
+    redactor: &'a Redactor,
+    errors: &'a crate::exec::ErrorRules,
 }
 
 /// When and how often a failed action that is safe to repeat is tried again: exponential
@@ -140,46 +148,71 @@ impl Default for WasmOptions {
 
 /// The component behind a provider during one run: its hooks and the grants in force.
 #[cfg(feature = "wasm")]
-struct Guard {
+struct ComponentGuard {
     component: Arc<crate::wasm::Component>,
     ctx: Arc<crate::wasm::CallContext>,
 }
 
-#[cfg(feature = "wasm")]
+/// What bounds one run of a provider that is not built in.
+enum Guard {
+    /// A component: its hooks and grants.
+    #[cfg(feature = "wasm")]
+    Component(ComponentGuard),
+    /// An approved JSON provider: its derived argv patterns and origins, its approved
+    /// environment, and the parameters whose configured base URL it may reach.
+    Approved {
+        /// The approved rules and environment.
+        scope: Scope,
+        /// Parameters holding a base URL the user configures.
+        bases: Vec<String>,
+    },
+}
+
 impl Guard {
     /// The same guard for a run with these secret values: the guest's logs, output and
     /// denials are redacted of them.
     fn with_secrets(&self, resolved: &Resolved) -> Guard {
-        let ctx = (*self.ctx).clone().with_secrets(resolved.secret_values());
-        Guard {
-            component: self.component.clone(),
-            ctx: Arc::new(ctx),
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => Guard::Component(ComponentGuard {
+                component: c.component.clone(),
+                ctx: Arc::new((*c.ctx).clone().with_secrets(resolved.secret_values())),
+            }),
+            Guard::Approved { scope, bases } => Guard::Approved {
+                scope: scope.clone(),
+                bases: bases.clone(),
+            },
         }
     }
 
     /// Whether the component runs `action` itself (its `invoke` hook).
     fn invokes(&self, action: &str) -> bool {
-        self.component
-            .manifest()
-            .invokes
-            .iter()
-            .any(|a| a == action)
+        match self {
+            #[cfg(feature = "wasm")]
+            Guard::Component(c) => c.component.manifest().invokes.iter().any(|a| a == action),
+            Guard::Approved { .. } => false,
+        }
     }
-}
 
-impl Guard {
     /// Whether the component can run `action` with no JSON definition of it.
     fn runs(&self, action: &str) -> bool {
-        #[cfg(feature = "wasm")]
-        return self.invokes(action);
-        #[cfg(not(feature = "wasm"))]
-        match *self {}
+        self.invokes(action)
+    }
+
+    /// Whether a component is behind the provider.
+    fn is_component(&self) -> bool {
+        !matches!(self, Guard::Approved { .. })
+    }
+
+    /// The component, when the provider has one.
+    #[cfg(feature = "wasm")]
+    fn component(&self) -> Option<&ComponentGuard> {
+        match self {
+            Guard::Component(c) => Some(c),
+            Guard::Approved { .. } => None,
+        }
     }
 }
-
-/// Without the wasm feature there are no components, so no guards.
-#[cfg(not(feature = "wasm"))]
-enum Guard {}
 
 /// What `--dry-run` shows: the calls an action would make, secrets redacted.
 #[derive(Debug, Clone, Serialize)]
@@ -222,11 +255,35 @@ impl Engine {
             gate: Gate::new(limits),
             retry: RetryPolicy::default(),
             throttle: Arc::default(),
+            approvals: crate::grants::GrantStore::default_store(),
             #[cfg(feature = "wasm")]
             wasm: WasmOptions::default(),
             #[cfg(feature = "wasm")]
             sandbox: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Where approvals are looked up (`None`: only built-in providers run).
+    pub fn with_approvals(mut self, store: Option<crate::grants::GrantStore>) -> Engine {
+        self.approvals = store;
+        self
+    }
+
+    /// The guard of a JSON provider: none for a built-in one; otherwise its approval, or an
+    /// error naming what to review.
+    fn approved(&self, provider: &Provider) -> Result<Option<Guard>> {
+        if provider.is_builtin() {
+            return Ok(None);
+        }
+        let approved = crate::approval::check(self.approvals.as_ref(), provider)?;
+        Ok(Some(Guard::Approved {
+            scope: Scope {
+                provider: provider.name.clone(),
+                grants: Some(approved.caps),
+                env: approved.env,
+            },
+            bases: approved.bases,
+        }))
     }
 
     /// Extra environment variables for every command this engine runs.
@@ -389,8 +446,11 @@ impl Engine {
             return self.run_component(provider, action_name, inputs).await;
         }
         let action = provider.action(action_name)?;
+        let guard = self
+            .approved(provider)
+            .map_err(|e| e.context(&provider.name, action_name))?;
         let mut resolved = params::resolve(provider, action, inputs);
-        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, None)
+        self.run_resolved_unredacted(provider, action_name, action, &mut resolved, guard.as_ref())
             .await
     }
 
@@ -422,6 +482,12 @@ impl Engine {
             Some(store) => store.load(&provider.name)?,
             None => None,
         };
+        // A component with nothing granted can do nothing outside its sandbox (and the JSON
+        // targets of a component-backed provider run under its grants), so only a grant is
+        // pinned: to the component and to the provider's JSON file and path.
+        if let Some(grant) = stored.as_ref().filter(|_| !provider.is_builtin()) {
+            crate::approval::check_pins(grant, provider)?;
+        }
         let (grants, env) = crate::grants::effective(
             stored.as_ref(),
             component.sha256(),
@@ -434,10 +500,10 @@ impl Engine {
             env,
         };
         let ctx = crate::wasm::CallContext::new(self.gate.clone(), scope)?;
-        let guard = Guard {
+        let guard = Guard::Component(ComponentGuard {
             component,
             ctx: Arc::new(ctx),
-        };
+        });
         Ok((guard, defined))
     }
 
@@ -480,6 +546,10 @@ impl Engine {
                     .filter(|n| crate::secret::is_secret_name(n, effective))
                     .cloned()
                     .collect();
+                let names: Vec<String> = resolved.values.keys().cloned().collect();
+                resolved
+                    .check_declared(effective, names.iter().map(String::as_str))
+                    .map_err(|e| e.context(&provider.name, action_name))?;
                 resolved
             }
         };
@@ -499,7 +569,7 @@ impl Engine {
     ) -> Result<Value> {
         if let Some(action) = provider.actions.get(action_name) {
             resolved
-                .require(action)
+                .check(provider, action)
                 .map_err(|e| e.context(&provider.name, action_name))?;
         }
         let redactor = Redactor::new(resolved.secret_values());
@@ -508,9 +578,12 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
+        let hooks = guard
+            .component()
+            .ok_or_else(|| Error::internal("invoke without a component"))?;
         let (call, ctx, action) = (
-            guard.component.clone(),
-            guard.ctx.clone(),
+            hooks.component.clone(),
+            hooks.ctx.clone(),
             action_name.to_string(),
         );
         let outcome = tokio::task::spawn_blocking(move || call.invoke(ctx, &action, &params))
@@ -553,7 +626,7 @@ impl Engine {
         #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
         let mut table = provider.status_map.clone();
         #[cfg(feature = "wasm")]
-        if let Some(guard) = guard
+        if let Some(guard) = guard.and_then(Guard::component)
             && guard.component.manifest().maps_status
         {
             let mut raws = std::collections::BTreeSet::new();
@@ -613,7 +686,12 @@ impl Engine {
     ) -> Result<Value> {
         let redactor = Redactor::new(resolved.secret_values());
         let outcome = async {
-            resolved.require(action)?;
+            let shared = Shared {
+                redactor: &redactor,
+                errors: provider.error_rules()?,
+            };
+            let redactor = &shared;
+            resolved.check(provider, action)?;
             for step in action
                 .pre_exec
                 .iter()
@@ -624,9 +702,7 @@ impl Engine {
             }
             for step in &action.pre_exec {
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let Value::Object(map) = &out {
                     resolved.add_step_outputs(map, provider);
                 }
@@ -634,11 +710,11 @@ impl Engine {
             resolved.enter_step(action, provider)?;
             let mut result = match &action.paginate {
                 None => {
-                    self.run_step(action, Some(action_name), resolved, &redactor, guard)
+                    self.run_step(action, Some(action_name), resolved, redactor, guard)
                         .await?
                 }
                 Some(paginate) => {
-                    self.run_pages(action, action_name, paginate, resolved, &redactor, guard)
+                    self.run_pages(action, action_name, paginate, resolved, redactor, guard)
                         .await?
                 }
             };
@@ -647,9 +723,7 @@ impl Engine {
                     resolved.add_step_outputs(map, provider);
                 }
                 resolved.enter_step(step, provider)?;
-                let out = self
-                    .run_step(step, None, resolved, &redactor, guard)
-                    .await?;
+                let out = self.run_step(step, None, resolved, redactor, guard).await?;
                 if let (Value::Object(result), Value::Object(out)) = (&mut result, out) {
                     result.extend(out);
                 }
@@ -678,7 +752,7 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let output = self.execute(step, name, resolved, redactor, guard).await?;
@@ -693,7 +767,7 @@ impl Engine {
         name: &str,
         paginate: &crate::provider::Paginate,
         resolved: &mut Resolved,
-        redactor: &Redactor,
+        redactor: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<Value> {
         let chosen = resolved.is_given(&paginate.param);
@@ -752,18 +826,24 @@ impl Engine {
         step: &Action,
         name: Option<&str>,
         resolved: &Resolved,
-        redactor: &Redactor,
+        shared: &Shared<'_>,
         guard: Option<&Guard>,
     ) -> Result<String> {
-        let invocation = target::build(&step.target, &resolved.values)?;
+        let redactor = shared.redactor;
+        let errors = step.error_rules()?.then(shared.errors);
+        let invocation = target::build(&step.target, &resolved.values, &|n| {
+            resolved.dash_ok.contains(n)
+        })?;
         tracing::info!(call = %invocation.describe(redactor), "running");
         let started = std::time::Instant::now();
         let own;
         let scope = match guard {
             #[cfg(feature = "wasm")]
-            Some(guard) => &guard.ctx.scope,
-            #[cfg(not(feature = "wasm"))]
-            Some(guard) => match *guard {},
+            Some(Guard::Component(guard)) => &guard.ctx.scope,
+            Some(Guard::Approved { scope, bases }) => {
+                own = with_configured_bases(scope, bases, resolved);
+                &own
+            }
             None => {
                 own = Scope {
                     provider: name.unwrap_or("request").to_string(),
@@ -775,7 +855,7 @@ impl Engine {
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
-                    .command(scope, &argv, &step.accept_exit)
+                    .command(scope, &argv, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -786,7 +866,7 @@ impl Engine {
                 body,
             } => {
                 let tls = Tls::from_values(&resolved.values)?;
-                if guard.is_some() && !tls.is_default() {
+                if guard.is_some_and(Guard::is_component) && !tls.is_default() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         "verify_ssl and ca_cert_file are not supported for component providers: \
@@ -800,7 +880,7 @@ impl Engine {
                     body: body.as_deref().map(str::as_bytes),
                     tls: &tls,
                 };
-                self.gate.send(scope, &req).await?.body
+                self.gate.send(scope, &req, &errors).await?.body
             }
         };
         tracing::debug!(
@@ -824,7 +904,7 @@ impl Engine {
         #[cfg(not(feature = "wasm"))]
         let _ = guard;
         #[cfg(feature = "wasm")]
-        if let (Some(guard), Some(name)) = (guard, name)
+        if let (Some(guard), Some(name)) = (guard.and_then(Guard::component), name)
             && guard.component.manifest().parses.iter().any(|a| a == name)
         {
             let (component, ctx, action) =
@@ -862,14 +942,17 @@ impl Engine {
         let action = provider.action(action_name)?;
         let resolved = params::resolve(provider, action, inputs);
         let redactor = Redactor::new(resolved.secret_values());
+        let dash_ok = |n: &str| resolved.dash_ok.contains(n);
         let result = (|| {
-            resolved.require(action)?;
+            resolved.check(provider, action)?;
             let mut calls = Vec::new();
             for step in action.pre_exec.iter().chain([action]) {
-                calls.push(target::build(&step.target, &resolved.values)?.describe(&redactor));
+                calls.push(
+                    target::build(&step.target, &resolved.values, &dash_ok)?.describe(&redactor),
+                );
             }
             for step in &action.post_exec {
-                calls.push(match target::build(&step.target, &resolved.values) {
+                calls.push(match target::build(&step.target, &resolved.values, &dash_ok) {
                     Ok(call) => call.describe(&redactor),
                     Err(_) => {
                         serde_json::json!({"type": "post_exec", "waits_for": "the action's output"})
@@ -936,14 +1019,20 @@ impl Engine {
     ) -> (Vec<StepReport>, Result<()>) {
         #[cfg(feature = "wasm")]
         let (guard, defined) = match provider.component {
-            None => (None, None),
+            None => match self.approved(provider) {
+                Ok(guard) => (guard, None),
+                Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
+            },
             Some(_) => match self.guard(provider).await {
                 Ok((guard, defined)) => (Some(guard), defined),
                 Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
             },
         };
         #[cfg(not(feature = "wasm"))]
-        let (guard, defined): (Option<Guard>, Option<Provider>) = (None, None);
+        let (guard, defined): (Option<Guard>, Option<Provider>) = match self.approved(provider) {
+            Ok(guard) => (guard, None),
+            Err(err) => return (Vec::new(), Err(err.context(&provider.name, LIFECYCLE[0]))),
+        };
         let provider = defined.as_ref().unwrap_or(provider);
         let mut reports = Vec::new();
         let mut carried = Map::new();
@@ -1098,4 +1187,22 @@ fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>)
         }
         _ => {}
     }
+}
+
+/// An approved JSON provider's scope for one step: its rules plus the origin of each base URL
+/// the user configured (the value in this run).
+fn with_configured_bases(scope: &Scope, bases: &[String], resolved: &Resolved) -> Scope {
+    let mut scope = scope.clone();
+    if let Some(grants) = scope.grants.as_mut() {
+        for param in bases {
+            if let Some(rule) = resolved
+                .values
+                .get(param)
+                .and_then(|base| crate::policy::HttpRule::parse(base).ok())
+            {
+                grants.http.push(rule);
+            }
+        }
+    }
+    scope
 }

@@ -73,6 +73,12 @@ impl Error {
         self
     }
 
+    /// The same error in another category (a provider's error rule recategorizing it).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// Prefixes the message with where the error happened (provider and action).
     pub fn context(mut self, provider: &str, action: &str) -> Self {
         self.details

@@ -316,7 +316,11 @@ pub(crate) fn parse_case(
                 stdout: output.into_bytes(),
                 stderr: fixture.stderr.clone().unwrap_or_default(),
             };
-            crate::exec::command::finish(program, raw, &action.accept_exit)
+            let errors = action
+                .error_rules()
+                .and_then(|own| Ok(own.then(provider.error_rules()?)))
+                .map_err(|e| e.to_string())?;
+            crate::exec::command::finish(program, raw, &action.accept_exit, &errors)
                 .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
         }
     })

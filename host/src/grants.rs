@@ -11,13 +11,29 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Capabilities;
 
-/// What the user granted one provider's component.
+/// What the user approved for one provider: pinned to its files' digests and its path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// Provider name.
     pub provider: String,
-    /// The sha256 of the component the grant was made for.
+    /// `json` (a JSON provider) or `component` (a component, with or without a JSON file).
+    #[serde(default)]
+    pub kind: String,
+    /// The canonical path of the provider file approved (the same bytes elsewhere do not match).
+    #[serde(default)]
+    pub path: String,
+    /// The sha256 of the provider's JSON file, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_sha256: Option<String>,
+    /// The sha256 of the component the grant was made for (empty for a JSON provider).
+    #[serde(default)]
     pub component_sha256: String,
+    /// The capability request reviewed (JSON providers), kept to show what grew on a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<crate::request::Request>,
+    /// The sha256 of that request's canonical JSON.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub capabilities_sha256: String,
     /// The granted commands and HTTP origins (never more than the manifest requested).
     #[serde(flatten)]
     pub capabilities: Capabilities,
@@ -231,6 +247,7 @@ mod tests {
             component_sha256: "aaa".into(),
             capabilities: requested.clone(),
             env: vec!["CLOUDCO_API_URL".into()],
+            ..Grant::default()
         };
         let path = store.save(&grant).unwrap();
         assert_eq!(

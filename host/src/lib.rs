@@ -29,6 +29,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod approval;
+pub mod cache;
 pub mod config;
 pub mod docs;
 pub mod engine;
@@ -39,11 +41,13 @@ pub mod exposed;
 pub mod fixture;
 pub mod fsread;
 pub mod grants;
+pub mod install;
 pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
 pub mod record;
+pub mod request;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::provider::{Action, Provider, ProviderKind};
+use crate::provider::{Action, ParamDecl, ParamType, Provider, ProviderKind, Target};
 use crate::secret;
 use crate::template::Values;
 
@@ -54,6 +54,9 @@ pub struct Resolved {
     pub sources: IndexMap<String, Source>,
     /// Names whose values are secret and must be redacted in every output.
     pub secret_names: BTreeSet<String>,
+    /// Names declared with `allow_leading_dash`: their values may begin a command word with
+    /// `-`.
+    pub dash_ok: BTreeSet<String>,
 }
 
 impl Resolved {
@@ -123,6 +126,50 @@ impl Resolved {
             ))
             .with_detail("missing", many.to_vec())),
         }
+    }
+
+    /// Before anything runs: every parameter has a value ([`Resolved::require`]), every value
+    /// the action uses satisfies its declaration, and no value known now that begins a command
+    /// word starts with `-` unless its declaration allows it.
+    pub fn check(&self, provider: &Provider, action: &Action) -> Result<()> {
+        self.require(action)?;
+        let all_steps = || steps(action).map(|(_, step)| step);
+        let mut used: BTreeSet<String> = TLS_SETTINGS.map(String::from).into();
+        for step in all_steps() {
+            used.extend(step.params.iter().cloned());
+            used.extend(step.target.placeholders());
+            used.extend(step.default_settings.keys().cloned());
+        }
+        self.check_declared(provider, used.iter().map(String::as_str))?;
+        for step in all_steps() {
+            let Target::Command(cmd) = &step.target else {
+                continue;
+            };
+            for name in crate::template::leading_placeholders(&cmd.command)? {
+                if let Some(value) = self.values.get(&name) {
+                    crate::template::check_leading_dash(&name, value, &|n| {
+                        self.dash_ok.contains(n)
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the values of `names` that have a value and a declaration against it.
+    pub fn check_declared<'a>(
+        &self,
+        provider: &Provider,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        for name in names {
+            if let (Some(decl), Some(value)) =
+                (provider.parameters.get(name), self.values.get(name))
+            {
+                check_value(name, decl, value, !self.secret_names.contains(name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Before a step runs: its own `default_settings` fill what no explicit input (command
@@ -197,7 +244,198 @@ pub fn resolve(provider: &Provider, action: &Action, inputs: &Inputs) -> Resolve
         .filter(|name| secret::is_secret_name(name, provider))
         .cloned()
         .collect();
+    resolved.dash_ok = provider
+        .parameters
+        .iter()
+        .filter(|(_, d)| d.allow_leading_dash)
+        .map(|(n, _)| n.clone())
+        .collect();
     resolved
+}
+
+/// Checks `value` of parameter `name` against its declaration: a ValidationError naming the
+/// parameter and the rule it breaks. The value is quoted in the message only when `show` (it
+/// is not a secret).
+pub fn check_value(name: &str, decl: &ParamDecl, value: &str, show: bool) -> Result<()> {
+    let fail = |rule: &str, what: String| {
+        let got = if show {
+            format!(" (got {})", crate::escape::line(&format!("{value:?}")))
+        } else {
+            String::new()
+        };
+        Err(Error::validation(format!("parameter '{name}' {what}{got}"))
+            .with_detail("parameter", name)
+            .with_detail("rule", rule))
+    };
+    let number = match decl.kind {
+        ParamType::String => None,
+        ParamType::Boolean => {
+            if value != "true" && value != "false" {
+                return fail("type", "must be a boolean (true or false)".into());
+            }
+            None
+        }
+        ParamType::Integer => match value.parse::<i64>() {
+            Ok(n) => Some(n as f64),
+            Err(_) => return fail("type", "must be an integer".into()),
+        },
+        ParamType::Number => match parse_number(value) {
+            Some(n) => Some(n),
+            None => return fail("type", "must be a decimal number".into()),
+        },
+    };
+    if let Some(choices) = &decl.choices
+        && !choices.iter().any(|c| value_to_param(c) == value)
+    {
+        let list: Vec<String> = choices.iter().map(value_to_param).collect();
+        return fail("enum", format!("must be one of: {}", list.join(", ")));
+    }
+    // Numbers are bounded by value, strings by length in characters.
+    let (measured, what) = match number {
+        Some(n) => (n, "be"),
+        None => (value.chars().count() as f64, "have a length"),
+    };
+    if let Some(min) = decl.min
+        && measured < min
+    {
+        return fail("min", format!("must {what} at least {min}"));
+    }
+    if let Some(max) = decl.max
+        && measured > max
+    {
+        return fail("max", format!("must {what} at most {max}"));
+    }
+    match decl.regex() {
+        Some(Ok(re)) if !re.is_match(value) => fail(
+            "pattern",
+            format!(
+                "must match the pattern {}",
+                crate::escape::line(decl.pattern.as_deref().unwrap_or_default())
+            ),
+        ),
+        Some(Err(err)) => Err(Error::validation(format!(
+            "parameter '{name}' has a pattern that does not compile: {err}"
+        ))
+        .with_detail("parameter", name)
+        .with_detail("rule", "pattern")),
+        _ => Ok(()),
+    }
+}
+
+/// A finite decimal number (`1`, `-2.5`, `3e4`): not `NaN`, `inf` or hexadecimal.
+fn parse_number(value: &str) -> Option<f64> {
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    let n: f64 = value.parse().ok().filter(|_| plain)?;
+    n.is_finite().then_some(n)
+}
+
+/// A step of an action, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The `n`th `pre_exec` step (from 1).
+    PreExec(usize),
+    /// The action's own target.
+    Action,
+    /// The `n`th `post_exec` step (from 1).
+    PostExec(usize),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::PreExec(n) => write!(f, "pre_exec {n}"),
+            Step::Action => f.write_str("action"),
+            Step::PostExec(n) => write!(f, "post_exec {n}"),
+        }
+    }
+}
+
+/// The steps of `action` with their place, in the order they run.
+pub fn steps(action: &Action) -> impl Iterator<Item = (Step, &Action)> {
+    let pre = action
+        .pre_exec
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Step::PreExec(i + 1), s));
+    let post = action
+        .post_exec
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Step::PostExec(i + 1), s));
+    pre.chain(std::iter::once((Step::Action, action)))
+        .chain(post)
+}
+
+/// One parameter an action takes, as `cpi show`, `cpi docs` and `cpi validate` present it:
+/// the one place that knows where an action's parameters get their values.
+#[derive(Debug, Clone)]
+pub struct ActionParam<'a> {
+    /// The parameter's name.
+    pub name: String,
+    /// The step that first uses it.
+    pub used_by: Step,
+    /// Its default, and whether that is the action's (a step's own first) or the provider's.
+    pub default: Option<(&'a Value, Source)>,
+    /// The earlier step whose parsed output sets it when the caller does not.
+    pub produced_by: Option<Step>,
+    /// Whether its value is secret.
+    pub secret: bool,
+    /// Its declaration in the provider's `parameters`.
+    pub decl: Option<&'a ParamDecl>,
+}
+
+impl ActionParam<'_> {
+    /// Whether the caller must give it: no default and no earlier step produces it.
+    pub fn required(&self) -> bool {
+        self.default.is_none() && self.produced_by.is_none()
+    }
+}
+
+/// Every parameter any step of `action` uses (listed in `params` or a placeholder), in order
+/// of first use, with where its value comes from. The precedence matches [`resolve`] and
+/// [`Resolved::enter_step`]: a step's own default, then the action's, then the provider's.
+pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<ActionParam<'a>> {
+    let mut params: Vec<ActionParam<'a>> = Vec::new();
+    let mut produced: Vec<(String, Step)> = Vec::new();
+    for (place, step) in steps(action) {
+        for name in step
+            .params
+            .iter()
+            .cloned()
+            .chain(step.target.placeholders())
+        {
+            if params.iter().any(|p| p.name == name) {
+                continue;
+            }
+            let default = step
+                .default_settings
+                .get(&name)
+                .or_else(|| action.default_settings.get(&name))
+                .map(|v| (v, Source::ActionDefault))
+                .or_else(|| {
+                    provider
+                        .default_settings
+                        .get(&name)
+                        .map(|v| (v, Source::ProviderDefault))
+                });
+            params.push(ActionParam {
+                produced_by: produced.iter().find(|(f, _)| *f == name).map(|(_, s)| *s),
+                secret: secret::is_secret_name(&name, provider),
+                decl: provider.parameters.get(&name),
+                used_by: place,
+                default,
+                name,
+            });
+        }
+        if let Some(rules) = &step.parse_rules {
+            let fields = rules.patterns.keys().chain(rules.array_patterns.keys());
+            produced.extend(fields.map(|f| (f.clone(), place)));
+        }
+    }
+    params
 }
 
 /// Settings every endpoint action takes, whether or not the provider declares them.
@@ -212,20 +450,14 @@ pub fn env_name(name: &str) -> String {
 pub fn known_names(provider: &Provider, action: &Action, inputs: &Inputs) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = provider.default_settings.keys().cloned().collect();
     names.extend(inputs.config.keys().cloned());
-    let steps = || {
-        action
-            .pre_exec
-            .iter()
-            .chain(std::iter::once(action))
-            .chain(&action.post_exec)
-    };
+    let all_steps = || steps(action).map(|(_, step)| step);
     if provider.kind == ProviderKind::Endpoint
-        || steps().any(|s| matches!(s.target, crate::provider::Target::Endpoint(_)))
+        || all_steps().any(|s| matches!(s.target, crate::provider::Target::Endpoint(_)))
     {
         // Read by the HTTP client of every HTTP request (exec::http::Tls).
         names.extend(TLS_SETTINGS.map(String::from));
     }
-    for step in steps() {
+    for step in all_steps() {
         names.extend(step.default_settings.keys().cloned());
         names.extend(step.params.iter().cloned());
         names.extend(step.target.placeholders());
@@ -259,7 +491,8 @@ pub fn parse_assignment(arg: &str) -> Result<(String, String)> {
     }
 }
 
-fn is_param_name(name: &str) -> bool {
+/// Whether `name` is a parameter name: a letter or `_`, then letters, digits and `_`.
+pub fn is_param_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -374,5 +607,115 @@ mod step_tests {
         r.values.insert("vmid".into(), "7".into());
         r.enter_step(post, &p).unwrap();
         assert_eq!(r.values["tag"], "mine");
+    }
+}
+
+#[cfg(test)]
+mod declaration_tests {
+    use super::*;
+    use std::path::Path;
+
+    fn decl(json: &str) -> ParamDecl {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn rule(d: &ParamDecl, value: &str) -> Option<String> {
+        check_value("p", d, value, true)
+            .err()
+            .map(|e| e.details()["rule"].as_str().unwrap_or("?").to_string())
+    }
+
+    #[test]
+    fn each_rule_is_named_when_it_fails() {
+        let int = decl(r#"{"type":"integer","min":1,"max":10}"#);
+        assert_eq!(rule(&int, "5"), None);
+        assert_eq!(rule(&int, "x").as_deref(), Some("type"));
+        assert_eq!(rule(&int, "1.0").as_deref(), Some("type"));
+        assert_eq!(rule(&int, "0").as_deref(), Some("min"));
+        assert_eq!(rule(&int, "11").as_deref(), Some("max"));
+        let num = decl(r#"{"type":"number","max":1}"#);
+        assert_eq!(rule(&num, "0.5"), None);
+        assert_eq!(rule(&num, "-2e-3"), None);
+        for bad in ["NaN", "inf", "infinity", "0x10", "", "1e999"] {
+            assert_eq!(rule(&num, bad).as_deref(), Some("type"), "{bad}");
+        }
+        let boolean = decl(r#"{"type":"boolean"}"#);
+        assert_eq!(rule(&boolean, "false"), None);
+        assert_eq!(rule(&boolean, "yes").as_deref(), Some("type"));
+        let choice = decl(r#"{"enum":["a", 2, true]}"#);
+        for ok in ["a", "2", "true"] {
+            assert_eq!(rule(&choice, ok), None, "{ok}");
+        }
+        assert_eq!(rule(&choice, "b").as_deref(), Some("enum"));
+        let text = decl(r#"{"pattern":"[a-z]+|x-[0-9]","min":2,"max":4}"#);
+        assert_eq!(rule(&text, "abc"), None);
+        // Anchored around the whole alternation: not "^[a-z]+|x-[0-9]$".
+        assert_eq!(rule(&text, "ab-1").as_deref(), Some("pattern"));
+        assert_eq!(rule(&text, "ab\n").as_deref(), Some("pattern"));
+        assert_eq!(rule(&text, "a").as_deref(), Some("min"));
+        assert_eq!(rule(&text, "abcde").as_deref(), Some("max"));
+        let broken = decl(r#"{"pattern":"("}"#);
+        assert_eq!(rule(&broken, "x").as_deref(), Some("pattern"));
+    }
+
+    #[test]
+    fn a_secret_value_is_never_quoted_in_the_error() {
+        let d = decl(r#"{"pattern":"k-[0-9]+"}"#);
+        let shown = check_value("key", &d, "hunter2", true).unwrap_err();
+        assert!(shown.message().contains("hunter2"), "{shown}");
+        let hidden = check_value("key", &d, "hunter2", false).unwrap_err();
+        assert!(!hidden.message().contains("hunter2"), "{hidden}");
+        assert!(hidden.message().contains("'key'"), "{hidden}");
+    }
+
+    #[test]
+    fn check_covers_every_source_and_the_leading_dash_rule() {
+        let p = Provider::from_json(
+            r#"{"name":"p","type":"command","default_settings":{"n":"0"},
+            "parameters":{"n":{"type":"integer","min":1},"o":{"allow_leading_dash":true},
+                          "s":{"secret":true}},
+            "actions":{"a":{"target":{"Command":"x {n} {w} {o} --k={s}"},"params":["n","w","o","s"]}}}"#,
+            Path::new("p.json"),
+        )
+        .unwrap();
+        let a = &p.actions["a"];
+        let mut inputs = Inputs::default();
+        for (k, v) in [("w", "ok"), ("o", "-o"), ("s", "-s")] {
+            inputs.cli.insert(k.into(), v.into());
+        }
+        // A default breaks the declaration.
+        let err = resolve(&p, a, &inputs).check(&p, a).unwrap_err();
+        assert_eq!(err.details()["parameter"], "n");
+        inputs.config.insert("n".into(), Value::from(2));
+        resolve(&p, a, &inputs).check(&p, a).unwrap();
+        // An undeclared word-leading value starting with '-' is refused; inside a word it is not.
+        inputs.cli.insert("w".into(), "--help".into());
+        let err = resolve(&p, a, &inputs).check(&p, a).unwrap_err();
+        assert_eq!(err.details()["parameter"], "w");
+        assert_eq!(err.details()["rule"], "leading_dash");
+        assert!(secret::is_secret_name("s", &p));
+    }
+
+    #[test]
+    fn action_params_knows_defaults_steps_secrets_and_declarations() {
+        let p = Provider::from_json(
+            r#"{"name":"p","type":"command","default_settings":{"region":"r"},
+            "parameters":{"vmid":{"type":"integer"}},
+            "actions":{"a":{"default_settings":{"size":"s"},
+              "pre_exec":[{"target":{"Command":"lookup {name}"},"params":["name"],
+                "parse_rules":{"type":"object","patterns":{"vmid":{"regex":"(\\d+)"}}}}],
+              "target":{"Command":"show {vmid} {region} {size} {api_token}"}}}}"#,
+            Path::new("p.json"),
+        )
+        .unwrap();
+        let list = action_params(&p, &p.actions["a"]);
+        let names: Vec<&str> = list.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["name", "vmid", "region", "size", "api_token"]);
+        assert!(list[0].required() && list[0].used_by == Step::PreExec(1));
+        assert_eq!(list[1].produced_by, Some(Step::PreExec(1)));
+        assert_eq!(list[1].decl.map(|d| d.kind), Some(ParamType::Integer));
+        assert_eq!(list[2].default.map(|d| d.1), Some(Source::ProviderDefault));
+        assert_eq!(list[3].default.map(|d| d.1), Some(Source::ActionDefault));
+        assert!(list[4].secret && list[4].required());
     }
 }

@@ -47,9 +47,11 @@ pub async fn record(
         return Err(unsupported("only command targets are recorded"));
     }
     let resolved = params::resolve(provider, action, inputs);
-    resolved.require(action)?;
+    resolved.check(provider, action)?;
     let redactor = Redactor::new(resolved.secret_values());
-    let Invocation::Command { argv } = target::build(&action.target, &resolved.values)? else {
+    let dash_ok = |n: &str| resolved.dash_ok.contains(n);
+    let Invocation::Command { argv } = target::build(&action.target, &resolved.values, &dash_ok)?
+    else {
         return Err(unsupported("only command targets are recorded"));
     };
     let scope = scope_of(provider);

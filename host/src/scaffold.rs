@@ -85,13 +85,20 @@ pub fn provider(name: &str, kind: Kind, schema: Option<&str>) -> Result<Vec<File
         with_schema.extend(std::mem::take(map));
         *map = with_schema;
     }
-    Ok(vec![
+    let mut files = vec![
         File::new(format!("{name}.json"), pretty(&definition)),
         File::new(
             format!("fixtures/{name}/list_workers.json"),
             pretty(&fixture(name, kind)),
         ),
-    ])
+    ];
+    if kind == Kind::Command {
+        files.push(File::new(
+            format!("fixtures/{name}/list_images.json"),
+            pretty(&table_fixture(name)),
+        ));
+    }
+    Ok(files)
 }
 
 /// The provider definition: every §2.1 method, with standard parameter names (§7).
@@ -100,6 +107,25 @@ fn definition(name: &str, kind: Kind) -> Value {
         Kind::Command => command_definition(name),
         Kind::Endpoint => endpoint_definition(name),
     }
+}
+
+/// Declarations for the scaffold's parameters: every value is checked before anything runs
+/// (tighten the patterns to the real platform's names and ids).
+fn parameters(kind: Kind) -> Value {
+    let word = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
+    let mut decls = json!({
+        "region": {"description": "Where workers live.", "pattern": word},
+        "worker_type": {"description": "The worker's size.", "pattern": word},
+        "image": {"description": "The image a worker boots.", "pattern": word},
+        "name": {"description": "The worker's name.", "pattern": "[A-Za-z0-9][A-Za-z0-9-]{0,62}"},
+        "worker_id": {"description": "The platform's id of a worker.", "pattern": word}
+    });
+    if matches!(kind, Kind::Endpoint) {
+        decls["api_url"] =
+            json!({"description": "The API's base URL.", "pattern": "https?://[^\\s]+"});
+        decls["api_key"] = json!({"description": "The API key.", "secret": true});
+    }
+    decls
 }
 
 fn command_definition(name: &str) -> Value {
@@ -125,6 +151,11 @@ fn command_definition(name: &str) -> Value {
             "worker_type": "small",
             "image": "ubuntu-22.04"
         },
+        "parameters": parameters(Kind::Command),
+        "error_rules": [
+            {"when": "^Error: no such (server|image)", "category": "ResourceNotFoundError"},
+            {"when": "^Error: not logged in", "category": "AuthenticationError"}
+        ],
         "actions": {
             "test_install": {
                 "target": {"Command": format!("{cli} --version")},
@@ -137,6 +168,15 @@ fn command_definition(name: &str) -> Value {
                 "target": {"Command": format!("{cli} server list --region {{region}} --output json")},
                 "params": ["region"],
                 "parse_rules": {"type": "json", "items": "", "patterns": worker["patterns"].clone()}
+            },
+            "list_images": {
+                "target": {"Command": format!("{cli} image list --region {{region}}")},
+                "params": ["region"],
+                "parse_rules": {"type": "table", "patterns": {
+                    "id": {"column": "ID"},
+                    "name": {"column": "NAME"},
+                    "os": {"column": "OS", "optional": true}
+                }}
             },
             "create_worker": {
                 "target": {"Command": format!("{cli} server create --name {{name}} --type {{worker_type}} --image {{image}} --region {{region}} --output json")},
@@ -205,6 +245,7 @@ fn endpoint_definition(name: &str) -> Value {
             "worker_type": "small",
             "image": "ubuntu-22.04"
         },
+        "parameters": parameters(Kind::Endpoint),
         "actions": {
             "test_install": {
                 "target": endpoint("Get", "/version", &headers),
@@ -286,6 +327,22 @@ fn fixture(name: &str, kind: Kind) -> Value {
             })
         }
     }
+}
+
+/// A `list_images` fixture for the command scaffold: a table as a CLI prints it for people,
+/// with a value that has spaces.
+fn table_fixture(name: &str) -> Value {
+    json!({
+        "action": "list_images",
+        "description": format!("`{name} image list` prints a column-aligned table (scaffolded: replace with real output)"),
+        "params": {"region": "us-east-1"},
+        "request": {"argv": [name, "image", "list", "--region", "us-east-1"]},
+        "output": "ID        NAME                OS\nimg-101   Ubuntu 22.04 LTS    linux\nimg-102   Windows Server      windows\n",
+        "expected": [
+            {"id": "img-101", "name": "Ubuntu 22.04 LTS", "os": "linux"},
+            {"id": "img-102", "name": "Windows Server", "os": "windows"}
+        ]
+    })
 }
 
 /// A component project in `NAME/`.
@@ -968,7 +1025,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = provider("acme", Kind::Command, None).unwrap();
         let written = write(dir.path(), &files).unwrap();
-        assert_eq!(written.len(), 2);
+        // The provider, its list_workers fixture and its table fixture (list_images).
+        assert_eq!(written.len(), 3);
         std::fs::write(&written[0], "mine").unwrap();
         let err = write(dir.path(), &files).unwrap_err();
         assert!(err.message().contains("already exists"), "{err}");

@@ -5,12 +5,17 @@ use crate::provider::Provider;
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Whether parameter `name` holds a secret: the provider lists it in `secrets`, or it
-/// follows the built-in naming rules ([`looks_secret`]) and the provider does not list it in
-/// `not_secret`. `secrets` wins over `not_secret` (`cpi validate` flags a name in both).
+/// Whether parameter `name` holds a secret: its declaration says `"secret": true`, the
+/// provider lists it in `secrets`, or it follows the built-in naming rules ([`looks_secret`])
+/// and neither its declaration (`"secret": false`) nor `not_secret` says otherwise. `secrets`
+/// wins over `not_secret` (`cpi validate` flags a name in both).
 pub fn is_secret_name(name: &str, provider: &Provider) -> bool {
-    if provider.secrets.iter().any(|s| s == name) {
+    let declared = provider.parameters.get(name).and_then(|d| d.secret);
+    if declared == Some(true) || provider.secrets.iter().any(|s| s == name) {
         return true;
+    }
+    if declared == Some(false) {
+        return false;
     }
     !provider.not_secret.iter().any(|s| s == name) && looks_secret(name)
 }

@@ -29,8 +29,13 @@ pub enum Invocation {
     },
 }
 
-/// Substitutes `values` into `target`.
-pub fn build(target: &Target, values: &Values) -> Result<Invocation> {
+/// Substitutes `values` into `target`; `allows_dash(name)` says which parameters may begin a
+/// command word with `-` ([`template::command_argv_with`]).
+pub fn build(
+    target: &Target,
+    values: &Values,
+    allows_dash: &dyn Fn(&str) -> bool,
+) -> Result<Invocation> {
     match target {
         Target::Command(cmd) => {
             if cmd.in_vm {
@@ -41,7 +46,7 @@ pub fn build(target: &Target, values: &Values) -> Result<Invocation> {
                 .with_detail("feature", "in_vm"));
             }
             Ok(Invocation::Command {
-                argv: template::command_argv(&cmd.command, values)?,
+                argv: template::command_argv_with(&cmd.command, values, allows_dash)?,
             })
         }
         Target::Endpoint(ep) => {

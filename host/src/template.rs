@@ -105,8 +105,20 @@ fn substitute(
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-/// Splits a command template into argv and substitutes values into each word.
+/// Splits a command template into argv and substitutes values into each word. A value that
+/// begins a word and starts with `-` is refused (see [`command_argv_with`]).
 pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
+    command_argv_with(template, values, &|_| false)
+}
+
+/// [`command_argv`], where `allows_dash(name)` says which parameters may begin a word with
+/// `-`: anywhere else, a value that begins an argv word (or a word of a `sh -c` script) and
+/// starts with `-` is refused, since the program would read it as an option.
+pub fn command_argv_with(
+    template: &str,
+    values: &Values,
+    allows_dash: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>> {
     let words = split_words(template)?;
     if words.is_empty() {
         return Err(Error::validation("command template is empty"));
@@ -119,10 +131,13 @@ pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
     for word in &words {
         let value = if script_next {
             script_next = false;
-            quote_into_script(word, values)?
+            quote_into_script(word, values, allows_dash)?
         } else if is_json_word(word) {
             json_document(word, values, "command argument")?
         } else {
+            if let Some(name) = leading_placeholder(word) {
+                check_leading_dash(name, lookup(values, name)?, allows_dash)?;
+            }
             substitute(word, |p| lookup(values, p.name).map(str::to_string))?
         };
         if shell_seen && is_command_flag(&value) {
@@ -132,6 +147,38 @@ pub fn command_argv(template: &str, values: &Values) -> Result<Vec<String>> {
         argv.push(value);
     }
     Ok(argv)
+}
+
+/// The placeholder a command word starts with, if any (`{name}`, `{name}.img`).
+fn leading_placeholder(word: &str) -> Option<&str> {
+    scan(word).next().filter(|p| p.start == 0).map(|p| p.name)
+}
+
+/// The parameters whose values begin a word of `template` (outside `sh -c` scripts): the
+/// values that must not start with `-`.
+pub fn leading_placeholders(template: &str) -> Result<Vec<String>> {
+    Ok(split_words(template)?
+        .iter()
+        .filter_map(|w| leading_placeholder(w).map(str::to_string))
+        .collect())
+}
+
+/// Refuses `value` of `name` starting with `-` where it begins a word, unless allowed.
+pub fn check_leading_dash(
+    name: &str,
+    value: &str,
+    allows_dash: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    if value.starts_with('-') && !allows_dash(name) {
+        return Err(Error::validation(format!(
+            "parameter '{name}' must not start with '-': its value begins a command word, where \
+             the program would read it as an option (a provider may declare \
+             \"allow_leading_dash\": true for it)"
+        ))
+        .with_detail("parameter", name)
+        .with_detail("rule", "leading_dash"));
+    }
+    Ok(())
 }
 
 /// Checks that a command template can run: it splits into words and uses no shell syntax
@@ -144,7 +191,48 @@ pub fn check_command(template: &str) -> Result<()> {
     command_argv(template, &values).map(|_| ())
 }
 
-fn is_shell(program: &str) -> bool {
+/// One word of a command template, split exactly as [`command_argv`] splits it, before any
+/// value is substituted: what a review shows is what runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateWord {
+    /// The word with its quotes removed and its placeholders kept (`--region={region}`).
+    pub text: String,
+    /// Whether a placeholder fills all or part of it.
+    pub has_placeholder: bool,
+    /// Whether it is the script of a shell given `-c` (values are quoted into it).
+    pub is_script: bool,
+}
+
+/// Splits a command template into words with [`command_argv`]'s rules, without substituting.
+pub fn command_words(template: &str) -> Result<Vec<TemplateWord>> {
+    let mut out = Vec::new();
+    let (mut script_next, mut shell_seen) = (false, false);
+    for text in split_words(template)? {
+        let is_script = std::mem::take(&mut script_next);
+        if !is_script && shell_seen && is_command_flag(&text) {
+            script_next = true;
+        }
+        shell_seen |= !is_script && is_shell(&text);
+        let has_placeholder = scan(&text).next().is_some();
+        out.push(TemplateWord {
+            has_placeholder,
+            is_script,
+            text,
+        });
+    }
+    Ok(out)
+}
+
+/// The name of the placeholder a URL template starts with (its base URL), if any.
+pub fn url_base(template: &str) -> Option<&str> {
+    scan(template)
+        .next()
+        .filter(|p| p.start == 0)
+        .map(|p| p.name)
+}
+
+/// Whether `program` (a name or path) is a POSIX shell that runs a script given with `-c`.
+pub(crate) fn is_shell(program: &str) -> bool {
     let base = program.rsplit('/').next().unwrap_or(program);
     matches!(
         base,
@@ -153,7 +241,7 @@ fn is_shell(program: &str) -> bool {
 }
 
 /// `-c`, or a combined short-option word containing `c` (`-ec`, `-lc`).
-fn is_command_flag(word: &str) -> bool {
+pub(crate) fn is_command_flag(word: &str) -> bool {
     word.len() >= 2
         && word.starts_with('-')
         && !word.starts_with("--")
@@ -324,7 +412,11 @@ fn at_word_start(bytes: &[u8], i: usize) -> bool {
 }
 
 /// Substitutes values into a shell script so each value stays one literal string.
-fn quote_into_script(script: &str, values: &Values) -> Result<String> {
+fn quote_into_script(
+    script: &str,
+    values: &Values,
+    allows_dash: &dyn Fn(&str) -> bool,
+) -> Result<String> {
     let bytes = script.as_bytes();
     let mut stack = vec![Ctx::Plain(0)];
     let mut out = String::with_capacity(script.len());
@@ -341,6 +433,9 @@ fn quote_into_script(script: &str, values: &Values) -> Result<String> {
         {
             placeholders.next();
             let value = lookup(values, p.name)?;
+            if at_word_start(bytes, i) {
+                check_leading_dash(p.name, value, allows_dash)?;
+            }
             let ctx = if opaque_rest {
                 Ctx::Opaque
             } else {
@@ -672,6 +767,30 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_value_beginning_a_word_must_not_start_with_a_dash_unless_allowed() {
+        let v = values(&[("a", "-rf"), ("b", "ok")]);
+        for t in [
+            "rm {a}",
+            "rm {a}.img",
+            "rm \"{a}\"",
+            "sh -c 'rm {a}'",
+            "sh -c 'rm \"x\" {a}'",
+        ] {
+            let err = command_argv(t, &v).unwrap_err();
+            assert_eq!(err.details()["rule"], "leading_dash", "{t}");
+            assert_eq!(err.details()["parameter"], "a", "{t}");
+            command_argv_with(t, &v, &|n| n == "a").unwrap();
+        }
+        for t in ["rm --file={a}", "rm x{a}", "sh -c 'rm x{a}'", "echo {b}"] {
+            command_argv(t, &v).unwrap();
+        }
+        assert_eq!(
+            leading_placeholders("x {a} --b={b} {c}.img '{d}'").unwrap(),
+            ["a", "c", "d"]
+        );
     }
 
     #[test]

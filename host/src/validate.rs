@@ -135,7 +135,29 @@ pub fn validate_text(text: &str, path: &Path) -> Report {
         }
     };
     check_provider(&provider, &mut report);
+    check_request(&provider, &mut report);
     finish(report)
+}
+
+/// What the review screen flags (shells given scripts, runners, downloads run, fixed temp
+/// paths, programs by path) as warnings; a program or origin a parameter chooses as an error.
+fn check_request(provider: &Provider, report: &mut Report) {
+    match crate::request::derive(provider) {
+        Ok(request) => {
+            for (at, message) in request.warnings() {
+                report.push(Severity::Warning, format!("actions.{at}.target"), message);
+            }
+        }
+        Err(err) => {
+            let at = err
+                .details()
+                .get("action")
+                .and_then(Value::as_str)
+                .map(|a| format!("actions.{a}.target"))
+                .unwrap_or_else(|| "env".into());
+            report.push(Severity::Error, at, err.message().to_string());
+        }
+    }
 }
 
 fn finish(mut report: Report) -> Report {
@@ -145,13 +167,16 @@ fn finish(mut report: Report) -> Report {
 
 const PROVIDER_KEYS: &[&str] = &[
     "name",
+    "env",
     "type",
     "description",
     "default_settings",
     "status_map",
     "secrets",
     "not_secret",
+    "parameters",
     "component",
+    "error_rules",
     "actions",
     "version",
     "$schema",
@@ -159,6 +184,8 @@ const PROVIDER_KEYS: &[&str] = &[
 const ACTION_KEYS: &[&str] = &[
     "target",
     "accept_exit",
+    "error_rules",
+    "cache",
     "paginate",
     "params",
     "parse_rules",
@@ -169,8 +196,32 @@ const ACTION_KEYS: &[&str] = &[
     "idempotent",
     "normalize_status",
 ];
-const RULE_KEYS: &[&str] = &["type", "patterns", "separator", "array_patterns", "items"];
-const PATTERN_KEYS: &[&str] = &["regex", "pointer", "group", "optional", "transform"];
+const PARAM_KEYS: &[&str] = &[
+    "type",
+    "description",
+    "pattern",
+    "enum",
+    "min",
+    "max",
+    "secret",
+    "allow_leading_dash",
+];
+const RULE_KEYS: &[&str] = &[
+    "type",
+    "patterns",
+    "separator",
+    "header",
+    "array_patterns",
+    "items",
+];
+const PATTERN_KEYS: &[&str] = &[
+    "regex",
+    "pointer",
+    "column",
+    "group",
+    "optional",
+    "transform",
+];
 const ARRAY_PATTERN_KEYS: &[&str] = &["prefix", "index", "object"];
 const ENDPOINT_KEYS: &[&str] = &["url", "method", "headers", "body"];
 
@@ -237,6 +288,11 @@ fn unknown_fields(raw: &Value, report: &mut Report) {
         }
     }
     check(raw, PROVIDER_KEYS, "", report);
+    if let Some(Value::Object(decls)) = raw.get("parameters") {
+        for (name, decl) in decls {
+            check(decl, PARAM_KEYS, &format!("parameters.{name}"), report);
+        }
+    }
     if let Some(Value::Object(actions)) = raw.get("actions") {
         for (name, a) in actions {
             action(a, &format!("actions.{name}"), report);
@@ -266,6 +322,7 @@ fn check_provider(provider: &Provider, report: &mut Report) {
             );
         }
     }
+    check_error_rules(&provider.error_rules, "error_rules", report);
     for (raw, standard) in &provider.status_map {
         if !WORKER_STATUSES.contains(&standard.as_str())
             && !AUTH_STATUSES.contains(&standard.as_str())
@@ -347,6 +404,7 @@ fn check_provider(provider: &Provider, report: &mut Report) {
             }
         }
     }
+    check_declarations(provider, report);
     let mut seen_params = BTreeSet::new();
     for (name, action) in &provider.actions {
         let path = format!("actions.{name}");
@@ -395,6 +453,133 @@ fn check_provider(provider: &Provider, report: &mut Report) {
     }
 }
 
+/// Parameter declarations: each one can be met (its pattern compiles, its enum is not empty,
+/// min <= max) and every default satisfies it, including the rule that a value beginning a
+/// command word must not start with `-`.
+fn check_declarations(provider: &Provider, report: &mut Report) {
+    for (name, decl) in &provider.parameters {
+        let at = format!("parameters.{name}");
+        if !crate::params::is_param_name(name) {
+            report.push(
+                Severity::Error,
+                &at,
+                format!("'{name}' is not a parameter name (letters, digits and '_')"),
+            );
+        }
+        let mut sound = true;
+        let mut error = |what: &str, message: String| {
+            sound = false;
+            report.push(Severity::Error, format!("{at}.{what}"), message);
+        };
+        if let Some(Err(err)) = decl.regex() {
+            error("pattern", format!("the pattern does not compile: {err}"));
+        }
+        if decl.choices.as_ref().is_some_and(Vec::is_empty) {
+            error("enum", "an empty enum accepts no value".into());
+        }
+        if let (Some(min), Some(max)) = (decl.min, decl.max)
+            && min > max
+        {
+            error("min", format!("min {min} is greater than max {max}"));
+        }
+        if decl.kind == crate::provider::ParamType::Boolean
+            && (decl.min.is_some() || decl.max.is_some())
+        {
+            error("type", "a boolean has no min or max".into());
+        }
+        if decl.secret == Some(false) && provider.secrets.contains(name) {
+            error(
+                "secret",
+                format!("'{name}' is listed in secrets but declared \"secret\": false"),
+            );
+        }
+        if !sound {
+            continue;
+        }
+        let secret = crate::secret::is_secret_name(name, provider);
+        for (i, choice) in decl.choices.iter().flatten().enumerate() {
+            let text = crate::params::value_to_param(choice);
+            if let Err(err) = crate::params::check_value(name, decl, &text, !secret) {
+                report.push(Severity::Error, format!("{at}.enum[{i}]"), err.message());
+            }
+        }
+        for (scope, value) in defaults_of(provider, name) {
+            let text = crate::params::value_to_param(value);
+            if let Err(err) = crate::params::check_value(name, decl, &text, !secret) {
+                let message = format!(
+                    "the default does not fit its declaration: {}",
+                    err.message()
+                );
+                report.push(Severity::Error, format!("{scope}.{name}"), message);
+            }
+        }
+    }
+    for (action_name, action) in &provider.actions {
+        for step in std::iter::once(action)
+            .chain(&action.pre_exec)
+            .chain(&action.post_exec)
+        {
+            let Target::Command(cmd) = &step.target else {
+                continue;
+            };
+            for name in template::leading_placeholders(&cmd.command).unwrap_or_default() {
+                let value = step
+                    .default_settings
+                    .get(&name)
+                    .or_else(|| action.default_settings.get(&name))
+                    .or_else(|| provider.default_settings.get(&name));
+                let text = value.map(crate::params::value_to_param).unwrap_or_default();
+                let allowed = |n: &str| {
+                    provider
+                        .parameters
+                        .get(n)
+                        .is_some_and(|d| d.allow_leading_dash)
+                };
+                if let Err(err) = template::check_leading_dash(&name, &text, &allowed) {
+                    report.push(
+                        Severity::Error,
+                        format!("actions.{action_name}"),
+                        format!("its default cannot run: {}", err.message()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every default given for parameter `name`: the provider's and each action's and step's, with
+/// the JSON path of the `default_settings` they are in.
+fn defaults_of<'a>(provider: &'a Provider, name: &str) -> Vec<(String, &'a Value)> {
+    let mut found: Vec<(String, &Value)> = Vec::new();
+    if let Some(v) = provider.default_settings.get(name) {
+        found.push(("default_settings".into(), v));
+    }
+    for (action_name, action) in &provider.actions {
+        let path = format!("actions.{action_name}");
+        let steps = std::iter::once((path.clone(), action))
+            .chain(
+                action
+                    .pre_exec
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("{path}.pre_exec[{i}]"), s)),
+            )
+            .chain(
+                action
+                    .post_exec
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("{path}.post_exec[{i}]"), s)),
+            );
+        for (at, step) in steps {
+            if let Some(v) = step.default_settings.get(name) {
+                found.push((format!("{at}.default_settings"), v));
+            }
+        }
+    }
+    found
+}
+
 /// Where a step runs: the action it belongs to (for `pre_exec`/`post_exec` steps) and the
 /// fields earlier steps produce.
 struct Context<'a> {
@@ -432,6 +617,22 @@ fn check_action(
         ctx.parent
             .is_some_and(|p| p.params.iter().any(|n| n == name))
     };
+    check_error_rules(&action.error_rules, &format!("{path}.error_rules"), report);
+    if let Some(cache) = &action.cache {
+        if let Err(err) = crate::cache::parse_ttl(cache) {
+            report.push(
+                Severity::Error,
+                format!("{path}.cache"),
+                err.message().to_string(),
+            );
+        } else if crate::cache::is_state(path.rsplit('.').next().unwrap_or_default()) {
+            report.push(
+                Severity::Warning,
+                format!("{path}.cache"),
+                "worker and disk state is never cached: \"cache\" is ignored here",
+            );
+        }
+    }
     for (i, accept) in action.accept_exit.iter().enumerate() {
         let at = format!("{path}.accept_exit[{i}]");
         if !matches!(action.target, crate::provider::Target::Command(_)) {
@@ -483,14 +684,16 @@ fn check_action(
             );
         }
         let lists = action.parse_rules.as_ref().is_some_and(|r| {
-            r.kind == crate::provider::RuleKind::Array
-                || (r.kind == crate::provider::RuleKind::Json && r.items.is_some())
+            matches!(
+                r.kind,
+                crate::provider::RuleKind::Array | crate::provider::RuleKind::Table
+            ) || (r.kind == crate::provider::RuleKind::Json && r.items.is_some())
         });
         if !lists {
             report.push(
                 Severity::Error,
                 at,
-                "a paged action's parse rules must make a list (type json with items, or type array)",
+                "a paged action's parse rules must make a list (type json with items, array or table)",
             );
         }
     }
@@ -690,6 +893,22 @@ fn check_action(
                 .all(|(f, p)| parse::check_pattern(rules.kind, f, p).is_ok())
         {
             report.push(Severity::Error, format!("{path}.parse_rules"), msg);
+        }
+    }
+}
+
+/// Error rules: each regex compiles and cannot match the empty text; exit code 0 never fails.
+fn check_error_rules(rules: &[crate::provider::ErrorRule], path: &str, report: &mut Report) {
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err((_, why)) = crate::exec::ErrorRules::compile(std::slice::from_ref(rule)) {
+            report.push(Severity::Error, format!("{path}[{i}].when"), why);
+        }
+        if rule.exit_code == Some(0) {
+            report.push(
+                Severity::Error,
+                format!("{path}[{i}].exit_code"),
+                "exit code 0 is a success, never an error: name the failing status",
+            );
         }
     }
 }
@@ -947,6 +1166,61 @@ mod tests {
         let (severity, message) = finding("sometimes").unwrap();
         assert_eq!(severity, Severity::Error);
         assert!(message.contains("\"sometimes\""), "{message}");
+    }
+
+    #[test]
+    fn declarations_that_cannot_be_met_or_that_defaults_break_are_errors() {
+        let r = report(
+            r#"{"name":"t","type":"command","secrets":["k"],
+                "default_settings":{"n":0,"m":"c","d":"-1"},
+                "parameters":{
+                  "n":{"type":"integer","min":1},
+                  "m":{"enum":["a","b"]},
+                  "e":{"enum":[]},
+                  "r":{"pattern":"("},
+                  "b":{"type":"boolean","max":1},
+                  "x":{"type":"integer","min":5,"max":1},
+                  "y":{"enum":["ok","NO"],"pattern":"[a-z]+"},
+                  "k":{"secret":false},
+                  "bad name":{},
+                  "ok":{"type":"number","description":"fine","bogus":1}
+                },
+                "actions":{"a":{"target":{"Command":"x {n} {m} {d}"},"params":["n","m","d"],
+                  "default_settings":{"m":"z"}}}}"#,
+        );
+        let errors: Vec<(String, String)> = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| (f.path.clone(), f.message.clone()))
+            .collect();
+        let text = format!("{errors:#?}");
+        for path in [
+            "default_settings.n",
+            "default_settings.m",
+            "actions.a.default_settings.m",
+            "parameters.e.enum",
+            "parameters.r.pattern",
+            "parameters.b.type",
+            "parameters.x.min",
+            "parameters.y.enum[1]",
+            "parameters.k.secret",
+            "parameters.bad name",
+            "actions.a",
+        ] {
+            assert!(
+                errors.iter().any(|(p, _)| p == path),
+                "{path} missing: {text}"
+            );
+        }
+        assert!(!text.contains("parameters.ok"), "{text}");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.path == "parameters.ok.bogus" && f.severity == Severity::Warning),
+            "{:#?}",
+            r.findings
+        );
     }
 
     #[test]

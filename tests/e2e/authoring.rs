@@ -141,7 +141,7 @@ fn docs_follow_the_action_documentation_format() {
         assert!(action.contains(heading), "{heading} in:\n{action}");
     }
     assert!(
-        action.contains("| name | string | Yes | Resource name |"),
+        action.contains("| name | string | Yes | A worker name (free text"),
         "{action}"
     );
     assert!(
@@ -285,8 +285,17 @@ fn new_providers_validate_and_pass_their_fixtures() {
         let tested = cpi_in(tmp.path(), &[&pd[..], &["test", name, "--json"]].concat());
         ok(&tested);
         let cases = tested.json()[name].clone();
-        assert_eq!(cases.as_array().map(Vec::len), Some(1), "{cases}");
-        assert!(cases[0].get("failure").is_none(), "{cases}");
+        // The command scaffold adds a `table` fixture (`list_images`).
+        let want = if kind == "command" { 2 } else { 1 };
+        assert_eq!(cases.as_array().map(Vec::len), Some(want), "{cases}");
+        assert!(
+            cases
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c.get("failure").is_none()),
+            "{cases}"
+        );
         ok(&cpi_in(tmp.path(), &[&pd[..], &["docs", name]].concat()));
 
         // A second time: refused, and the file is untouched.

@@ -230,6 +230,17 @@ impl Harness {
     fn new(world: World) -> Harness {
         let work = world.dir.path().join("work");
         std::fs::create_dir(&work).expect("work dir");
+        // Not built in: this user approves the fixtures (which cpi still refuses to run).
+        for name in [
+            "hostile-cmd",
+            "hostile-http",
+            "hostile-refused",
+            "hostile-secret-cmd",
+            "hostile-secret",
+            "hostile-show",
+        ] {
+            world.approve(fixtures().to_str().unwrap(), &[name]);
+        }
         Harness { world, work }
     }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod approval;
 mod authoring;
 
 mod exposure;
@@ -9,6 +10,7 @@ mod faults;
 mod limits;
 mod load;
 mod operations;
+mod params;
 mod providers;
 mod reported;
 mod sandbox;
@@ -23,10 +25,12 @@ mod guests;
 mod compat;
 
 mod hostile;
+mod install;
 
 mod discovery;
 mod real_aws;
 mod real_libvirt;
 mod recording;
 mod stored_trust;
+mod tables;
 mod untrusted_files;

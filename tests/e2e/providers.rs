@@ -211,6 +211,7 @@ fn lifecycle_runs_the_steps_a_provider_defines_in_order() {
 /// `cpi init PROVIDER --json -p ...` with the §8.2 fixture providers loaded.
 fn init_fixture(w: &World, provider: &str, params: &[String]) -> crate::support::Run {
     let fixtures = repo().join("tests/fixtures/lifecycle");
+    w.approve(fixtures.to_str().unwrap(), &[provider]);
     let mut args: Vec<String> = vec![
         "--provider-dir".into(),
         fixtures.display().to_string(),
@@ -353,6 +354,7 @@ fn error_categories_are_reachable_from_the_simulator() {
 
     // Unsupported: an OmniCloud-style in_vm command.
     let fixtures = repo().join("tests/fixtures/lifecycle");
+    w.approve(fixtures.to_str().unwrap(), &["cloudco-auth"]);
     let in_vm = w.cpi(&[
         "--provider-dir".to_string(),
         fixtures.display().to_string(),
@@ -633,6 +635,7 @@ fn an_accepted_exit_code_is_a_result_only_for_the_output_it_names() {
                 "prefix": "SnapshotName", "object": {"name": {"regex": "^SnapshotName=\"(.*)\""}}}}}}}}"#,
     )
     .unwrap();
+    w.approve(dir.to_str().unwrap(), &["snaps"]);
     let run = |vm: &str| {
         w.cpi(&[
             "--provider-dir",
@@ -677,6 +680,7 @@ fn paged_lists_follow_every_page_unless_the_user_picks_one() {
               "parse_rules": {"type": "json", "items": "/items", "patterns": {"id": {"pointer": "/id"}}}}}}"#,
     )
     .unwrap();
+    w.approve(dir.to_str().unwrap(), &["paged"]);
     let run = |action: &str, extra: &[&str]| {
         let mut args = vec![
             "--provider-dir",
@@ -721,6 +725,7 @@ fn secrets_the_caller_gave_never_come_back_in_results() {
                 "key": {"regex": "key=(\\S+)"}, "user": {"regex": "user=(\\S+)"}}}}}}"#,
     )
     .unwrap();
+    w.approve(dir.to_str().unwrap(), &["echo-key"]);
     let out = w.cpi(&[
         "--provider-dir",
         dir.to_str().unwrap(),

@@ -181,7 +181,7 @@ fn real_virsh_takes_hostile_domain_names_as_one_name() {
             // message quotes the whole value): never read as an option or a second word.
             match code {
                 "ValidationError" => {}
-                "ResourceNotFoundError" | "ProviderError" => {
+                "ResourceNotFoundError" => {
                     let message = err["message"].as_str().unwrap_or_default();
                     assert!(
                         message.contains(&format!("failed to get domain '{id}'")),
@@ -193,4 +193,26 @@ fn real_virsh_takes_hostile_domain_names_as_one_name() {
         }
     }
     assert!(!canary.exists(), "a value ran a command");
+}
+
+#[test]
+fn real_virsh_snapshots_keep_a_hostile_name_whole_and_empty_tables_are_empty_lists() {
+    if !real_cli_available("virsh", HINT) {
+        return;
+    }
+    let w = World::new();
+    let name = "before \"x\", y --all";
+    let snap = virsh(
+        &w,
+        "create_snapshot",
+        &[("worker_id", "cache 1"), ("name", name)],
+    )
+    .ok();
+    assert_eq!(snap["id"], name, "{snap}");
+    // A fresh connection has no snapshots and the fixture host no networks: a header and a
+    // rule line only.
+    let snaps = virsh(&w, "list_snapshots", &[("worker_id", "web1")]).ok();
+    assert_eq!(snaps, serde_json::json!([]), "{snaps}");
+    let nets = virsh(&w, "list_networks", &[]).ok();
+    assert_eq!(nets, serde_json::json!([]), "{nets}");
 }

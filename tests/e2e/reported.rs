@@ -17,7 +17,11 @@ fn provider_dir(w: &World, dir: &str, providers: &[(&str, String)]) -> String {
     for (name, text) in providers {
         std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
     }
-    dir.display().to_string()
+    let dir = dir.display().to_string();
+    // Not built in: this user approves them, as a person would with `cpi grant`.
+    let names: Vec<&str> = providers.iter().map(|(name, _)| *name).collect();
+    w.approve(&dir, &names);
+    dir
 }
 
 /// A provider whose configure_auth makes an id from a secret-looking (but public) parameter
@@ -111,6 +115,7 @@ fn lifecycle_steps_pass_values_on_unredacted_and_only_the_report_is_redacted() {
 fn run_test_auth_that_is_not_authenticated_exits_11() {
     let w = World::new();
     let fixtures = repo().join("tests/fixtures/lifecycle");
+    w.approve(fixtures.to_str().unwrap(), &["truenas-auth"]);
     let run = |key: &str| {
         w.cpi(&[
             "--provider-dir",

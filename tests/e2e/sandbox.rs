@@ -7,20 +7,29 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{Run, World};
-use crate::wasm::{dummy_component, hostile_world};
+use crate::wasm::dummy_component;
 
 /// The exit code of `CapabilityDeniedError`.
 const DENIED_EXIT: i32 = 17;
 
-/// A JSON provider `hp` around the hostile component: `list_workers` runs `echo hello MODE`,
-/// and the component's `parse` and `map-status` hooks act on MODE.
+/// A world whose provider directory holds the hostile component, approved (not built in, it
+/// must be reviewed before it runs), and the JSON provider `hp` around a copy of it, approved.
+fn hostile_world() -> (World, std::path::PathBuf) {
+    let (w, dir) = crate::wasm::hostile_world();
+    write_hp(&dir);
+    w.approve(dir.to_str().unwrap(), &["hostile", "hp"]);
+    (w, dir)
+}
+
+/// A JSON provider `hp` around (a copy of) the hostile component: `list_workers` runs
+/// `echo hello MODE`, and the component's `parse` and `map-status` hooks act on MODE. The copy
+/// is hp's own, so `hostile.wasm` stays a standalone provider.
 fn write_hp(dir: &Path) {
+    std::fs::copy(dir.join("hostile.wasm"), dir.join("hp-guest.wasm")).unwrap();
     let provider = serde_json::json!({
         "name": "hp",
         "type": "command",
-        // Text `cpi show` prints: it must not redraw the terminal.
-        "description": "hp\u{1b}[1A\u{1b}[2K\r  run  sh **  yes\u{1b}]0;pwned\u{7}\u{9b}2J",
-        "component": "hostile.wasm",
+        "component": "hp-guest.wasm",
         "actions": {"list_workers": {"target": {"Command": "echo hello {mode}"}, "params": ["mode"]}}
     });
     std::fs::write(dir.join("hp.json"), provider.to_string()).unwrap();
@@ -42,7 +51,6 @@ fn message(err: &serde_json::Value) -> &str {
 #[test]
 fn a_swallowed_denial_fails_the_run_in_invoke_parse_and_map_status() {
     let (w, dir) = hostile_world();
-    write_hp(&dir);
     let allow = ["--allow-run", "echo hello *"];
     let cases: [(&[&str], &str); 4] = [
         (&["run", "hostile", "swallow-run", "--json"], "\"rm\""),
@@ -91,7 +99,6 @@ fn a_swallowed_denial_fails_the_run_in_invoke_parse_and_map_status() {
 #[test]
 fn wall_clock_limits_and_host_call_charges_stop_a_guest() {
     let (w, dir) = hostile_world();
-    write_hp(&dir);
     // A spin with fuel to spare: the per-call wall-clock limit stops it.
     let (run, took) = cpi(
         &w,
@@ -239,16 +246,12 @@ fn terminal_controls_from_a_guest_are_escaped_everywhere() {
         run.stdout
     );
 
-    // Provider and manifest text in grant, show and grants (a manifest with controls is
-    // refused outright; a provider file's description is shown, escaped).
-    write_hp(&dir);
-    let (run, _) = cpi(&w, &dir, &["show", "hp", "--output", "table"]);
-    assert_eq!(run.code, 0, "{}", run.all_output());
-    assert_clean(&run.stdout, "show hp");
-    assert!(run.stdout.contains("hp\\u{1b}[1A"), "{}", run.stdout);
+    // Provider and manifest text in grant, show and grants (files and manifests holding
+    // controls are refused when loaded; what is shown is escaped as well).
     for args in [
         &["grant", "hostile", "--output", "table"][..],
         &["grant", "hp", "--all", "--output", "table"],
+        &["show", "hp", "--output", "table"],
         &["grant", "hostile", "--all", "--output", "table"],
         &["show", "hostile", "--output", "table"],
         &["grants", "--output", "table"],
@@ -299,11 +302,19 @@ fn secrets_never_reach_stderr_from_guest_logs_output_or_denials() {
 #[test]
 fn a_component_is_named_one_way_in_every_error() {
     let (w, dir) = hostile_world();
-    write_hp(&dir);
     std::fs::write(dir.join("trapper.wasm"), dummy_component("0.1.0")).unwrap();
     let tp = serde_json::json!({"name": "tp", "type": "command", "component": "trapper.wasm",
         "actions": {"list_workers": {"target": {"Command": "echo hello"}, "params": []}}});
     std::fs::write(dir.join("tp.json"), tp.to_string()).unwrap();
+    // Its manifest cannot load, so it cannot be reviewed: approving it fails, and so does
+    // running it, naming it 'tp'.
+    let _ = w.cpi(&[
+        "--provider-dir",
+        dir.to_str().unwrap(),
+        "grant",
+        "tp",
+        "--yes",
+    ]);
     // The component calls itself "hostile"; run as "hp" (and "tp"), that is its name.
     let cases: [(&[&str], &str, &str); 4] = [
         (

@@ -90,6 +90,16 @@ impl Run {
         json["error"].clone()
     }
 
+    /// Asserts success; returns stdout as text.
+    pub fn ok_text(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "cpi failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
     /// Everything the process printed.
     pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
@@ -127,6 +137,18 @@ impl World {
             url,
             token,
         }
+    }
+
+    /// Approves providers found in `provider_dir` (`cpi --provider-dir DIR grant --yes ...`).
+    pub fn approve(&self, provider_dir: &str, names: &[&str]) {
+        self.cpi(
+            &[
+                &["--provider-dir", provider_dir, "grant", "--yes"][..],
+                names,
+            ]
+            .concat(),
+        )
+        .ok_text();
     }
 
     /// The simulator's base URL (`http://127.0.0.1:PORT`).

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::{Limits, classify_text, excerpt, retry_after_in_text};
+use super::{ErrorRules, Limits, classify_text, excerpt, retry_after_in_text};
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::AcceptExit;
 
@@ -45,9 +45,16 @@ pub struct RawOutput {
 
 /// What a finished command means: its output, or the error its exit status stands for.
 /// Shared by real runs and by fixtures that record an exit status (`cpi test`).
-pub fn finish(program: &str, raw: RawOutput, accept: &[AcceptExit]) -> Result<ProcessOutput> {
+pub fn finish(
+    program: &str,
+    raw: RawOutput,
+    accept: &[AcceptExit],
+    errors: &ErrorRules,
+) -> Result<ProcessOutput> {
     if raw.exit_code != 0 && !accepted(accept, &raw)? {
-        return Err(exit_error(program, &raw));
+        let error = exit_error(program, &raw);
+        let stdout = String::from_utf8_lossy(&raw.stdout);
+        return Err(errors.apply(error, raw.exit_code, &[&raw.stderr, &stdout]));
     }
     if raw.exit_code != 0 {
         tracing::info!(
@@ -283,9 +290,10 @@ mod tests {
         spec: &Spec<'_>,
         limits: &Limits,
         accept: &[AcceptExit],
+        errors: &ErrorRules,
     ) -> Result<ProcessOutput> {
         let raw = run_raw(spec, limits).await?;
-        finish(&spec.argv[0], raw, accept)
+        finish(&spec.argv[0], raw, accept, errors)
     }
 
     fn argv(words: &[&str]) -> Vec<String> {
@@ -306,6 +314,7 @@ mod tests {
             },
             limits,
             &[],
+            &ErrorRules::default(),
         )
         .await
     }
@@ -325,26 +334,60 @@ mod tests {
         };
         let limits = Limits::default();
         let none = script("echo 'This machine does not have any snapshots'; exit 1");
-        let out = run_accepting(&spec(&none), &limits, &accept).await.unwrap();
+        let out = run_accepting(&spec(&none), &limits, &accept, &ErrorRules::default())
+            .await
+            .unwrap();
         assert_eq!(
             out.stdout.trim(),
             "This machine does not have any snapshots"
         );
         // The same code for another reason is still a failure, categorized as usual.
         let missing = script("echo 'error: Could not find a registered machine' >&2; exit 1");
-        let err = run_accepting(&spec(&missing), &limits, &accept)
+        let err = run_accepting(&spec(&missing), &limits, &accept, &ErrorRules::default())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
         // Another code with the accepted text is a failure too.
         let other = script("echo 'This machine does not have any snapshots'; exit 2");
         assert!(
-            run_accepting(&spec(&other), &limits, &accept)
+            run_accepting(&spec(&other), &limits, &accept, &ErrorRules::default())
                 .await
                 .is_err()
         );
         // Without accept_exit nothing changes.
-        assert!(run_accepting(&spec(&none), &limits, &[]).await.is_err());
+        assert!(
+            run_accepting(&spec(&none), &limits, &[], &ErrorRules::default())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_provider_error_rule_categorizes_what_a_real_process_said() {
+        let rule: crate::provider::ErrorRule = serde_json::from_value(serde_json::json!(
+            {"when": "^error: failed to get domain '", "category": "ResourceNotFoundError"}
+        ))
+        .unwrap();
+        let rules = ErrorRules::compile(&[rule]).unwrap();
+        let virsh = argv(&[
+            "sh",
+            "-c",
+            "echo \"error: failed to get domain 'nope'\" >&2; exit 1",
+        ]);
+        let spec = Spec {
+            argv: &virsh,
+            env: &[],
+            inherit_env: true,
+            stdin: None,
+        };
+        let limits = Limits::default();
+        let plain = run_accepting(&spec, &limits, &[], &ErrorRules::default()).await;
+        assert_eq!(plain.unwrap_err().kind(), ErrorKind::Provider);
+        let err = run_accepting(&spec, &limits, &[], &rules)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
+        assert_eq!(err.details()["exit_code"], 1);
     }
 
     #[tokio::test]

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Limits;
 use super::command::{self, ProcessOutput, RawOutput};
 use super::http::{self, Clients, HttpResponse, RawResponse, Request};
+use super::{ErrorRules, Limits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Capabilities;
 use crate::provider::AcceptExit;
@@ -149,19 +149,20 @@ impl Gate {
     }
 
     /// Runs a provider's command target: a non-zero exit (unless `accept` names it) is the
-    /// categorized error its output stands for.
+    /// categorized error its output stands for (by the provider's `errors` first).
     pub async fn command(
         &self,
         scope: &Scope,
         argv: &[String],
         accept: &[AcceptExit],
+        errors: &ErrorRules,
     ) -> Result<ProcessOutput> {
         let cmd = Command {
             argv,
             ..Command::default()
         };
         let raw = self.command_raw(scope, &cmd).await?;
-        command::finish(&argv[0], raw, accept)
+        command::finish(&argv[0], raw, accept, errors)
     }
 
     /// Sends a request after the scope's checks and returns the answer whatever its status.
@@ -179,10 +180,15 @@ impl Gate {
     }
 
     /// Sends a provider's endpoint request: a non-2xx answer is the categorized error its
-    /// status and body stand for.
-    pub async fn send(&self, scope: &Scope, req: &Request<'_>) -> Result<HttpResponse> {
+    /// status and body stand for (by the provider's `errors` first).
+    pub async fn send(
+        &self,
+        scope: &Scope,
+        req: &Request<'_>,
+        errors: &ErrorRules,
+    ) -> Result<HttpResponse> {
         let raw = self.fetch(scope, req).await?;
-        http::check(&format!("{} {}", req.method, req.url), raw)
+        http::check(&format!("{} {}", req.method, req.url), raw, errors)
     }
 
     /// The variables a command of `scope` gets on top of what it inherits: the gate's own for
@@ -242,11 +248,14 @@ mod tests {
         ]);
         let scope = sandboxed(&["env"], &["GRANTED_VAR", "LD_PRELOAD"]);
         let err = gate
-            .command(&scope, &argv(&["touch", "x"]), &[])
+            .command(&scope, &argv(&["touch", "x"]), &[], &ErrorRules::default())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CapabilityDenied, "{err}");
-        let out = gate.command(&scope, &argv(&["env"]), &[]).await.unwrap();
+        let out = gate
+            .command(&scope, &argv(&["env"]), &[], &ErrorRules::default())
+            .await
+            .unwrap();
         let names: Vec<&str> = out
             .stdout
             .lines()
@@ -261,7 +270,10 @@ mod tests {
         );
         // Without a capability set, the provider's own targets run with cpi's environment.
         let open = Scope::default();
-        let out = gate.command(&open, &argv(&["env"]), &[]).await.unwrap();
+        let out = gate
+            .command(&open, &argv(&["env"]), &[], &ErrorRules::default())
+            .await
+            .unwrap();
         assert!(out.stdout.contains("OTHER_VAR=no"), "{}", out.stdout);
     }
 
@@ -305,7 +317,10 @@ mod tests {
             body: None,
             tls: &tls,
         };
-        let err = gate.send(&Scope::default(), &req).await.unwrap_err();
+        let err = gate
+            .send(&Scope::default(), &req, &ErrorRules::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Provider, "{err}");
         assert!(err.is_transient(), "{err}");
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::{Limits, excerpt};
+use super::{ErrorRules, Limits, excerpt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Capabilities;
 
@@ -230,8 +230,9 @@ impl Clients {
 }
 
 /// What a response means for a provider's target: its UTF-8 body when the status is 2xx,
-/// otherwise the categorized error the status and body stand for.
-pub(super) fn check(what: &str, raw: RawResponse) -> Result<HttpResponse> {
+/// otherwise the categorized error the status and body stand for (by `errors` first, when one
+/// of its rules matches the body or reason phrase).
+pub(super) fn check(what: &str, raw: RawResponse, errors: &ErrorRules) -> Result<HttpResponse> {
     let retry_after = raw
         .headers
         .iter()
@@ -251,13 +252,9 @@ pub(super) fn check(what: &str, raw: RawResponse) -> Result<HttpResponse> {
             body,
         });
     }
-    Err(status_error(
-        what,
-        status,
-        raw.reason.as_deref(),
-        &body,
-        retry_after,
-    ))
+    let error = status_error(what, status, raw.reason.as_deref(), &body, retry_after);
+    let reason = raw.reason.unwrap_or_default();
+    Err(errors.apply(error, raw.status.into(), &[&body, &reason]))
 }
 
 /// One request of a redirect chain.
@@ -664,9 +661,35 @@ mod tests {
             tls: &Tls::default(),
         };
         let raw = clients.fetch(&req, None, &Limits::default()).await.unwrap();
-        let err = check("GET", raw).unwrap_err();
+        let err = check("GET", raw, &ErrorRules::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceNotFound, "{err}");
         assert!(err.message().contains("does not exist"), "{err}");
+    }
+
+    /// A provider's error rule reads the body before the status decides: a 400 that says a
+    /// quota was reached, and only for the status the rule names.
+    #[test]
+    fn error_rules_read_the_body_before_the_status_decides() {
+        let raw = || RawResponse {
+            status: 400,
+            reason: None,
+            headers: Vec::new(),
+            body: br#"{"message":"too many volumes: 10"}"#.to_vec(),
+        };
+        let rules = |exit_code: Option<i32>| {
+            let rule: crate::provider::ErrorRule = serde_json::from_value(serde_json::json!({
+                "when": "too many volumes", "category": "QuotaExceededError", "exit_code": exit_code
+            }))
+            .unwrap();
+            ErrorRules::compile(&[rule]).unwrap()
+        };
+        let err = check("POST /volumes", raw(), &rules(None)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::QuotaExceeded, "{err}");
+        assert_eq!(err.details()["error_rule"], "too many volumes");
+        let kind = |rules: &ErrorRules| check("POST /volumes", raw(), rules).unwrap_err().kind();
+        assert_eq!(kind(&rules(Some(400))), ErrorKind::QuotaExceeded);
+        assert_eq!(kind(&rules(Some(403))), ErrorKind::Validation);
+        assert_eq!(kind(&ErrorRules::default()), ErrorKind::Validation);
     }
 
     #[test]

@@ -204,6 +204,12 @@ pub(super) fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Resu
     let at = |what: String| {
         Error::validation(format!("{within} field '{name}': {what}")).with_detail("field", name)
     };
+    if pattern.column.is_some() {
+        return Err(at(
+            "\"column\" fields only apply to rules of type 'table'; this rule set reads JSON"
+                .into(),
+        ));
+    }
     let Some(pointer) = &pattern.pointer else {
         return Err(at(
             "rules of type 'json' read fields by JSON Pointer: add \"pointer\" (e.g. \"/id\")"

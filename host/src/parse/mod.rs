@@ -10,9 +10,11 @@
 //! - `array_patterns`: the first capture group of each item regex is the item's index; items
 //!   come out ordered by index (numerically when the indices are numbers);
 //! - a whole-body capture (`(.*)`) yields the body as JSON when it is JSON, however formatted;
-//! - `json` (an extension): fields read by JSON Pointer, see [`json`].
+//! - `json` (an extension): fields read by JSON Pointer, see [`json`];
+//! - `table` (an extension): column-aligned tables read by their header, see [`table`].
 
 pub mod json;
+pub mod table;
 
 use std::collections::BTreeMap;
 
@@ -88,6 +90,7 @@ pub struct CompiledRules {
     arrays: Vec<ArrayField>,
     json_fields: Vec<json::JsonField>,
     items: Option<json::Pointer>,
+    table: Option<table::Table>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +166,12 @@ fn compile_field(name: &str, pattern: &Pattern, within: &str) -> Result<Field> {
                 .into(),
         ));
     }
+    if pattern.column.is_some() {
+        return Err(at(
+            "\"column\" fields only apply to rules of type 'table'; this rule set matches regexes"
+                .into(),
+        ));
+    }
     let Some(source) = &pattern.regex else {
         return Err(at("needs a \"regex\"".into()));
     };
@@ -211,6 +220,7 @@ fn transform_of(pattern: &Pattern) -> std::result::Result<Option<Transform>, Str
 pub fn check_pattern(kind: RuleKind, name: &str, pattern: &Pattern) -> Result<()> {
     match kind {
         RuleKind::Json => json::compile_field(name, pattern, "patterns").map(|_| ()),
+        RuleKind::Table => table::check_field(name, pattern),
         _ => compile_field(name, pattern, "patterns").map(|_| ()),
     }
 }
@@ -220,6 +230,22 @@ impl CompiledRules {
     pub fn compile(rules: &ParseRules) -> Result<CompiledRules> {
         if rules.kind == RuleKind::Json {
             return Self::compile_json(rules);
+        }
+        if rules.kind == RuleKind::Table {
+            return Ok(CompiledRules {
+                kind: RuleKind::Table,
+                fields: Vec::new(),
+                separator: compile_regex("\n").expect("newline regex"),
+                arrays: Vec::new(),
+                json_fields: Vec::new(),
+                items: None,
+                table: Some(table::Table::compile(rules)?),
+            });
+        }
+        if rules.header.is_some() {
+            return Err(Error::validation(
+                "\"header\" only applies to rules of type 'table'".to_string(),
+            ));
         }
         if rules.items.is_some() {
             return Err(Error::validation(
@@ -289,11 +315,12 @@ impl CompiledRules {
             arrays,
             json_fields: Vec::new(),
             items: None,
+            table: None,
         })
     }
 
     fn compile_json(rules: &ParseRules) -> Result<CompiledRules> {
-        if rules.separator.is_some() || !rules.array_patterns.is_empty() {
+        if rules.separator.is_some() || !rules.array_patterns.is_empty() || rules.header.is_some() {
             return Err(Error::validation(
                 "rules of type 'json' take \"items\" and \"patterns\"; \"separator\" and \
                  \"array_patterns\" belong to the regex rule types"
@@ -318,11 +345,13 @@ impl CompiledRules {
             arrays: Vec::new(),
             json_fields,
             items,
+            table: None,
         })
     }
 
-    /// Applies the rules to raw output.
+    /// Applies the rules to raw output; `\r\n` ends a line like `\n` (see [`line_ends`]).
     pub fn apply(&self, output: &str) -> Result<Value> {
+        let output = &*line_ends(output);
         match self.kind {
             RuleKind::Object => Ok(Value::Object(self.object(output, &mut Budget::default())?)),
             RuleKind::Properties => {
@@ -334,6 +363,10 @@ impl CompiledRules {
                 Ok(Value::Object(map))
             }
             RuleKind::Array => self.array(output),
+            RuleKind::Table => match &self.table {
+                Some(table) => table.apply(output),
+                None => Err(Error::internal("table rules compiled without their table")),
+            },
             RuleKind::Json => {
                 let doc = json::document(output)?;
                 match &self.items {
@@ -362,7 +395,8 @@ impl CompiledRules {
 
     /// True when the rules produce a list.
     pub fn is_list(&self) -> bool {
-        self.kind == RuleKind::Array || (self.kind == RuleKind::Json && self.items.is_some())
+        matches!(self.kind, RuleKind::Array | RuleKind::Table)
+            || (self.kind == RuleKind::Json && self.items.is_some())
     }
 
     fn object(&self, output: &str, budget: &mut Budget) -> Result<Map<String, Value>> {
@@ -411,7 +445,19 @@ impl CompiledRules {
             .map(|f| f.name.as_str())
             .chain(self.arrays.iter().map(|a| a.name.as_str()))
             .chain(json::names(&self.json_fields))
+            .chain(self.table.iter().flat_map(|t| t.names()))
             .collect()
+    }
+}
+
+/// The output with every `\r\n` turned into `\n`, so that for every rule type `$` matches
+/// before a Windows line end and no capture ends in `\r` (a lone `\r` is kept). JSON loses
+/// nothing: a raw CR in JSON text is whitespace between tokens.
+pub fn line_ends(output: &str) -> std::borrow::Cow<'_, str> {
+    if output.contains("\r\n") {
+        std::borrow::Cow::Owned(output.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(output)
     }
 }
 
@@ -699,6 +745,51 @@ mod tests {
         assert_eq!(
             r.apply("plain text").unwrap(),
             json!({"worker": "plain text"})
+        );
+    }
+
+    #[test]
+    fn crlf_ends_a_line_for_every_rule_type() {
+        let object = rules(json!({"type": "object", "patterns": {
+            "name": {"regex": "Name:\\s+(.*)"},
+            "state": {"regex": "^State: (.*)$"}
+        }}));
+        assert_eq!(
+            object.apply("Name: win-01\r\nState: running\r\n").unwrap(),
+            json!({"name": "win-01", "state": "running"})
+        );
+        let array = rules(json!({"type": "array", "separator": "\\n\\n", "patterns": {
+            "id": {"regex": "^id=(.*)$"}
+        }}));
+        assert_eq!(
+            array.apply("id=a\r\n\r\nid=b\r\n").unwrap(),
+            json!([{"id": "a"}, {"id": "b"}])
+        );
+        let props = rules(
+            json!({"type": "properties", "patterns": {}, "array_patterns": {
+                "nics": {"object": {"type": {"regex": "^nic(\\d+)=(.*)$", "group": 2}}}
+            }}),
+        );
+        assert_eq!(
+            props.apply("nic1=nat\r\nnic2=bridged\r\n").unwrap(),
+            json!({"nics": [{"type": "nat"}, {"type": "bridged"}]})
+        );
+        let whole = rules(json!({"type": "object", "patterns": {"out": {"regex": "(.*)"}}}));
+        assert_eq!(
+            whole.apply("line one\r\nline two\r\n").unwrap(),
+            json!({"out": "line one\nline two"})
+        );
+        let json_rules = rules(json!({"type": "json", "patterns": {
+            "name": {"pointer": "/name"}
+        }}));
+        assert_eq!(
+            json_rules.apply("{\r\n  \"name\": \"w\"\r\n}\r\n").unwrap(),
+            json!({"name": "w"})
+        );
+        let table = rules(json!({"type": "table", "patterns": {"name": {"column": "Name"}}}));
+        assert_eq!(
+            table.apply("Name\r\n----\r\nwin 01\r\n").unwrap(),
+            json!([{"name": "win 01"}])
         );
     }
 

@@ -68,10 +68,24 @@ impl Registry {
                 continue;
             }
             seen.push(canonical);
+            // A `NAME.wasm` that provider file `NAME` of this directory names as its
+            // `component` is that provider's, not a standalone provider `NAME` conflicting
+            // with it (under another name it is both: a standalone provider and a component).
+            let mut claimed: Vec<PathBuf> = Vec::new();
             for path in provider_files(dir)?.into_iter().chain(component_files(dir)) {
+                if claimed.contains(&path.canonicalize().unwrap_or_else(|_| path.clone())) {
+                    continue;
+                }
                 match load_file(&path) {
                     Ok((provider, text)) if self.is_builtin_copy(&provider, text.as_deref()) => {}
-                    Ok((provider, _)) => self.insert(provider),
+                    Ok((provider, _)) => {
+                        if let Some(component) = provider.component_path()
+                            && component.file_stem() == Some(provider.name.as_ref())
+                        {
+                            claimed.push(component.canonicalize().unwrap_or(component));
+                        }
+                        self.insert(provider);
+                    }
                     Err(err) => self.problems.push(err),
                 }
             }
@@ -252,6 +266,21 @@ mod tests {
         let err = registry.get("cloudco").unwrap_err();
         assert!(err.message().contains("built-in"), "{err}");
         assert!(registry.get("truenas").unwrap().is_builtin());
+    }
+
+    #[test]
+    fn a_component_named_by_a_provider_file_is_not_a_second_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"{"name":"cc","type":"command","component":"cc.wasm","actions":{}}"#;
+        std::fs::write(dir.path().join("cc.json"), text).unwrap();
+        std::fs::write(dir.path().join("cc.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.path().join("solo.wasm"), b"\0asm").unwrap();
+        let text = r#"{"name":"other","type":"command","component":"solo.wasm","actions":{}}"#;
+        std::fs::write(dir.path().join("other.json"), text).unwrap();
+        let registry = Registry::discover(&[dir.path().into()]).unwrap();
+        assert!(registry.get("cc").unwrap().source.ends_with("cc.json"));
+        assert!(registry.get("solo").is_ok() && registry.get("other").is_ok());
+        assert!(registry.conflicts().is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::exec::ErrorRules;
 use crate::parse::CompiledRules;
 
 pub(crate) use discover::provider_files;
@@ -52,19 +53,39 @@ pub struct Provider {
     /// `secrets` wins over this list.
     #[serde(default)]
     pub not_secret: Vec<String>,
+    /// Parameter declarations by name: type, pattern, allowed values, bounds. Every value of a
+    /// declared parameter is checked before anything runs; actions still list the names they
+    /// take in `params`.
+    #[serde(default)]
+    pub parameters: IndexMap<String, ParamDecl>,
     /// A WebAssembly component (path relative to this file) whose hooks override the JSON
     /// rules for the actions it covers.
     #[serde(default)]
     pub component: Option<String>,
+    /// What the platform's error messages mean, for every action: checked in order (after
+    /// the action's own rules) before the built-in heuristics.
+    #[serde(default)]
+    pub error_rules: Vec<ErrorRule>,
+    /// Environment variables its commands read (`AWS_PROFILE`): once the provider is
+    /// approved they are passed on; every other variable but a small base is not. Never
+    /// `LD_*`/`DYLD_*`.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// The provider's actions, in file order.
     #[serde(default)]
     pub actions: IndexMap<String, Action>,
     /// Where the provider was loaded from (`<built-in>/NAME.json` for a built-in one).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The sha256 of the exact bytes the provider was parsed from (empty for a standalone
+    /// component, whose own digest pins it).
+    #[serde(skip)]
+    pub sha256: String,
     /// Whether it is built into cpi or read from a file.
     #[serde(skip)]
     pub origin: Origin,
+    #[serde(skip)]
+    compiled_errors: OnceLock<std::result::Result<ErrorRules, Error>>,
 }
 
 /// Where a provider came from, which decides how far it is trusted.
@@ -75,6 +96,115 @@ pub enum Origin {
     /// Read from a file in a provider directory.
     #[default]
     File,
+}
+
+/// What values a parameter accepts (§12.1 "validate and sanitize all user inputs"). Every
+/// rule given must hold; a value is checked as the text that is substituted.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ParamDecl {
+    /// `string` (the default), `integer`, `number` or `boolean` (`true`/`false`).
+    #[serde(rename = "type", default)]
+    pub kind: ParamType,
+    /// What the parameter is, for `cpi show`, `cpi docs` and `--help`-like listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A regex the whole value must match (cpi anchors it: `^(?:PATTERN)$`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The only values accepted (compared as text: `2` and `"2"` are the same value).
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<Value>>,
+    /// Smallest value of an `integer`/`number`; shortest length (characters) of a `string`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest value of an `integer`/`number`; longest length (characters) of a `string`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// `true`: the value is secret whatever its name; `false`: never treated as secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<bool>,
+    /// Whether a value may start with `-` where it begins a command word (where a CLI would
+    /// read it as an option). Refused unless this is `true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_leading_dash: bool,
+    #[serde(skip)]
+    compiled: OnceLock<std::result::Result<regex::Regex, String>>,
+}
+
+/// The type of a declared parameter's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// Any text (the default).
+    #[default]
+    String,
+    /// A whole number in decimal (`-3`, `42`).
+    Integer,
+    /// A decimal number (`1.5`, `2e3`); never `NaN` or infinity.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+        })
+    }
+}
+
+impl ParamDecl {
+    /// The rules in a few words for people (`integer, 1 to 64`, `string matching ^[a-z]+$`);
+    /// the description is not included.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.kind.to_string()];
+        if let Some(choices) = &self.choices {
+            let list: Vec<String> = choices
+                .iter()
+                .map(|c| match c {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            parts.push(format!("one of {}", list.join(", ")));
+        }
+        let unit = if self.kind == ParamType::String {
+            " characters"
+        } else {
+            ""
+        };
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => parts.push(format!("{min} to {max}{unit}")),
+            (Some(min), None) => parts.push(format!("at least {min}{unit}")),
+            (None, Some(max)) => parts.push(format!("at most {max}{unit}")),
+            (None, None) => {}
+        }
+        if let Some(pattern) = &self.pattern {
+            parts.push(format!("matching {pattern}"));
+        }
+        if self.allow_leading_dash {
+            parts.push("may start with -".into());
+        }
+        parts.join(", ")
+    }
+
+    /// The declaration's `pattern`, anchored to the whole value and compiled once; `None`
+    /// without one, an error text when it does not compile.
+    pub fn regex(&self) -> Option<std::result::Result<&regex::Regex, &str>> {
+        let pattern = self.pattern.as_deref()?;
+        let compiled = self.compiled.get_or_init(|| {
+            regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        Some(compiled.as_ref().map_err(String::as_str))
+    }
 }
 
 /// `command` or `endpoint` (§4).
@@ -138,8 +268,76 @@ pub struct Action {
     /// the answer says which page comes next.
     #[serde(default)]
     pub paginate: Option<Paginate>,
+    /// What the platform's error messages mean for this action (or step): checked in order
+    /// before the provider's `error_rules` and the built-in heuristics.
+    #[serde(default)]
+    pub error_rules: Vec<ErrorRule>,
+    /// How long the result may be reused (`"1h"`, `"30m"`; `"0"`: never): `list_regions`,
+    /// `list_zones`, `list_images` and `list_worker_types` are kept an hour without it; worker
+    /// and disk state is never cached.
+    #[serde(default)]
+    pub cache: Option<String>,
     #[serde(skip)]
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
+    #[serde(skip)]
+    compiled_errors: OnceLock<std::result::Result<ErrorRules, Error>>,
+}
+
+/// One provider-declared error rule: a failed command or request whose error text matches
+/// `when` (and whose exit status is `exit_code`, when given) is an error of `category`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// A regex searched in the command's stderr and stdout, or the HTTP error body and reason
+    /// phrase (`"error: failed to get domain '"`); it may not match the empty text.
+    pub when: String,
+    /// The category the error gets.
+    pub category: ErrorCategory,
+    /// Only for this exit status (a command) or HTTP status (an endpoint).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// The categories an error rule can give (§10.1, plus timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ErrorCategory {
+    /// Credentials missing, invalid or expired.
+    #[serde(rename = "AuthenticationError")]
+    Authentication,
+    /// The resource named does not exist.
+    #[serde(rename = "ResourceNotFoundError")]
+    ResourceNotFound,
+    /// A platform limit was reached.
+    #[serde(rename = "QuotaExceededError")]
+    QuotaExceeded,
+    /// The platform throttled the caller (retried for safe actions).
+    #[serde(rename = "RateLimitError")]
+    RateLimit,
+    /// The request was invalid.
+    #[serde(rename = "ValidationError")]
+    Validation,
+    /// The platform failed.
+    #[serde(rename = "ProviderError")]
+    Provider,
+    /// The platform gave up waiting.
+    #[serde(rename = "TimeoutError")]
+    Timeout,
+}
+
+impl ErrorCategory {
+    /// The error kind of this category.
+    pub fn kind(self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ErrorCategory::Authentication => ErrorKind::Authentication,
+            ErrorCategory::ResourceNotFound => ErrorKind::ResourceNotFound,
+            ErrorCategory::QuotaExceeded => ErrorKind::QuotaExceeded,
+            ErrorCategory::RateLimit => ErrorKind::RateLimit,
+            ErrorCategory::Validation => ErrorKind::Validation,
+            ErrorCategory::Provider => ErrorKind::Provider,
+            ErrorCategory::Timeout => ErrorKind::Timeout,
+        }
+    }
 }
 
 /// Paging for a list action: cpi follows the pages (unless the user chose one) and returns
@@ -191,6 +389,27 @@ impl Action {
             Ok(compiled) => Ok(Some(compiled)),
             Err(err) => Err(err.clone()),
         }
+    }
+
+    /// The action's own error rules, compiled on first use and cached.
+    pub fn error_rules(&self) -> Result<&ErrorRules> {
+        compiled_errors(&self.compiled_errors, &self.error_rules, "error_rules")
+    }
+}
+
+/// Compiles error rules once into `cell`; a bad rule is an error naming where it is.
+fn compiled_errors<'a>(
+    cell: &'a OnceLock<std::result::Result<ErrorRules, Error>>,
+    rules: &[ErrorRule],
+    at: &str,
+) -> Result<&'a ErrorRules> {
+    match cell.get_or_init(|| {
+        ErrorRules::compile(rules).map_err(|(i, e)| {
+            Error::validation(format!("{at}[{i}]: {e}")).with_detail("error_rule", i)
+        })
+    }) {
+        Ok(compiled) => Ok(compiled),
+        Err(err) => Err(err.clone()),
     }
 }
 
@@ -433,15 +652,20 @@ fn is_http_token(s: &str) -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ParseRules {
-    /// `object`, `array` or `properties`.
+    /// `object`, `array`, `properties`, `json` or `table`.
     #[serde(rename = "type")]
     pub kind: RuleKind,
     /// Field name → pattern, in output order.
     #[serde(default)]
     pub patterns: IndexMap<String, Pattern>,
-    /// For `array`: the regex records are split on (default `\n`).
+    /// For `array`: the regex records are split on (default `\n`). For `table`: the regex
+    /// each line is split into cells on (default: columns at the header words' positions).
     #[serde(default)]
     pub separator: Option<String>,
+    /// For `table`: a regex matching the header line (default: the first line that is neither
+    /// blank nor a rule line).
+    #[serde(default)]
+    pub header: Option<String>,
     /// For `properties`: list fields whose items are numbered in the output.
     #[serde(default)]
     pub array_patterns: IndexMap<String, ArrayPattern>,
@@ -463,6 +687,8 @@ pub enum RuleKind {
     Properties,
     /// JSON output read by JSON Pointer (an extension): an object, or a list with `items`.
     Json,
+    /// A column-aligned table read by its header line (an extension): a list of rows.
+    Table,
 }
 
 /// One field's extraction rule.
@@ -470,13 +696,16 @@ pub enum RuleKind {
 #[schemars(deny_unknown_fields)]
 pub struct Pattern {
     /// The regex (multi-line: `^`/`$` match at line boundaries); required except in `json`
-    /// rules, where it optionally narrows the text at `pointer`.
+    /// and `table` rules, where it optionally narrows the text at `pointer` or the cell.
     #[serde(default)]
     pub regex: Option<String>,
     /// For `json` rules: the JSON Pointer (RFC 6901) of the field, relative to the item;
     /// `*` segments collect every element into a list.
     #[serde(default)]
     pub pointer: Option<String>,
+    /// For `table` rules: the header text of the field's column (case and spacing ignored).
+    #[serde(default)]
+    pub column: Option<String>,
     /// Capture group to take; defaults to the last group, or the whole match without groups.
     #[serde(default)]
     pub group: Option<usize>,
@@ -520,6 +749,7 @@ impl Provider {
             .with_detail("json_path", at)
         })?;
         provider.source = path.to_path_buf();
+        provider.sha256 = crate::request::sha256(text.as_bytes());
         provider.check_shown_text(path)?;
         Ok(provider)
     }
@@ -588,9 +818,14 @@ impl Provider {
             status_map: IndexMap::new(),
             secrets: Vec::new(),
             not_secret: Vec::new(),
+            parameters: IndexMap::new(),
             component: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            error_rules: Vec::new(),
+            env: Vec::new(),
             actions: IndexMap::new(),
             source: path.to_path_buf(),
+            compiled_errors: OnceLock::new(),
+            sha256: String::new(),
             origin: Origin::File,
         })
     }
@@ -608,6 +843,11 @@ impl Provider {
         let relative = self.component.as_deref()?;
         let base = self.source.parent().unwrap_or(Path::new("."));
         Some(base.join(relative))
+    }
+
+    /// The provider-wide error rules, compiled on first use and cached.
+    pub fn error_rules(&self) -> Result<&ErrorRules> {
+        compiled_errors(&self.compiled_errors, &self.error_rules, "error_rules")
     }
 
     /// Looks an action up by name, with an error listing the available ones.

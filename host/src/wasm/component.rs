@@ -474,3 +474,42 @@ fn trap_error(name: &str, limits: &SandboxLimits, err: wasmtime::Error) -> Error
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(program: &str, args: &[&str], http: &[&str]) -> types::Manifest {
+        types::Manifest {
+            name: "spoof".into(),
+            version: "1.0.0".into(),
+            api_version: API_VERSION.into(),
+            commands: vec![types::CommandCapability {
+                program: program.into(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+            }],
+            http: http.iter().map(|h| h.to_string()).collect(),
+            provider_json: None,
+            parses: Vec::new(),
+            invokes: Vec::new(),
+            maps_status: false,
+        }
+    }
+
+    #[test]
+    fn manifest_rules_that_could_rewrite_the_grant_screen_are_refused() {
+        let path = &who("spoof", Path::new("spoof.wasm"));
+        assert!(convert_manifest(manifest("echo", &["*"], &["https://a.example"]), path).is_ok());
+        for raw in [
+            manifest("\u{1b}[1A\u{1b}[2Kecho", &[], &[]),
+            manifest("sh", &["-c", "**\u{202e}"], &[]),
+            manifest("echo", &["zero\u{200b}width"], &[]),
+            manifest("echo", &[], &["https://a.example\u{1b}]52;c;Zm9v\u{7}"]),
+        ] {
+            let err = convert_manifest(raw, path).unwrap_err();
+            assert!(err.message().contains("bidi or zero-width"), "{err}");
+            assert!(!err.message().contains('\u{1b}'), "{err}");
+            assert!(!err.message().contains('\u{202e}'), "{err}");
+        }
+    }
+}

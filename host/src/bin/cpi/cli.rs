@@ -147,10 +147,14 @@ pub enum Command {
         /// How many batch items run at once.
         #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
         parallel: usize,
-        /// Let batch lines set what is otherwise the operator's: values from -p or cpi.toml,
-        /// base URLs, TLS settings and server paths (see `cpi::exposed`).
+        /// Let batch lines set what is otherwise the operator's: values from cpi.toml, base
+        /// URLs, TLS settings and server paths (see `cpi::exposed`).
         #[arg(long, requires = "batch")]
         allow_override: bool,
+        /// Run a cached metadata action (list_regions, list_images, ...) for real and store
+        /// the fresh result.
+        #[arg(long)]
+        refresh: bool,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     #[command(
@@ -219,15 +223,21 @@ pub enum Command {
         #[command(flatten)]
         params: ParamArgs,
     },
-    /// Show what a component provider requests and what is granted; grant all of it
-    /// (`--all`) or a subset (`--run`, `--net`), and which environment variables its
-    /// commands may see (`--env`).
+    /// Review what a provider that is not built in can do (the programs and argument shapes
+    /// it runs, which of them are arbitrary code, the hosts it contacts, the environment it
+    /// reads) and approve it: on a terminal it asks, in scripts pass --yes. The approval is
+    /// pinned to the provider's files and path: any change needs a new one. For a component
+    /// provider, grant a subset with --run/--net.
     #[command(
-        after_help = "Examples:\n  cpi grant cloudco-wasm                       # show requested vs granted\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
+        after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
     )]
     Grant {
-        /// Provider name.
-        provider: String,
+        /// Provider names.
+        #[arg(required = true, value_name = "PROVIDER")]
+        providers: Vec<String>,
+        /// Approve without asking (for scripts): everything the provider asks for.
+        #[arg(long, short = 'y')]
+        yes: bool,
         /// Grant everything the component requests.
         #[arg(long)]
         all: bool,
@@ -240,6 +250,43 @@ pub enum Command {
         /// Pass this environment variable to the commands it runs (repeatable; never LD_*).
         #[arg(long = "env", value_name = "NAME")]
         env: Vec<String>,
+    },
+    /// Install a provider from a local file or directory, an https:// URL, or a git repository
+    /// at a revision (git+URL@REV#SUBDIR): shows what it can do, asks for approval, copies it
+    /// into the store and records it in the lock file. With --locked, installs every provider
+    /// of the lock file exactly as recorded and refuses any changed byte.
+    #[command(
+        after_help = "Examples:\n  cpi install ./hetzner.json\n  cpi install https://example.org/providers/hetzner.json --sha256 3f2a...\n  cpi install 'git+https://example.org/cpi-providers.git@v1.4#hetzner'\n  cpi install --locked --lock team.lock --yes"
+    )]
+    Install {
+        /// Where the provider comes from (not with --locked).
+        #[arg(required_unless_present = "locked", conflicts_with = "locked")]
+        source: Option<String>,
+        #[command(flatten)]
+        opts: InstallArgs,
+        /// Install every provider of the lock file exactly as recorded.
+        #[arg(long)]
+        locked: bool,
+        /// The sha256 the provider file must have.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+    },
+    /// Fetch installed providers again: an unchanged capability request moves the approval,
+    /// a grown one is reviewed and asked again.
+    #[command(after_help = "Examples:\n  cpi update\n  cpi update hetzner")]
+    Update {
+        /// Only this provider.
+        provider: Option<String>,
+        #[command(flatten)]
+        opts: InstallArgs,
+    },
+    /// Remove an installed provider, its approval and its store entry.
+    #[command(after_help = "Examples:\n  cpi uninstall hetzner")]
+    Uninstall {
+        /// Provider name.
+        provider: String,
+        #[command(flatten)]
+        opts: InstallArgs,
     },
     /// Remove every grant of a component provider.
     #[command(after_help = "Examples:\n  cpi revoke cloudco-wasm")]
@@ -376,4 +423,18 @@ pub struct ParamArgs {
     /// Wall-clock limit of all of one run's component calls together, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     pub wasm_run_timeout: f64,
+}
+
+/// Options shared by install, update and uninstall.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Approve without asking (for scripts).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The lock file (default: $XDG_CONFIG_HOME/cpi/cpi.lock).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Allow plain http:// to a loopback address (tests only; never another host).
+    #[arg(long)]
+    pub allow_http_loopback: bool,
 }

@@ -1,69 +1,233 @@
-//! `cpi grant`, `cpi revoke`, `cpi grants`: what component providers may do.
+//! `cpi grant`, `cpi revoke`, `cpi grants`: the one review and approval verb for every provider
+//! that is not built in (JSON and component providers alike), and the list of approvals.
 
 use std::process::ExitCode;
 
-use cpi::escape::line;
+use cpi::escape;
 use cpi::grants::{Grant, GrantStore};
 use cpi::policy::{Capabilities, CommandRule, HttpRule};
-use cpi::{Engine, Error, Result};
+use cpi::{Engine, Error, Provider, Result};
 use serde_json::json;
 
+use super::review::{self, Consent};
 use super::{registry, runtime};
 use crate::cli::Global;
 use crate::output::{self, outln};
 
-fn store() -> Result<GrantStore> {
+/// The approval store (`$XDG_CONFIG_HOME/cpi/grants`).
+pub fn store() -> Result<GrantStore> {
     GrantStore::default_store()
         .ok_or_else(|| Error::internal("no user config directory for grants"))
 }
 
-pub fn grant(
-    g: &Global,
-    name: &str,
-    all: bool,
-    run: &[String],
-    net: &[String],
-    env: &[String],
-) -> Result<ExitCode> {
-    let registry = registry(g)?;
-    let provider = registry.get(name)?;
-    if provider.component.is_none() {
-        return Err(Error::validation(format!(
-            "provider '{name}' is a JSON provider without a component; it needs no grants"
-        )));
+/// What `cpi grant` was asked to approve.
+pub struct Choice<'a> {
+    /// `--yes`: approve without asking.
+    pub yes: bool,
+    /// `--all`: grant a component everything it requests.
+    pub all: bool,
+    /// `--run`: one requested command pattern.
+    pub run: &'a [String],
+    /// `--net`: one requested origin.
+    pub net: &'a [String],
+    /// `--env`: variables passed to its commands.
+    pub env: &'a [String],
+    /// Called by `cpi install`/`cpi update`: they print the machine summary, so the review
+    /// goes to stderr when stdout is JSON.
+    pub nested: bool,
+}
+
+/// Prints a review line where a person reads it: stdout for tables, stderr when stdout is
+/// JSON for another command.
+fn say(to_stderr: bool, line: &str) {
+    if to_stderr {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}");
     }
+}
+
+/// `cpi grant NAME...`: review each provider and approve it.
+pub fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCode> {
+    let registry = registry(g)?;
+    for name in names {
+        let provider = registry.get(name)?;
+        if provider.is_builtin() {
+            if !g.json {
+                outln!("{name} is built into cpi: it needs no approval");
+            }
+            continue;
+        }
+        match provider.component {
+            None => {
+                grant_json(g, provider, choice)?;
+            }
+            Some(_) => {
+                grant_component(g, provider, choice)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The values a provider's parameters have now (config, environment, defaults), for showing
+/// which base URL a configured origin is.
+fn current_values(g: &Global, provider: &Provider) -> cpi::template::Values {
+    let inputs = cpi::params::Inputs {
+        cli: Default::default(),
+        config: super::config(g)
+            .and_then(|c| c.provider(&provider.name))
+            .unwrap_or_default(),
+        use_env: true,
+    };
+    let mut values = cpi::template::Values::new();
+    for action in provider.actions.values() {
+        for (k, v) in cpi::params::resolve(provider, action, &inputs).values {
+            values.entry(k).or_insert(v);
+        }
+    }
+    values
+}
+
+/// Reviews and approves a JSON provider: its derived request, pinned to its file and path.
+/// Whether it is approved afterwards.
+pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Result<bool> {
+    let name = &provider.name;
+    let store = store()?;
+    let existing = store.load(name)?;
+    let proposed = cpi::approval::approve_json(provider, choice.env)?;
+    let request = proposed.request.clone().unwrap_or_default();
+    let current = existing.as_ref().is_some_and(|e| {
+        cpi::approval::check_pins(e, provider).is_ok() && e.kind == "json" && e.env == proposed.env
+    });
+    let grew: Vec<String> = match existing.as_ref().and_then(|e| e.request.as_ref()) {
+        Some(old) if !current => request.growth_since(old),
+        _ => Vec::new(),
+    };
+    if g.json && !choice.yes && !choice.nested {
+        output::print_machine(&json!({"provider": name, "kind": "json",
+            "path": proposed.path, "sha256": provider.sha256, "approved": current,
+            "request": request, "grew": grew,
+            "capabilities_sha256": proposed.capabilities_sha256}));
+        return Ok(current);
+    }
+    let err_out = g.json;
+    let say = |line: &str| say(err_out, line);
+    if !g.json || choice.nested {
+        say(&format!("{}: JSON provider", escape::line(name)));
+        say(&format!("  file    {}", escape::line(&proposed.path)));
+        say(&format!("  sha256  {}", provider.sha256));
+        let status = match &existing {
+            _ if current => "approved".to_string(),
+            None => "not approved".to_string(),
+            Some(old) if old.path != proposed.path => format!(
+                "not approved here (approved as {})",
+                escape::line(&old.path)
+            ),
+            Some(_) => "CHANGED since it was approved: the approval no longer applies".into(),
+        };
+        say(&format!("  status  {status}"));
+        if !grew.is_empty() {
+            say("What it asks for beyond what was approved:");
+            for line in &grew {
+                say(&format!("  {}", escape::line(line)));
+            }
+        }
+        for line in review::lines(provider, &request, &current_values(g, provider)) {
+            say(&line);
+        }
+    }
+    if current && !choice.yes {
+        return Ok(true);
+    }
+    let asked = review::ask(
+        Consent {
+            yes: choice.yes || choice.all,
+        },
+        name,
+        request.runs_arbitrary_code(),
+    );
+    if let Err(err) = asked {
+        if existing.is_none() && !choice.yes && !stdin_is_terminal() {
+            // Showing is not approving: say how to approve, without failing a look.
+            say(&format!(
+                "not approved: run `cpi grant {} --yes` to approve it",
+                escape::line(name)
+            ));
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    let path = store.save(&proposed)?;
+    if g.json && !choice.nested {
+        output::print_machine(&json!({"provider": name, "approved": true,
+            "sha256": provider.sha256, "capabilities_sha256": proposed.capabilities_sha256}));
+    } else {
+        say(&format!(
+            "approved {} (pinned to sha256 {} of {}), saved in {}",
+            escape::line(name),
+            &provider.sha256[..12],
+            escape::line(&proposed.path),
+            path.display()
+        ));
+    }
+    Ok(true)
+}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Reviews and grants a component provider: the rules its manifest requests (all with
+/// `--yes`/`--all`, or some with `--run`/`--net`), pinned to its component and its JSON file.
+/// Whether it is granted afterwards.
+pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Result<bool> {
+    let name = provider.name.as_str();
     let engine = Engine::new()?;
     let component = runtime()?.block_on(engine.load_component(provider))?;
     let manifest = component.manifest();
     let store = store()?;
     let existing = store.load(name)?;
-    let stale = existing
-        .as_ref()
-        .is_some_and(|e| e.component_sha256 != component.sha256());
-
-    let choosing = all || !run.is_empty() || !net.is_empty() || !env.is_empty();
-    if choosing {
-        let mut chosen = Capabilities::default();
-        if all {
-            chosen.extend(&manifest.requested);
-        }
-        for pattern in run {
-            chosen.commands.push(CommandRule::parse(pattern)?);
-        }
-        for origin in net {
-            chosen.http.push(HttpRule::parse(origin)?);
-        }
+    let stale = existing.as_ref().is_some_and(|e| {
+        e.component_sha256 != component.sha256() || cpi::approval::check_pins(e, provider).is_err()
+    });
+    let mut chosen = Capabilities::default();
+    if choice.all || choice.yes {
+        chosen.extend(&manifest.requested);
+    }
+    for pattern in choice.run {
+        chosen.commands.push(CommandRule::parse(pattern)?);
+    }
+    for origin in choice.net {
+        chosen.http.push(HttpRule::parse(origin)?);
+    }
+    let choosing = choice.all || choice.yes || !chosen.is_empty() || !choice.env.is_empty();
+    if !choosing && !g.json && stdin_is_terminal() {
+        show_component(provider, &component, &Capabilities::default(), stale);
+        review::ask(
+            Consent { yes: false },
+            name,
+            !manifest.requested.commands.is_empty(),
+        )?;
+        chosen.extend(&manifest.requested);
+    }
+    if choosing || !chosen.is_empty() {
         chosen.check_within(&manifest.requested)?;
         let mut grant = match existing.filter(|_| !stale) {
             Some(previous) => previous,
             None => Grant {
                 provider: name.to_string(),
+                kind: "component".into(),
                 component_sha256: component.sha256().to_string(),
                 ..Grant::default()
             },
         };
+        grant.kind = "component".into();
+        grant.path = cpi::approval::canonical(&provider.source);
+        grant.json_sha256 = (!provider.sha256.is_empty()).then(|| provider.sha256.clone());
         grant.capabilities.extend(&chosen);
-        for var in env {
+        for var in choice.env {
             if !grant.env.contains(var) {
                 grant.env.push(var.clone());
             }
@@ -73,15 +237,18 @@ pub fn grant(
         if !g.json {
             outln!(
                 "granted to {} (pinned to sha256 {}), saved in {}",
-                line(name),
+                escape::line(name),
                 &component.sha256()[..12],
-                line(&path.display().to_string())
+                escape::line(&path.display().to_string())
             );
         }
     }
-    let granted = store
-        .load(name)?
-        .filter(|gr| gr.component_sha256 == component.sha256());
+    let granted = store.load(name)?.filter(|gr| {
+        gr.component_sha256 == component.sha256() && cpi::approval::check_pins(gr, provider).is_ok()
+    });
+    if choice.nested {
+        return Ok(granted.is_some());
+    }
     let caps = granted
         .as_ref()
         .map(|gr| gr.capabilities.clone())
@@ -91,21 +258,32 @@ pub fn grant(
             &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "requested": manifest.requested, "granted": caps,
-                   "env": granted.map(|gr| gr.env).unwrap_or_default()}),
+                   "env": granted.as_ref().map(|gr| gr.env.clone()).unwrap_or_default()}),
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(granted.is_some());
     }
-    // The manifest is the component's own text: escaped, so it cannot redraw this prompt.
+    show_component(provider, &component, &caps, stale && !choosing);
+    Ok(granted.is_some())
+}
+
+/// The requested-versus-granted table of a component, every manifest string escaped.
+fn show_component(
+    provider: &Provider,
+    component: &cpi::wasm::Component,
+    caps: &Capabilities,
+    stale: bool,
+) {
+    let manifest = component.manifest();
     outln!(
         "{}: component {} ({} {}), sha256 {}",
-        line(name),
-        line(&component.path().display().to_string()),
-        line(&manifest.name),
-        line(&manifest.version),
+        escape::line(&provider.name),
+        escape::line(&component.path().display().to_string()),
+        escape::line(&manifest.name),
+        escape::line(&manifest.version),
         component.sha256()
     );
-    if stale && !choosing {
-        outln!("  ! the component changed since it was granted: the old grant no longer applies");
+    if stale {
+        outln!("  ! the provider changed since it was granted: the old grant no longer applies");
     }
     outln!("  requested                                  granted");
     for rule in &manifest.requested.commands {
@@ -114,7 +292,16 @@ pub fn grant(
         } else {
             "no"
         };
-        outln!("  run  {:<38} {mark}", line(&rule.to_string()));
+        let shell = ["sh", "bash", "dash", "zsh"].contains(&rule.program.as_str());
+        let flag = if shell || rule.args.iter().any(|a| a == "**") {
+            "  !! ARBITRARY CODE OR ARGUMENTS"
+        } else {
+            ""
+        };
+        outln!(
+            "  run  {:<38} {mark}{flag}",
+            escape::line(&rule.to_string()).into_owned()
+        );
     }
     for rule in &manifest.requested.http {
         let mark = if caps.http.contains(rule) {
@@ -122,12 +309,14 @@ pub fn grant(
         } else {
             "no"
         };
-        outln!("  net  {:<38} {mark}", line(&rule.to_string()));
+        outln!(
+            "  net  {:<38} {mark}",
+            escape::line(&rule.to_string()).into_owned()
+        );
     }
     if manifest.requested.is_empty() {
         outln!("  (nothing: this component cannot run commands or reach the network)");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
@@ -135,9 +324,9 @@ pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
     if g.json {
         output::print_machine(&json!({"provider": name, "revoked": removed}));
     } else if removed {
-        outln!("revoked every grant of {}", line(name));
+        outln!("revoked every grant of {}", escape::line(name));
     } else {
-        outln!("{} had no grants", line(name));
+        outln!("{} had no grants", escape::line(name));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -152,17 +341,37 @@ pub fn list(g: &Global) -> Result<ExitCode> {
         outln!("no grants");
     }
     for grant in grants {
-        // Grant files hold rules copied from manifests: escaped like the manifests.
-        let sha: String = grant.component_sha256.chars().take(12).collect();
-        outln!("{} (sha256 {})", line(&grant.provider), line(&sha));
+        let pin = grant
+            .json_sha256
+            .as_deref()
+            .filter(|_| grant.component_sha256.is_empty())
+            .unwrap_or(&grant.component_sha256);
+        outln!(
+            "{} ({}, sha256 {})",
+            escape::line(&grant.provider),
+            if grant.kind.is_empty() {
+                "component"
+            } else {
+                &grant.kind
+            },
+            &pin[..pin.len().min(12)]
+        );
+        if let Some(request) = &grant.request {
+            for item in &request.commands {
+                outln!("  run  {}", escape::line(&item.rule.to_string()));
+            }
+            for item in &request.http {
+                outln!("  net  {}", escape::line(&item.origin));
+            }
+        }
         for rule in &grant.capabilities.commands {
-            outln!("  run  {}", line(&rule.to_string()));
+            outln!("  run  {}", escape::line(&rule.to_string()));
         }
         for rule in &grant.capabilities.http {
-            outln!("  net  {}", line(&rule.to_string()));
+            outln!("  net  {}", escape::line(&rule.to_string()));
         }
         for var in &grant.env {
-            outln!("  env  {}", line(var));
+            outln!("  env  {}", escape::line(var));
         }
     }
     Ok(ExitCode::SUCCESS)

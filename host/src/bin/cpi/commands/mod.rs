@@ -5,7 +5,9 @@ mod completions;
 mod demo;
 mod docs;
 mod grant;
+mod install;
 mod new;
+mod review;
 mod run;
 mod schema;
 mod serve;
@@ -75,13 +77,14 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             wait,
             wait_timeout,
             batch: None,
+            refresh,
             ..
         } => run::run(
             g,
             &provider,
             &action,
             &params,
-            dry_run,
+            run::Flags { dry_run, refresh },
             wait.as_deref(),
             wait_timeout,
         ),
@@ -104,12 +107,42 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             transition_ms,
         } => sim::exec(addr, state, Duration::from_millis(transition_ms)),
         Command::Grant {
-            provider,
+            providers,
+            yes,
             all,
             run,
             net,
             env,
-        } => grant::grant(g, &provider, all, &run, &net, &env),
+        } => grant::grant(
+            g,
+            &providers,
+            &grant::Choice {
+                yes,
+                all,
+                run: &run,
+                net: &net,
+                env: &env,
+                nested: false,
+            },
+        ),
+        Command::Install {
+            source,
+            opts,
+            locked,
+            sha256,
+        } => {
+            let options = install_options(opts, sha256);
+            match source {
+                Some(source) if !locked => install::install(g, &source, &options),
+                _ => install::install_locked(g, &options),
+            }
+        }
+        Command::Update { provider, opts } => {
+            install::update(g, provider.as_deref(), &install_options(opts, None))
+        }
+        Command::Uninstall { provider, opts } => {
+            install::uninstall(g, &provider, &install_options(opts, None))
+        }
         Command::Revoke { provider } => grant::revoke(g, &provider),
         Command::Grants => grant::list(g),
         Command::Serve { serve, params } => serve::exec(g, &serve, &params),
@@ -131,10 +164,20 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn install_options(opts: crate::cli::InstallArgs, sha256: Option<String>) -> install::Options {
+    install::Options {
+        yes: opts.yes,
+        sha256,
+        allow_http_loopback: opts.allow_http_loopback,
+        lock: opts.lock,
+    }
+}
+
 /// The built-in providers plus those in the user's provider directory, the user config's
 /// `provider_dirs` and the `--provider-dir`s (never the working directory's `./providers`).
 pub fn registry(g: &Global) -> Result<Registry> {
     let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
+    dirs.extend(cpi::install::installed_dirs());
     dirs.extend(config(g)?.provider_dirs());
     for dir in &g.provider_dirs {
         if !dir.is_dir() {

@@ -11,15 +11,25 @@ use super::{engine, inputs, registry, runtime};
 use crate::cli::{Global, ParamArgs};
 use crate::output::{self, outln, outln_styled};
 
+/// `cpi run`'s switches.
+#[derive(Debug, Clone, Copy)]
+pub struct Flags {
+    /// `--dry-run`: show the call, run nothing.
+    pub dry_run: bool,
+    /// `--refresh`: bypass the metadata cache (and store the fresh result).
+    pub refresh: bool,
+}
+
 pub fn run(
     g: &Global,
     provider: &str,
     action: &str,
     args: &ParamArgs,
-    dry_run: bool,
+    flags: Flags,
     wait_for: Option<&str>,
     wait_timeout: Duration,
 ) -> Result<ExitCode> {
+    let dry_run = flags.dry_run;
     let wait_opts = match wait_for {
         Some(_) if !cpi_contract::verbs::is_waitable(action) => {
             return Err(Error::validation(format!(
@@ -59,12 +69,23 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let rt = runtime()?;
+    let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
+    if let Some((_, _, Some(hit))) = &cached {
+        tracing::info!("{action}: the cached result (cpi run --refresh runs it again)");
+        output::print_value(hit, g.json);
+        return Ok(ExitCode::SUCCESS);
+    }
     // The unredacted result feeds `--wait` (the worker id); what is printed is redacted.
     let raw = rt.block_on(engine.run_unredacted(provider, action, &inputs))?;
     let mut result = raw.clone();
     engine
         .redactor(provider, action, &inputs)
         .redact_json(&mut result);
+    if let Some((cache, key, _)) = &cached
+        && let Err(err) = cache.put(key, &result)
+    {
+        tracing::warn!("{}", err.message());
+    }
     let Some(opts) = wait_opts else {
         output::print_value(&result, g.json);
         return Ok(ExitCode::SUCCESS);
@@ -91,6 +112,35 @@ pub fn run(
     let worker = wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
     output::print_value(&worker, g.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metadata cache, this run's key and the cached result (when fresh and not
+/// `--refresh`), for an action that may be cached (`cpi::cache`); `None` otherwise. An unsafe
+/// cache directory is reported and the action runs uncached.
+fn cached_metadata(
+    provider: &cpi::Provider,
+    action: &str,
+    inputs: &cpi::params::Inputs,
+    refresh: bool,
+) -> Result<Option<(cpi::cache::MetadataCache, String, Option<serde_json::Value>)>> {
+    if provider.component.is_some() {
+        return Ok(None);
+    }
+    let def = provider.action(action)?;
+    let Some(ttl) = cpi::cache::ttl(action, def)? else {
+        return Ok(None);
+    };
+    let cache = match cpi::cache::MetadataCache::user() {
+        Ok(cache) => cache,
+        Err(err) => {
+            tracing::warn!("{}", err.message());
+            return Ok(None);
+        }
+    };
+    let resolved = cpi::params::resolve(provider, def, inputs);
+    let key = cpi::cache::key(provider, action, def, &resolved);
+    let hit = if refresh { None } else { cache.get(&key, ttl) };
+    Ok(Some((cache, key, hit)))
 }
 
 pub fn wait(

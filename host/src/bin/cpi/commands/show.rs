@@ -190,79 +190,45 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
 /// it is retried and whether its statuses are normalized.
 fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
     let action = p.action(name)?;
-    let steps: Vec<(String, &cpi::provider::Action)> = action
-        .pre_exec
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("pre_exec {}", i + 1), s))
-        .chain(std::iter::once(("action".to_string(), action)))
-        .chain(
-            action
-                .post_exec
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (format!("post_exec {}", i + 1), s)),
-        )
+    let steps: Vec<(String, &cpi::provider::Action)> = cpi::params::steps(action)
+        .map(|(place, step)| (place.to_string(), step))
         .collect();
 
     // Every parameter any step needs, in order of first use, with where its value comes from.
     let mut params: Vec<Value> = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    // Fields parsed by a step, with the step that parses them.
-    let mut produced: Vec<(String, &str)> = Vec::new();
-    for (step, a) in &steps {
-        for param in a.params.iter().cloned().chain(a.target.placeholders()) {
-            if seen.contains(&param) {
-                continue;
+    for param in cpi::params::action_params(p, action) {
+        let mut entry = Map::new();
+        entry.insert("name".into(), json!(param.name));
+        match (param.default, param.produced_by) {
+            (Some((v, source)), _) => {
+                let shown = if param.secret && v.as_str() != Some("") {
+                    json!(REDACTED)
+                } else {
+                    v.clone()
+                };
+                entry.insert("default".into(), shown);
+                let source = match source {
+                    cpi::params::Source::ProviderDefault => "provider default",
+                    _ => "action default",
+                };
+                entry.insert("source".into(), json!(source));
             }
-            seen.push(param.clone());
-            let secret = secret::is_secret_name(&param, p);
-            let default = a
-                .default_settings
-                .get(&param)
-                .map(|v| (v, "action default"))
-                .or_else(|| {
-                    action
-                        .default_settings
-                        .get(&param)
-                        .map(|v| (v, "action default"))
-                })
-                .or_else(|| {
-                    p.default_settings
-                        .get(&param)
-                        .map(|v| (v, "provider default"))
-                });
-            let mut entry = Map::new();
-            entry.insert("name".into(), json!(param));
-            match default {
-                Some((v, source)) => {
-                    let shown = if secret && v.as_str() != Some("") {
-                        json!(REDACTED)
-                    } else {
-                        v.clone()
-                    };
-                    entry.insert("default".into(), shown);
-                    entry.insert("source".into(), json!(source));
-                }
-                None => match produced.iter().find(|(field, _)| *field == param) {
-                    Some((_, by)) => {
-                        entry.insert("source".into(), json!(format!("{by}, unless given")));
-                    }
-                    None => {
-                        entry.insert("source".into(), json!("required"));
-                    }
-                },
+            (None, Some(by)) => {
+                entry.insert("source".into(), json!(format!("{by}, unless given")));
             }
-            if secret {
-                entry.insert("secret".into(), json!(true));
+            (None, None) => {
+                entry.insert("source".into(), json!("required"));
             }
-            entry.insert("env".into(), json!(cpi::params::env_name(&param)));
-            params.push(Value::Object(entry));
         }
-        if let Some(rules) = &a.parse_rules {
-            let fields = rules.patterns.keys().chain(rules.array_patterns.keys());
-            produced.extend(fields.map(|f| (f.clone(), step.as_str())));
+        if param.secret {
+            entry.insert("secret".into(), json!(true));
         }
+        if let Some(decl) = param.decl {
+            entry.insert("declaration".into(), json!(decl));
+            entry.insert("accepts".into(), json!(decl.summary()));
+        }
+        entry.insert("env".into(), json!(cpi::params::env_name(&param.name)));
+        params.push(Value::Object(entry));
     }
 
     let steps_json: Vec<Value> = steps
@@ -321,6 +287,17 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
             ""
         };
         outln!("  {name:width$}  {from}{secret}");
+        if let Some(accepts) = e["accepts"].as_str() {
+            let description = e["declaration"]["description"]
+                .as_str()
+                .map(|d| format!("{}; ", cpi::escape::line(d)))
+                .unwrap_or_default();
+            outln!(
+                "  {:width$}    {description}{}",
+                "",
+                cpi::escape::line(accepts)
+            );
+        }
     }
     for step in &steps_json {
         outln!("\n{}:", step["step"].as_str().unwrap_or_default());

@@ -95,13 +95,21 @@ pub fn record(
         &inputs.cli,
         &cpi::params::known_names(provider, def, &inputs),
     )?;
+    let path = match out {
+        Some(out) => out.to_path_buf(),
+        // A built-in provider's fixtures are in the binary: there is no directory to add to.
+        None if provider.is_builtin() => {
+            return Err(Error::validation(format!(
+                "{} is a built-in provider; name the fixture file to write with --out FILE",
+                provider.name
+            )));
+        }
+        None => fixture::dir_for(provider).join(format!("{action}.recorded.json")),
+    };
     let engine = super::engine(args)?;
     let recorded =
         super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
-    let path = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| fixture::dir_for(provider).join(format!("{action}.recorded.json")));
-    let earlier: Option<Value> = std::fs::read_to_string(&path)
+    let earlier: Option<Value> = cpi::fsread::read_string(&path, cpi::fsread::Kind::Fixture)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     let changes = earlier

@@ -1,0 +1,675 @@
+//! Installing providers: fetch from a source (a local file or directory, an `https://` URL, a
+//! git repository at a revision), copy the exact bytes into a content-addressed store under
+//! `$XDG_DATA_HOME/cpi/store/`, and record them in a lock file (`cpi.lock`: source, revision,
+//! the sha256 of every file) so an install can be reproduced exactly and any changed byte is
+//! refused.
+//!
+//! Approval is separate (see [`crate::approval`]): the lock pins content, a grant pins what a
+//! person approved.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::request;
+
+/// Largest provider file accepted from a source.
+pub const MAX_JSON: usize = 4 << 20;
+/// Largest component accepted from a source.
+pub const MAX_COMPONENT: usize = 64 << 20;
+
+/// One fetched file: its path inside the provider (`name.json`, `name.wasm`) and its bytes.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Relative path (`/`-separated, no `..`).
+    pub path: String,
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Where a provider comes from, parsed from what the user typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A provider file, or a directory holding one.
+    Path(PathBuf),
+    /// An `https://` URL of a provider file (plain `http://` only to loopback, when allowed).
+    Url(String),
+    /// A git repository, a revision and an optional subdirectory.
+    Git {
+        /// The repository URL (`https://...`, `file:///...`, a local path).
+        url: String,
+        /// The revision asked for (a branch, a tag, a commit; `HEAD` by default).
+        rev: String,
+        /// The directory inside the repository holding the provider.
+        subdir: String,
+    },
+}
+
+impl Source {
+    /// Parses `PATH`, `https://...` or `git+URL[@REV][#SUBDIR]`.
+    pub fn parse(text: &str) -> Result<Source> {
+        if let Some(rest) = text.strip_prefix("git+") {
+            let (rest, subdir) = rest.split_once('#').unwrap_or((rest, ""));
+            let after_scheme = rest.find("://").map(|i| i + 3).unwrap_or(0);
+            let (url, rev) = match rest.rsplit_once('@') {
+                Some((url, rev))
+                    if url.len() >= after_scheme
+                        && url[after_scheme..].contains('/')
+                        && !rev.is_empty()
+                        && !rev.contains(':') =>
+                {
+                    (url, rev)
+                }
+                _ => (rest, "HEAD"),
+            };
+            if url.starts_with('-') || rev.starts_with('-') || url.is_empty() {
+                return Err(Error::validation(format!("invalid git source {text:?}")));
+            }
+            if subdir.split('/').any(|s| s == "..") || subdir.starts_with('/') {
+                return Err(Error::validation(format!(
+                    "the subdirectory in {text:?} must stay inside the repository"
+                )));
+            }
+            return Ok(Source::Git {
+                url: url.to_string(),
+                rev: rev.to_string(),
+                subdir: subdir.trim_matches('/').to_string(),
+            });
+        }
+        if text.starts_with("https://") || text.starts_with("http://") {
+            return Ok(Source::Url(text.to_string()));
+        }
+        Ok(Source::Path(PathBuf::from(text)))
+    }
+
+    /// How the lock file records it.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Path(p) => p
+                .canonicalize()
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+            Source::Url(u) => u.clone(),
+            Source::Git { url, subdir, .. } if subdir.is_empty() => format!("git+{url}"),
+            Source::Git { url, subdir, .. } => format!("git+{url}#{subdir}"),
+        }
+    }
+}
+
+/// What a fetch produced: the files and the exact revision (a commit id for git).
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// The provider's files, the JSON file first.
+    pub files: Vec<Fetched>,
+    /// The resolved revision (git commit id), if the source has one.
+    pub revision: Option<String>,
+}
+
+/// Fetch options.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Allow plain `http://` to a loopback address (tests; never for other hosts).
+    pub allow_http_loopback: bool,
+    /// For git: fetch exactly this commit instead of resolving the requested revision.
+    pub revision: Option<String>,
+}
+
+/// Fetches a provider's files from `source`.
+pub async fn fetch(source: &Source, options: &FetchOptions) -> Result<Fetch> {
+    match source {
+        Source::Path(path) => fetch_path(path).map(|files| Fetch {
+            files,
+            revision: None,
+        }),
+        Source::Url(url) => fetch_url(url, options).await,
+        Source::Git { url, rev, subdir } => {
+            let rev = options.revision.as_deref().unwrap_or(rev);
+            let (url, rev, subdir) = (url.clone(), rev.to_string(), subdir.clone());
+            tokio::task::spawn_blocking(move || fetch_git(&url, &rev, &subdir))
+                .await
+                .map_err(|e| Error::internal(format!("git fetch failed: {e}")))?
+        }
+    }
+}
+
+fn read_capped(path: &Path, cap: usize) -> Result<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| Error::validation(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::validation(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > cap as u64 {
+        return Err(Error::validation(format!(
+            "{} is {} bytes; at most {cap} are accepted",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read(path)
+        .map_err(|e| Error::validation(format!("cannot read {}: {e}", path.display())))
+}
+
+/// The component path a provider file names, checked to stay beside it.
+fn component_of(json: &[u8], at: &str) -> Result<Option<String>> {
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| Error::validation(format!("{at} is not a provider file: {e}")))?;
+    match value.get("component").and_then(|c| c.as_str()) {
+        None => Ok(None),
+        Some(rel) => {
+            if rel.starts_with('/') || rel.split('/').any(|s| s == ".." || s.is_empty()) {
+                return Err(Error::validation(format!(
+                    "{at}: its component {:?} must be a path beside it, without '..'",
+                    crate::escape::line(rel)
+                )));
+            }
+            Ok(Some(rel.to_string()))
+        }
+    }
+}
+
+fn fetch_path(path: &Path) -> Result<Vec<Fetched>> {
+    let file = if path.is_dir() {
+        let mut found = crate::provider::provider_files(path)?;
+        if found.len() != 1 {
+            return Err(Error::validation(format!(
+                "{} holds {} provider files; name the one to install",
+                path.display(),
+                found.len()
+            )));
+        }
+        found.remove(0)
+    } else {
+        path.to_path_buf()
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::validation(format!("cannot name {}", file.display())))?
+        .to_string();
+    let json = read_capped(&file, MAX_JSON)?;
+    let mut files = Vec::new();
+    if let Some(rel) = component_of(&json, &name)? {
+        let base = file.parent().unwrap_or(Path::new("."));
+        files.push(Fetched {
+            bytes: read_capped(&base.join(&rel), MAX_COMPONENT)?,
+            path: rel,
+        });
+    }
+    files.insert(
+        0,
+        Fetched {
+            path: name,
+            bytes: json,
+        },
+    );
+    Ok(files)
+}
+
+async fn get_capped(client: &reqwest::Client, url: &str, cap: usize) -> Result<Vec<u8>> {
+    let fail = |e: String| Error::provider(format!("cannot download {url}: {e}"));
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("HTTP {}", resp.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > cap {
+            return Err(fail(format!("more than {cap} bytes")));
+        }
+    }
+    Ok(body)
+}
+
+async fn fetch_url(text: &str, options: &FetchOptions) -> Result<Fetch> {
+    let url = url::Url::parse(text)
+        .map_err(|e| Error::validation(format!("invalid URL {text:?}: {e}")))?;
+    let loopback = matches!(
+        url.host(),
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+    ) || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback && options.allow_http_loopback => {}
+        _ => {
+            return Err(Error::validation(format!(
+                "{text}: providers are installed over https only (plain http only to a loopback \
+                 address with --allow-http-loopback)"
+            )));
+        }
+    }
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|n| n.ends_with(".json"))
+        .ok_or_else(|| Error::validation(format!("{text}: the URL must name a .json file")))?
+        .to_string();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+    let json = get_capped(&client, text, MAX_JSON).await?;
+    let mut files = vec![Fetched {
+        path: name.clone(),
+        bytes: json,
+    }];
+    if let Some(rel) = component_of(&files[0].bytes, &name)? {
+        let at = url
+            .join(&rel)
+            .map_err(|e| Error::validation(format!("component URL: {e}")))?;
+        files.push(Fetched {
+            bytes: get_capped(&client, at.as_str(), MAX_COMPONENT).await?,
+            path: rel,
+        });
+    }
+    Ok(Fetch {
+        files,
+        revision: None,
+    })
+}
+
+/// Runs git with arguments (never a shell), only local and https transports allowed.
+fn git(args: &[&str]) -> Result<Vec<u8>> {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "protocol.allow=never",
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "protocol.https.allow=always",
+        ])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::provider(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::provider(format!(
+            "git {} failed: {}",
+            args.first().copied().unwrap_or(""),
+            crate::escape::line(String::from_utf8_lossy(&out.stderr).trim())
+        )));
+    }
+    Ok(out.stdout)
+}
+
+fn fetch_git(url: &str, rev: &str, subdir: &str) -> Result<Fetch> {
+    let tmp = tempfile::tempdir().map_err(|e| Error::internal(format!("temp dir: {e}")))?;
+    let repo = tmp.path().join("repo.git");
+    let repo_s = repo.display().to_string();
+    git(&["clone", "--quiet", "--bare", "--", url, &repo_s])?;
+    let spec = format!("{rev}^{{commit}}");
+    let commit = String::from_utf8_lossy(&git(&[
+        "-C",
+        &repo_s,
+        "rev-parse",
+        "--verify",
+        "--end-of-options",
+        &spec,
+    ])?)
+    .trim()
+    .to_string();
+    let prefix = if subdir.is_empty() {
+        String::new()
+    } else {
+        format!("{subdir}/")
+    };
+    // The blobs of the commit, not a checked-out tree (`core.autocrlf` would change bytes).
+    let listing = git(&[
+        "-C",
+        &repo_s,
+        "ls-tree",
+        "--name-only",
+        &commit,
+        &format!("{prefix}."),
+    ])
+    .or_else(|_| git(&["-C", &repo_s, "ls-tree", "--name-only", &commit]))?;
+    let names: Vec<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_string())
+        .filter(|l| l.ends_with(".json") && !l.contains('/'))
+        .collect();
+    if names.len() != 1 {
+        return Err(Error::validation(format!(
+            "git+{url}#{subdir} at {commit}: {} provider files; name the directory holding one",
+            names.len()
+        )));
+    }
+    let blob = |rel: &str| {
+        git(&[
+            "-C",
+            &repo_s,
+            "cat-file",
+            "blob",
+            &format!("{commit}:{prefix}{rel}"),
+        ])
+    };
+    let json = blob(&names[0])?;
+    let mut files = vec![Fetched {
+        path: names[0].clone(),
+        bytes: json,
+    }];
+    if let Some(rel) = component_of(&files[0].bytes, &names[0])? {
+        files.push(Fetched {
+            bytes: blob(&rel)?,
+            path: rel,
+        });
+    }
+    Ok(Fetch {
+        files,
+        revision: Some(commit),
+    })
+}
+
+/// One file in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedFile {
+    /// Path inside the provider.
+    pub path: String,
+    /// sha256 of its bytes (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One installed provider in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedProvider {
+    /// Provider name.
+    pub name: String,
+    /// `json` or `component`.
+    pub kind: String,
+    /// Where it came from (`/path`, `https://...`, `git+URL[#subdir]`).
+    pub source: String,
+    /// What the user asked for (a git revision), informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// The exact revision fetched (a git commit id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// `h1:` digest over every file (Go's dirhash form).
+    pub digest: String,
+    /// The sha256 of the capability request approved at install (JSON providers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub capabilities: String,
+    /// Every file with its sha256.
+    #[serde(rename = "file")]
+    pub files: Vec<LockedFile>,
+}
+
+/// The lock file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Format version (1).
+    pub version: u32,
+    /// Installed providers, by name.
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<LockedProvider>,
+}
+
+/// The default lock file: `$XDG_CONFIG_HOME/cpi/cpi.lock`.
+pub fn default_lock_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("cpi").join("cpi.lock"))
+}
+
+/// The default store: `$XDG_DATA_HOME/cpi/store`.
+pub fn default_store_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("cpi").join("store"))
+}
+
+impl Lock {
+    /// Loads a lock file (a missing one is empty).
+    pub fn load(path: &Path) -> Result<Lock> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Lock {
+                    version: 1,
+                    providers: Vec::new(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::validation(format!(
+                    "cannot read lock file {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        toml::from_str(&text)
+            .map_err(|e| Error::validation(format!("lock file {} is invalid: {e}", path.display())))
+    }
+
+    /// Writes the lock file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text =
+            toml::to_string_pretty(self).map_err(|e| Error::internal(format!("lock file: {e}")))?;
+        write_atomic(path, text.as_bytes())
+    }
+
+    /// The entry for `name`.
+    pub fn get(&self, name: &str) -> Option<&LockedProvider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Adds or replaces the entry for its name.
+    pub fn put(&mut self, entry: LockedProvider) {
+        self.providers.retain(|p| p.name != entry.name);
+        self.providers.push(entry);
+        self.providers.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| Error::internal(format!("cannot write {}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The files of a fetch as the lock records them.
+pub fn locked_files(files: &[Fetched]) -> Vec<LockedFile> {
+    let mut out: Vec<LockedFile> = files
+        .iter()
+        .map(|f| LockedFile {
+            path: f.path.clone(),
+            sha256: request::sha256(&f.bytes),
+            size: f.bytes.len() as u64,
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Go's dirhash "h1": sha256 over `<sha256>  <path>\n` lines sorted by path, base64.
+pub fn digest(files: &[LockedFile]) -> String {
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update(format!("{}  {}\n", f.sha256, f.path));
+    }
+    format!("h1:{}", base64(&hasher.finalize()))
+}
+
+/// Refuses a fetch whose files differ from the lock's, naming file, expected and actual.
+pub fn verify(entry: &LockedProvider, files: &[Fetched]) -> Result<()> {
+    let got = locked_files(files);
+    for want in &entry.files {
+        match got.iter().find(|g| g.path == want.path) {
+            None => {
+                return Err(mismatch(format!(
+                    "provider '{}': file {} is in the lock but not in the source",
+                    entry.name, want.path
+                )));
+            }
+            Some(g) if g.sha256 != want.sha256 => {
+                return Err(mismatch(format!(
+                    "provider '{}': file {} has sha256 {} but the lock records {}; the source \
+                     changed. If you trust the change, review it with `cpi update {}`",
+                    entry.name, want.path, g.sha256, want.sha256, entry.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = got
+        .iter()
+        .find(|g| !entry.files.iter().any(|w| w.path == g.path))
+    {
+        return Err(mismatch(format!(
+            "provider '{}': file {} is not in the lock",
+            entry.name, extra.path
+        )));
+    }
+    Ok(())
+}
+
+fn mismatch(msg: String) -> Error {
+    Error::new(ErrorKind::Validation, msg)
+}
+
+/// Writes a fetch into the content-addressed store (temp directory, then a no-clobber rename)
+/// and returns the entry's directory. An existing entry must hold exactly these bytes.
+pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
+    let io = |e: std::io::Error| {
+        Error::internal(format!(
+            "cannot write the store {}: {e}",
+            store_dir.display()
+        ))
+    };
+    let locked = locked_files(files);
+    let id = request::sha256(digest(&locked).as_bytes());
+    let entry = store_dir.join(&id);
+    if entry.is_dir() {
+        for f in files {
+            let on_disk = read_capped(&entry.join(&f.path), MAX_COMPONENT)?;
+            if on_disk != f.bytes {
+                return Err(mismatch(format!(
+                    "the store entry {} was modified ({}); remove it and install again",
+                    entry.display(),
+                    f.path
+                )));
+            }
+        }
+        return Ok(entry);
+    }
+    std::fs::create_dir_all(store_dir).map_err(io)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(store_dir)
+        .map_err(io)?;
+    for f in files {
+        let path = tmp.path().join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, &f.bytes).map_err(io)?;
+    }
+    let kept = tmp.keep();
+    if let Err(e) = std::fs::rename(&kept, &entry) {
+        let _ = std::fs::remove_dir_all(&kept);
+        if !entry.is_dir() {
+            return Err(io(e));
+        }
+    }
+    Ok(entry)
+}
+
+/// The store directories of every installed provider (searched like provider directories).
+pub fn installed_dirs() -> Vec<PathBuf> {
+    let (Some(lock), Some(store)) = (default_lock_path(), default_store_dir()) else {
+        return Vec::new();
+    };
+    let Ok(lock) = Lock::load(&lock) else {
+        return Vec::new();
+    };
+    lock.providers
+        .iter()
+        .map(|p| store.join(request::sha256(p.digest.as_bytes())))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            Source::parse("git+file:///tmp/r.git@v1.2#hetzner").unwrap(),
+            Source::Git {
+                url: "file:///tmp/r.git".into(),
+                rev: "v1.2".into(),
+                subdir: "hetzner".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("git+ssh://git@host/r.git").unwrap(),
+            Source::Git {
+                url: "ssh://git@host/r.git".into(),
+                rev: "HEAD".into(),
+                subdir: String::new()
+            }
+        );
+        assert!(Source::parse("git+--upload-pack=x").is_err());
+        assert!(Source::parse("git+file:///r#../x").is_err());
+        assert_eq!(
+            Source::parse("https://x/p.json").unwrap(),
+            Source::Url("https://x/p.json".into())
+        );
+    }
+
+    #[test]
+    fn digest_matches_go_dirhash() {
+        // Go: dirhash.Hash1 over one file "a.json" holding "hello\n".
+        let files = locked_files(&[Fetched {
+            path: "a.json".into(),
+            bytes: b"hello\n".to_vec(),
+        }]);
+        assert_eq!(
+            files[0].sha256,
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+        );
+        assert_eq!(base64(b"hi!?"), "aGkhPw==");
+        assert!(digest(&files).starts_with("h1:"));
+    }
+}
