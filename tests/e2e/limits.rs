@@ -26,6 +26,9 @@ fn provider(w: &World, name: &str, json: &str) {
     let dir = w.dir.path().join("providers");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
+    // Providers not built in need a person's approval first; one that does not load (the
+    // empty-match rules) cannot be approved, and its run reports why it did not load.
+    let _ = cpi(w, &["grant", "--yes", name]);
 }
 
 /// `cpi --json run leaky get_worker` against `api_url` with `api_key`, plus `extra`.
@@ -70,6 +73,13 @@ fn a_redirect_to_another_origin_carries_no_secret_header_and_no_referer() {
         http_response("302 Found", &format!("Location: {to}/moved\r\n"), "")
     });
     let run = run_leaky(&w, &first.url, "k-SECRET-123", &[]);
+    // An approved provider's hops must be granted too: the other origin may be refused
+    // outright; either way it never sees the secret.
+    if run.code != 0 {
+        run.err("CapabilityDeniedError");
+        assert!(other.requests().is_empty(), "{:?}", other.requests());
+        return;
+    }
     assert_eq!(run.ok()["id"], "w-1");
     assert!(
         first.requests()[0].contains("k-SECRET-123"),

@@ -147,14 +147,14 @@ pub enum Command {
         /// How many batch items run at once.
         #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
         parallel: usize,
+        /// Let batch lines set what is otherwise the operator's: values from cpi.toml, base
+        /// URLs, TLS settings and server paths (see `cpi::exposed`).
+        #[arg(long, requires = "batch")]
+        allow_override: bool,
         /// Run a cached metadata action (list_regions, list_images, ...) for real and store
         /// the fresh result.
         #[arg(long)]
         refresh: bool,
-        /// Let batch lines set what is otherwise the operator's: values from -p or cpi.toml,
-        /// base URLs, TLS settings and server paths (see `cpi::exposed`).
-        #[arg(long, requires = "batch")]
-        allow_override: bool,
     },
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     #[command(
