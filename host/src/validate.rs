@@ -149,6 +149,13 @@ fn check_request(provider: &Provider, report: &mut Report) {
             }
         }
         Err(err) => {
+            // A template the target checks already refused is not reported a second time.
+            let known = report.findings.iter().any(|f| {
+                f.severity == Severity::Error && err.message().ends_with(f.message.as_str())
+            });
+            if known {
+                return;
+            }
             let at = err
                 .details()
                 .get("action")

@@ -237,6 +237,7 @@ fn a_component_and_a_json_provider_classify_http_failures_alike() {
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let server = answering_server(stop.clone());
     let pd = dir.display().to_string();
+    w.approve(&pd, &["answers"]);
     let run = |provider: &str, base: &str, path: &str| {
         let mut args = vec![
             "--provider-dir".to_string(),

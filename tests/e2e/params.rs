@@ -216,12 +216,19 @@ fn a_libvirt_uri_that_would_run_a_program_is_refused_before_anything_runs_in_eve
         "get_worker",
         "--batch",
         batch.to_str().unwrap(),
+        // The batch is the user's own: let it set the URI, so the declaration is what refuses.
+        "--allow-override",
     ]);
     let line: Value = serde_json::from_str(run.stdout.lines().next().unwrap_or("")).unwrap();
     assert_eq!(line["ok"], false, "batch: {line}");
     assert_eq!(line["error"]["code"], "ValidationError", "batch: {line}");
     assert_eq!(line["error"]["details"]["parameter"], "libvirt_uri");
     assert!(!canary.exists(), "batch: virsh ran the program");
+    // The operator lets requests set the URI, so the declaration is what refuses it.
+    crate::serve::write_config(
+        &w,
+        "[serve.allow]\nlibvirt = [\"worker_id\", \"libvirt_uri\"]\n",
+    );
     let served = Served::start(&w, &[]);
     let (status, answer) = served.run(&json!({"provider": "libvirt", "action": "get_worker",
         "params": {"worker_id": "web", "libvirt_uri": uri}}));

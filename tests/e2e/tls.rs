@@ -182,18 +182,24 @@ fn run_tlsbox(dir: &Path, server: &TlsServer, args: &[&str]) -> Run {
     )
     .unwrap();
     let home = dir.join("home");
-    run(Command::new(cpi_bin())
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .arg("--provider-dir")
-        .arg(&providers)
-        .args(["--json", "run", "tlsbox", "test_install"])
-        .args(args)
-        .stdin(Stdio::null()))
+    let cpi = |words: &[&str]| {
+        let mut cmd = Command::new(cpi_bin());
+        cmd.current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .arg("--provider-dir")
+            .arg(&providers)
+            .args(words)
+            .stdin(Stdio::null());
+        cmd
+    };
+    // A provider from a directory runs only once approved.
+    let approved = run(&mut cpi(&["grant", "--yes", "tlsbox"]));
+    assert_eq!(approved.code, 0, "{}", approved.all_output());
+    run(cpi(&["--json", "run", "tlsbox", "test_install"]).args(args))
 }
 
 #[test]
