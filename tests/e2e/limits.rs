@@ -96,6 +96,41 @@ fn a_redirect_to_another_origin_carries_no_secret_header_and_no_referer() {
     assert!(seen.contains("accept: application/json"), "{seen}");
 }
 
+/// A built-in provider runs under no approval scope, so its redirects to another origin are
+/// followed: the hop must carry neither its credentials nor a `Referer`.
+#[test]
+fn a_built_in_providers_redirect_to_another_origin_drops_its_credentials() {
+    let w = World::new();
+    let other = Listener::start(|_| http_response("200 OK", "", "[]"));
+    let to = other.url.clone();
+    let first = Listener::start(move |_| {
+        http_response("302 Found", &format!("Location: {to}/moved?x=1\r\n"), "")
+    });
+    let _ = w.cpi(&[
+        "--json",
+        "run",
+        "truenas",
+        "list_workers",
+        "-p",
+        &format!("api_url={}", first.url),
+        "-p",
+        "api_key=k-SECRET-123",
+    ]);
+    assert!(
+        first.requests()[0].contains("k-SECRET-123"),
+        "the first origin is the provider's own: {:?}",
+        first.requests()
+    );
+    let seen = other.requests().join("\n").to_ascii_lowercase();
+    assert!(seen.contains("get /moved"), "the hop was followed: {seen}");
+    for leak in ["k-secret-123", "authorization", "referer"] {
+        assert!(
+            !seen.contains(leak),
+            "{leak} reached the other origin:\n{seen}"
+        );
+    }
+}
+
 #[test]
 fn a_redirect_from_https_to_http_is_refused() {
     let w = World::new();

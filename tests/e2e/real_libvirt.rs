@@ -102,6 +102,10 @@ fn real_virsh_get_reads_dominfo_of_a_named_domain() {
     assert_eq!(cache["status"], "suspended", "{cache}");
     let db = virsh(&w, "get_worker", &[("worker_id", "db")]).ok();
     assert_eq!(db["status"], "stopped", "{db}");
+    // A name with a space is one --domain argument, as `virsh list` shows it.
+    let spaced = virsh(&w, "get_worker", &[("worker_id", "cache 1")]).ok();
+    assert_eq!(spaced["name"], "cache 1", "{spaced}");
+    assert_eq!(spaced["status"], "suspended", "{spaced}");
 }
 
 #[test]
