@@ -94,6 +94,18 @@ proptest! {
             _ => format!("\"{prefix}{{v}}{suffix}\""),
         };
         let template = template_words.join(" ");
+        if prefix.is_empty() && value.starts_with('-') {
+            // A value that would begin its word with '-' is refused unless the parameter
+            // allows it: it would otherwise be read as an option.
+            let refused = template::command_argv(&template, &values(&[("v", &value)]));
+            prop_assert!(
+                refused.as_ref().is_err_and(|e| e.to_string().contains("must not start with '-'")),
+                "{}: {:?}",
+                template,
+                refused
+            );
+            return Ok(());
+        }
         let argv = template::command_argv(&template, &values(&[("v", &value)]))
             .map_err(|e| TestCaseError::fail(format!("{template}: {e}")))?;
         let plain = template::command_argv(&template, &values(&[("v", "x")]))
