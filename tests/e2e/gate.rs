@@ -7,19 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::support::World;
-use crate::wasm::guest;
 
 /// A world whose provider directory holds the hostile component and `probe.json`, a JSON
 /// provider naming it whose lifecycle targets are programs the component was never granted.
 fn probe_world() -> (World, PathBuf) {
-    let w = World::new();
-    let dir = w.dir.path().join("components");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        guest("cpi-test-hostile-guest", "cpi_test_hostile_guest.wasm"),
-        dir.join("hostile.wasm"),
-    )
-    .unwrap();
+    let (w, dir) = crate::wasm::hostile_world();
     let probe = serde_json::json!({
         "name": "probe",
         "type": "command",
@@ -112,14 +104,7 @@ fn recording_server() -> std::thread::JoinHandle<Vec<String>> {
 /// the headers that frame the connection; what it may set arrives, with cpi's own `Host`.
 #[test]
 fn a_guest_cannot_set_host_or_connection_headers() {
-    let w = World::new();
-    let dir = w.dir.path().join("components");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        guest("cpi-test-hostile-guest", "cpi_test_hostile_guest.wasm"),
-        dir.join("hostile.wasm"),
-    )
-    .unwrap();
+    let (w, dir) = crate::wasm::hostile_world();
     let server = recording_server();
     let pd = dir.display().to_string();
     let header = |name: &str, value: &str| {
@@ -214,14 +199,7 @@ fn answering_server(
 #[test]
 fn a_component_and_a_json_provider_classify_http_failures_alike() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let w = World::new();
-    let dir = w.dir.path().join("components");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::copy(
-        guest("cpi-test-hostile-guest", "cpi_test_hostile_guest.wasm"),
-        dir.join("hostile.wasm"),
-    )
-    .unwrap();
+    let (w, dir) = crate::wasm::hostile_world();
     let answers = serde_json::json!({
         "name": "answers",
         "type": "endpoint",
