@@ -932,8 +932,10 @@ impl Engine {
             None => Ok(Value::String(output.to_string())),
         }
         .map_err(|e| e.context(&provider.name, action_name))?;
+        // Only rules that can yield a `status` have one to normalize.
         if let Some(vocabulary) =
             Vocabulary::for_flagged_action(action_name, action.normalize_status)
+            && action.rules()?.is_some_and(|r| r.may_yield_status())
         {
             StatusMapper::new(&provider.status_map).normalize(&mut value, vocabulary);
         }

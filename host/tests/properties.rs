@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use cpi::parse::CompiledRules;
+use cpi::parse::stream::{JsonList, write_saved};
 use cpi::provider::{ParseRules, Provider};
+use cpi::status::{StatusMapper, Vocabulary};
 use cpi::template::{self, BodyKind, Values};
 use cpi::validate;
 use cpi::{Error, ErrorKind};
@@ -670,6 +672,184 @@ proptest! {
         let err = apply(&rules, &cut).expect("compiles").expect_err("JSON cut short");
         prop_assert_eq!(err.kind(), ErrorKind::Provider);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming list output
+
+/// What the tree path prints for a list parse as JSON (`cpi parse --json`): the parsed value,
+/// statuses normalized, serialized and escaped; or the error's message.
+fn tree_bytes(
+    rules: &CompiledRules,
+    output: &str,
+    status: Option<(&StatusMapper, Vocabulary)>,
+) -> Result<String, String> {
+    let mut value = rules.apply(output).map_err(|e| e.to_string())?;
+    if let Some((mapper, vocabulary)) = status {
+        mapper.normalize(&mut value, vocabulary);
+    }
+    Ok(cpi::escape::json(&value.to_string()).into_owned())
+}
+
+/// The same through the streaming path: record by record into one buffer, no tree.
+fn streamed_bytes(
+    rules: &CompiledRules,
+    output: &str,
+    status: Option<(&StatusMapper, Vocabulary)>,
+) -> Result<String, String> {
+    let status = status.map(|(m, v)| (m.clone(), v));
+    let mut list = JsonList::new(Vec::new(), status);
+    let listed = rules
+        .each_record(output, &mut list)
+        .map_err(|e| e.to_string())?;
+    assert!(listed, "streaming is asked only of list rules");
+    let bytes = list.finish().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(bytes).expect("streamed JSON is UTF-8"))
+}
+
+/// Streamed and tree output of one case are the same bytes (or the same error), with and
+/// without status normalization (a provider table with an entry, or none).
+fn same_either_way(rules: &Value, output: &str) -> Result<(), TestCaseError> {
+    let Ok(parsed) = serde_json::from_value::<ParseRules>(rules.clone()) else {
+        return Ok(());
+    };
+    let Ok(compiled) = CompiledRules::compile(&parsed) else {
+        return Ok(());
+    };
+    if !compiled.is_list() {
+        return Ok(());
+    }
+    let table: indexmap::IndexMap<String, String> = [("Weird".to_string(), "stopped".to_string())]
+        .into_iter()
+        .collect();
+    let mapper = StatusMapper::new(&table);
+    for status in [
+        None,
+        Some((&mapper, Vocabulary::Worker)),
+        Some((&mapper, Vocabulary::Auth)),
+    ] {
+        prop_assert_eq!(
+            streamed_bytes(&compiled, output, status),
+            tree_bytes(&compiled, output, status)
+        );
+    }
+    // Normalization is skipped only where no status can be.
+    if !compiled.may_yield_status()
+        && let Ok(plain) = tree_bytes(&compiled, output, None)
+    {
+        prop_assert_eq!(
+            Ok(plain),
+            tree_bytes(&compiled, output, Some((&mapper, Vocabulary::Worker)))
+        );
+    }
+    Ok(())
+}
+
+/// Records with statuses, transforms, odd characters and lines no pattern matches.
+fn status_records() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        "[a-z0-9-]{1,8} (running|stopped|Weird|POWEROFF|) [0-9]{1,4}",
+        "[a-z0-9-]{1,8} (running|off) [0-9]{1,3}\\.[0-9] \\{\"status\": \"(active|x)\"\\}",
+        "\\PC{0,12}",
+        Just(String::new()),
+        Just("id\u{202e} \u{85}running\r 1".to_string()),
+    ];
+    prop::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+}
+
+/// Array rules reading those records in several ways.
+fn status_rules() -> impl Strategy<Value = Value> {
+    let field = prop::sample::select(vec![
+        json!({"regex": "^(\\S+) "}),
+        json!({"regex": "^\\S+ (\\w*) ", "optional": true}),
+        json!({"regex": " (\\d+)$", "transform": "number"}),
+        json!({"regex": " (\\d+\\.\\d) ", "transform": "number", "optional": true}),
+        json!({"regex": "(\\{.*\\})", "transform": "json", "optional": true}),
+        json!({"regex": "running", "transform": "boolean"}),
+        json!({"regex": "(.*)"}),
+    ]);
+    let name = prop::sample::select(vec!["id", "status", "raw_status", "size", "extra", "on"]);
+    (
+        prop::collection::vec((name, field), 1..5),
+        prop::sample::select(vec!["\n", "\\n", "\\n\\s*\\n", " "]),
+    )
+        .prop_map(|(fields, separator)| {
+            let patterns: serde_json::Map<String, Value> = fields
+                .into_iter()
+                .map(|(name, field)| (name.to_string(), field))
+                .collect();
+            json!({"type": "array", "separator": separator, "patterns": patterns})
+        })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Generated list rules: the streamed output is byte for byte the tree path's.
+    #[test]
+    fn streamed_lists_are_the_tree_output_byte_for_byte(rules in rules(), output in output()) {
+        same_either_way(&rules, &output)?;
+    }
+
+    /// Array rules over records with statuses, transforms and odd characters: byte for byte.
+    #[test]
+    fn streamed_status_records_are_the_tree_output_byte_for_byte(
+        rules in status_rules(),
+        output in status_records(),
+    ) {
+        same_either_way(&rules, &output)?;
+    }
+
+    /// The shipped list rules on their fixtures' outputs, cut and spliced: byte for byte.
+    #[test]
+    fn streamed_shipped_lists_are_the_tree_output_byte_for_byte(
+        case in prop::sample::select(corpus().cases.clone()),
+        at in any::<prop::sample::Index>(),
+        insert in prop_oneof![Just(String::new()), any::<String>(), "[\\[\\]{}\",:\n]{1,3}"],
+    ) {
+        let (rules, output) = case;
+        same_either_way(&rules, &output)?;
+        same_either_way(&rules, &mutate(&output, at, true, &insert))?;
+    }
+}
+
+/// Every built-in provider's fixtures: `cpi parse` prints the same bytes streamed as through
+/// `Engine::parse_saved` (where the rules make a list; nothing is written otherwise).
+#[test]
+fn streamed_fixtures_print_what_parse_saved_prints() {
+    let mut lists = 0;
+    for provider in cpi::provider::builtin::providers() {
+        let provider = provider.expect("built-in providers load");
+        for (_, text) in cpi::provider::builtin::fixtures(&provider.name) {
+            let fixture: Value = serde_json::from_str(text).expect("fixture JSON");
+            let (Some(action), Some(output)) =
+                (fixture["action"].as_str(), fixture["output"].as_str())
+            else {
+                continue;
+            };
+            let mut out = Vec::new();
+            let streamed = write_saved(&provider, action, output, &mut out);
+            let tree = cpi::Engine::parse_saved(&provider, action, output);
+            match (streamed, tree) {
+                (Ok(true), Ok(value)) => {
+                    lists += 1;
+                    assert_eq!(
+                        String::from_utf8(out).expect("UTF-8"),
+                        cpi::escape::json(&value.to_string()),
+                        "{} {action}",
+                        provider.name
+                    );
+                }
+                (Ok(false), _) => assert!(out.is_empty()),
+                (Err(a), Err(b)) => assert_eq!(a.to_json(), b.to_json()),
+                (a, b) => panic!("{} {action}: streamed {a:?}, tree {b:?}", provider.name),
+            }
+        }
+    }
+    assert!(
+        lists > 20,
+        "the built-in fixtures have list parses ({lists})"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

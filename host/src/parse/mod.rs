@@ -14,6 +14,7 @@
 //! - `table` (an extension): column-aligned tables read by their header, see [`table`].
 
 pub mod json;
+pub mod stream;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::provider::{ParseRules, Pattern, RuleKind};
+use stream::{Cell, Records};
 
 /// Compiled-regex size limit, so a pathological pattern cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 22;
@@ -362,35 +364,22 @@ impl CompiledRules {
                 }
                 Ok(Value::Object(map))
             }
-            RuleKind::Array => self.array(output),
-            RuleKind::Table => match &self.table {
-                Some(table) => table.apply(output),
-                None => Err(Error::internal("table rules compiled without their table")),
+            RuleKind::Array | RuleKind::Table => self.list(output),
+            RuleKind::Json => match &self.items {
+                None => Ok(Value::Object(json::object(
+                    &self.json_fields,
+                    &json::document(output)?,
+                )?)),
+                Some(_) => self.list(output),
             },
-            RuleKind::Json => {
-                let doc = json::document(output)?;
-                match &self.items {
-                    None => Ok(Value::Object(json::object(&self.json_fields, &doc)?)),
-                    Some(items) => json::items(&doc, items)?
-                        .into_iter()
-                        .enumerate()
-                        .map(|(n, item)| {
-                            if n == MAX_RECORDS {
-                                Budget {
-                                    records: MAX_RECORDS,
-                                    bytes: 0,
-                                }
-                                .record()?;
-                            }
-                            json::object(&self.json_fields, item)
-                                .map(Value::Object)
-                                .map_err(|e| e.with_detail("item", n))
-                        })
-                        .collect::<Result<Vec<_>>>()
-                        .map(Value::Array),
-                }
-            }
         }
+    }
+
+    /// A list parse collected into one list (the tree path).
+    fn list(&self, output: &str) -> Result<Value> {
+        let mut tree = stream::Tree::default();
+        self.each_of(output, &mut tree)?;
+        Ok(Value::Array(tree.0))
     }
 
     /// True when the rules produce a list.
@@ -413,29 +402,92 @@ impl CompiledRules {
         Ok(map)
     }
 
-    fn array(&self, output: &str) -> Result<Value> {
-        let mut items = Vec::new();
+    /// Hands every record of a list parse (`array`, `table`, JSON with `items`) to `sink`, in
+    /// output order, with the same caps and errors as [`CompiledRules::apply`]; `Ok(false)`,
+    /// having handed nothing, when the rules do not make a list.
+    pub fn each_record(&self, output: &str, sink: &mut dyn Records) -> Result<bool> {
+        self.each_of(&line_ends(output), sink)
+    }
+
+    /// [`CompiledRules::each_record`] of output whose line ends are already normalized.
+    fn each_of(&self, output: &str, sink: &mut dyn Records) -> Result<bool> {
+        match (self.kind, &self.table, &self.items) {
+            (RuleKind::Array, _, _) => self.array_records(output, sink)?,
+            (RuleKind::Table, Some(table), _) => table.rows(output, sink)?,
+            (RuleKind::Json, _, Some(items)) => {
+                let doc = json::document(output)?;
+                for (n, item) in json::items(&doc, items)?.into_iter().enumerate() {
+                    if n == MAX_RECORDS {
+                        Budget {
+                            records: MAX_RECORDS,
+                            bytes: 0,
+                        }
+                        .record()?;
+                    }
+                    let object = json::object(&self.json_fields, item)
+                        .map_err(|e| e.with_detail("item", n))?;
+                    sink.object(object)?;
+                }
+            }
+            (RuleKind::Table, None, _) => {
+                return Err(Error::internal("table rules compiled without their table"));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The records of an `array` rule set, each handed to `sink` as its fields in order.
+    ///
+    /// One regex pass per record and field: each field's captures are read once into
+    /// reusable locations, and a record none of them matches is skipped (as documented for
+    /// `array`); the kept record's values are then taken from those captures.
+    fn array_records(&self, output: &str, sink: &mut dyn Records) -> Result<()> {
         let mut budget = Budget::default();
-        for (n, record) in self.separator.split(output).enumerate() {
-            if !self.fields.iter().any(|f| f.regex.is_match(record)) {
+        let mut locations: Vec<regex::CaptureLocations> = self
+            .fields
+            .iter()
+            .map(|f| f.regex.capture_locations())
+            .collect();
+        let mut matched = vec![false; self.fields.len()];
+        let mut fields: Vec<(&str, Cell<'_>)> = Vec::with_capacity(self.fields.len());
+        for (n, record) in self.records(output).enumerate() {
+            let mut any = false;
+            for ((field, locs), hit) in self.fields.iter().zip(&mut locations).zip(&mut matched) {
+                *hit = if field.whole_body {
+                    field.regex.is_match(record)
+                } else {
+                    field.regex.captures_read(locs, record).is_some()
+                };
+                any |= *hit;
+            }
+            if !any {
                 continue;
             }
             budget.record()?;
-            let mut item = Map::new();
-            for field in &self.fields {
-                match field.extract(record, &mut budget)? {
-                    Some(value) => {
-                        item.insert(field.name.clone(), value);
-                    }
+            fields.clear();
+            for ((field, locs), hit) in self.fields.iter().zip(&locations).zip(&matched) {
+                match field.cell(record, hit.then_some(locs), &mut budget)? {
+                    Some(cell) => fields.push((field.name.as_str(), cell)),
                     None if field.optional => {}
                     None => {
                         return Err(missing(field, record).with_detail("record", n + 1));
                     }
                 }
             }
-            items.push(Value::Object(item));
+            sink.fields(&mut fields)?;
         }
-        Ok(Value::Array(items))
+        Ok(())
+    }
+
+    /// The records `separator` splits the output into (a plain newline splits without the
+    /// regex engine: the same pieces).
+    fn records<'r, 'o>(&'r self, output: &'o str) -> Pieces<'r, 'o> {
+        if matches!(self.separator.as_str(), "\n" | "\\n") {
+            Pieces::Lines(output.split('\n'))
+        } else {
+            Pieces::Split(self.separator.split(output))
+        }
     }
 
     /// The field names the rules produce, in order (for docs and `cpi show`).
@@ -470,6 +522,23 @@ fn missing(field: &Field, output: &str) -> Error {
     ))
     .with_detail("field", field.name.as_str())
     .with_detail("output_excerpt", excerpt)
+}
+
+/// The records of an `array` parse: split on newlines, or by the separator regex.
+enum Pieces<'r, 'o> {
+    Lines(std::str::Split<'o, char>),
+    Split(regex::Split<'r, 'o>),
+}
+
+impl<'o> Iterator for Pieces<'_, 'o> {
+    type Item = &'o str;
+
+    fn next(&mut self) -> Option<&'o str> {
+        match self {
+            Pieces::Lines(lines) => lines.next(),
+            Pieces::Split(split) => split.next(),
+        }
+    }
 }
 
 /// An item index: numbers sort numerically, before any text index.
@@ -551,6 +620,35 @@ impl Field {
                 None => Ok(None),
             },
             None if self.transform == Some(Transform::Boolean) => Ok(Some(Value::Bool(false))),
+            None => Ok(None),
+        }
+    }
+
+    /// The field's value in one `array` record, from the captures its regex left in `locs`
+    /// (`None`: no match): as [`Field::extract`], with plain text borrowed from the record.
+    fn cell<'o>(
+        &self,
+        record: &'o str,
+        locs: Option<&regex::CaptureLocations>,
+        budget: &mut Budget,
+    ) -> Result<Option<Cell<'o>>> {
+        if self.whole_body {
+            let body = record.trim();
+            budget.take(body)?;
+            return self.finish(body).map(|v| Some(Cell::Value(v)));
+        }
+        match locs.and_then(|l| l.get(self.group)) {
+            Some((start, end)) => {
+                let text = &record[start..end];
+                budget.take(text)?;
+                match self.transform {
+                    None => Ok(Some(Cell::Text(text))),
+                    Some(_) => self.finish(text).map(|v| Some(Cell::Value(v))),
+                }
+            }
+            None if self.transform == Some(Transform::Boolean) => {
+                Ok(Some(Cell::Value(Value::Bool(false))))
+            }
             None => Ok(None),
         }
     }
@@ -791,6 +889,62 @@ mod tests {
             table.apply("Name\r\n----\r\nwin 01\r\n").unwrap(),
             json!([{"name": "win 01"}])
         );
+    }
+
+    /// The `array` parse as it was before the single pass: an `is_match` pre-check of every
+    /// field, then each field's captures again (the oracle for the single pass).
+    fn array_two_pass(rules: &CompiledRules, output: &str) -> Result<Value> {
+        let output = &*line_ends(output);
+        let mut items = Vec::new();
+        let mut budget = Budget::default();
+        for (n, record) in rules.separator.split(output).enumerate() {
+            if !rules.fields.iter().any(|f| f.regex.is_match(record)) {
+                continue;
+            }
+            budget.record()?;
+            let mut item = Map::new();
+            for field in &rules.fields {
+                match field.extract(record, &mut budget)? {
+                    Some(value) => {
+                        item.insert(field.name.clone(), value);
+                    }
+                    None if field.optional => {}
+                    None => return Err(missing(field, record).with_detail("record", n + 1)),
+                }
+            }
+            items.push(Value::Object(item));
+        }
+        Ok(Value::Array(items))
+    }
+
+    proptest::proptest! {
+        /// One regex pass per record and field finds the same records, values and errors
+        /// as the pre-check it replaced.
+        #[test]
+        fn single_pass_array_is_the_two_pass_array(
+            fields in proptest::collection::vec((
+                proptest::sample::select(vec!["id", "name", "on", "size"]),
+                proptest::sample::select(vec![
+                    json!({"regex": "^(\\w+)"}),
+                    json!({"regex": "=(\\d*)$", "transform": "number", "optional": true}),
+                    json!({"regex": "(x)?y", "optional": true}),
+                    json!({"regex": "(x)?y"}),
+                    json!({"regex": "on", "transform": "boolean"}),
+                    json!({"regex": "(.+)"}),
+                    json!({"regex": "(?s).*"}),
+                ]),
+            ), 1..4),
+            separator in proptest::sample::select(vec!["\n", "\\n", ";", "\\n\\n"]),
+            lines in proptest::collection::vec("[a-z =0-9;]{0,10}|\r|", 0..10),
+        ) {
+            let patterns: Map<String, Value> =
+                fields.into_iter().map(|(n, f)| (n.to_string(), f)).collect();
+            let r = rules(json!({"type": "array", "separator": separator, "patterns": patterns}));
+            let output = lines.join("\n");
+            let single = r.apply(&output).map_err(|e| e.to_string());
+            let two = array_two_pass(&r, &output).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(single, two);
+        }
     }
 
     #[test]

@@ -81,8 +81,16 @@ impl Table {
         self.fields.iter().map(|f| f.field.name.as_str())
     }
 
-    /// Reads the table in `output`: one object per row, in output order.
-    pub(super) fn apply(&self, output: &str) -> Result<Value> {
+    /// Whether a row can hold a `status` (a field of that name or a JSON value).
+    pub(super) fn may_yield_status(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.field.name == "status" || f.field.transform == Some(super::Transform::Json))
+    }
+
+    /// Reads the table in `output`: one object per row, in output order, each handed to
+    /// `sink`.
+    pub(super) fn rows(&self, output: &str, sink: &mut dyn super::Records) -> Result<()> {
         let mut lines = output.lines().enumerate();
         let header = lines.by_ref().find(|(_, line)| match &self.header {
             Some(re) => re.is_match(line),
@@ -90,7 +98,7 @@ impl Table {
         });
         let Some((_, header)) = header else {
             if output.lines().all(is_blank_or_rule) {
-                return Ok(Value::Array(Vec::new()));
+                return Ok(());
             }
             let excerpt: String = output.chars().take(200).collect();
             return Err(Error::provider(
@@ -100,16 +108,23 @@ impl Table {
         };
         let layout = self.layout(header);
         let mut budget = super::Budget::default();
-        let mut rows = Vec::new();
         for (n, line) in lines.filter(|(_, line)| !is_blank_or_rule(line)) {
             budget.record()?;
             let cells = layout.cells(line);
-            rows.push(Value::Object(
+            sink.object(
                 self.row(&layout, &cells, &mut budget)
                     .map_err(|e| e.with_detail("line", n + 1))?,
-            ));
+            )?;
         }
-        Ok(Value::Array(rows))
+        Ok(())
+    }
+
+    /// The rows collected into one list (the tests' view of [`Table::rows`]).
+    #[cfg(test)]
+    fn apply(&self, output: &str) -> Result<Value> {
+        let mut tree = super::stream::Tree::default();
+        self.rows(output, &mut tree)?;
+        Ok(Value::Array(tree.0))
     }
 
     /// How the header's columns are found in a row.

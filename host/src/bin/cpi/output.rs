@@ -79,6 +79,22 @@ pub fn write_out(args: std::fmt::Arguments<'_>, styled: bool) {
         let mut stdout = std::io::stdout().lock();
         stdout.write_fmt(args).and_then(|()| stdout.flush())
     };
+    check_written(written);
+}
+
+/// Writes `bytes` to stdout in one call, as they are (already escaped), with
+/// [`write_out`]'s handling of a closed or failing stdout.
+pub fn write_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    check_written(stdout.write_all(bytes).and_then(|()| stdout.flush()));
+}
+
+/// Whether stdout gets JSON (not YAML, not a table).
+pub fn is_json() -> bool {
+    settings().format == OutputFormat::Json
+}
+
+fn check_written(written: std::io::Result<()>) {
     if let Err(err) = written {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);

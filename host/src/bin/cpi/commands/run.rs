@@ -219,6 +219,18 @@ pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<Ex
         std::fs::read_to_string(input).map(|t| text = t)
     };
     read.map_err(|e| Error::validation(format!("cannot read {input}: {e}")))?;
+    if output::is_json() {
+        // A list streams record by record into one buffer (no tree), written once it is
+        // complete, so that an error part-way prints only the error, as before.
+        let mut out = Vec::with_capacity(text.len() / 2);
+        if cpi::parse::stream::write_saved(provider, action, &text, &mut out)? {
+            out.push(b'\n');
+            output::write_bytes(&out);
+            // What the OS frees at exit needs no freeing first.
+            std::mem::forget((text, out));
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let value = Engine::parse_saved(provider, action, &text)?;
     output::print_value(&value, g.json);
     Ok(ExitCode::SUCCESS)
