@@ -31,6 +31,8 @@ pub struct Registry {
     /// Names declared by more than one source, with every source: such a name is refused.
     conflicts: IndexMap<String, Vec<PathBuf>>,
     problems: Vec<Error>,
+    /// Built-in providers are loaded only when named (see [`Registry::for_name`]).
+    lazy_builtins: bool,
 }
 
 impl Registry {
@@ -45,6 +47,39 @@ impl Registry {
         }
         registry.add_dirs(dirs)?;
         Ok(registry)
+    }
+
+    /// What [`Registry::get`]`(name)` needs, and no more: the built-in provider `name` (when
+    /// there is one) and every file in `dirs`. A built-in provider of another name is loaded
+    /// only when a file declares that name too, so that copies and conflicts are judged as
+    /// [`Registry::with_builtins`] judges them: `get(name)`, [`Registry::problems`] and
+    /// [`Registry::conflicts`] answer as they would there, while [`Registry::providers`]
+    /// lacks the built-in providers nobody named. A `cpi run` parses one built-in file, not
+    /// all of them.
+    pub fn for_name(dirs: &[PathBuf], name: &str) -> Result<Registry> {
+        let mut registry = Registry {
+            lazy_builtins: true,
+            ..Registry::default()
+        };
+        registry.load_builtin(name);
+        registry.add_dirs(dirs)?;
+        Ok(registry)
+    }
+
+    /// With lazy built-ins, loads the built-in provider `name` (if there is one) unless it is
+    /// in already.
+    fn load_builtin(&mut self, name: &str) {
+        if !self.lazy_builtins
+            || self.providers.contains_key(name)
+            || self.conflicts.contains_key(name)
+            || builtin::text(name).is_none()
+        {
+            return;
+        }
+        match builtin::provider(name) {
+            Ok(provider) => self.insert(provider),
+            Err(err) => self.problems.push(err),
+        }
     }
 
     /// Loads every `*.json` file in `dirs` (missing directories are skipped), without the
@@ -76,7 +111,11 @@ impl Registry {
                 if claimed.contains(&path.canonicalize().unwrap_or_else(|_| path.clone())) {
                     continue;
                 }
-                match load_file(&path) {
+                let loaded = load_file(&path);
+                if let Ok((provider, _)) = &loaded {
+                    self.load_builtin(&provider.name);
+                }
+                match loaded {
                     Ok((provider, text)) if self.is_builtin_copy(&provider, text.as_deref()) => {}
                     Ok((provider, _)) => {
                         if let Some(component) = provider.component_path()
@@ -266,6 +305,43 @@ mod tests {
         let err = registry.get("cloudco").unwrap_err();
         assert!(err.message().contains("built-in"), "{err}");
         assert!(registry.get("truenas").unwrap().is_builtin());
+    }
+
+    #[test]
+    fn a_registry_for_one_name_judges_it_as_the_full_registry_does() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "mine.json", "mine");
+        write(dir.path(), "clash.json", "gce");
+        std::fs::write(dir.path().join("bad.json"), "{ not json").unwrap();
+        std::fs::write(
+            dir.path().join("cloudco.json"),
+            builtin::text("cloudco").unwrap(),
+        )
+        .unwrap();
+        let dirs = [dir.path().to_path_buf()];
+        let full = Registry::with_builtins(&dirs).unwrap();
+        for name in ["cloudco", "truenas", "mine", "gce"] {
+            let lazy = Registry::for_name(&dirs, name).unwrap();
+            let (a, b) = (lazy.get(name), full.get(name));
+            assert_eq!(a.is_ok(), b.is_ok(), "{name}");
+            match (a, b) {
+                (Ok(a), Ok(b)) => assert_eq!((&a.source, a.origin), (&b.source, b.origin)),
+                (Err(a), Err(b)) => assert_eq!(a.to_json(), b.to_json()),
+                _ => unreachable!(),
+            }
+            let messages = |r: &Registry| -> Vec<String> {
+                r.problems()
+                    .iter()
+                    .chain(&r.conflicts())
+                    .map(|e| e.to_string())
+                    .collect()
+            };
+            assert_eq!(messages(&lazy), messages(&full), "{name}");
+        }
+        // Only what was named, and what a file's name drew in, is parsed.
+        let lazy = Registry::for_name(&dirs, "truenas").unwrap();
+        let names: Vec<&str> = lazy.providers().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["cloudco", "mine", "truenas"]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use cpi::params::Inputs;
 use cpi::{Engine, Error, Provider, Result};
 
-use super::{engine, inputs, registry, runtime};
+use super::{engine, inputs, registry_for, runtime};
 use crate::cli::{Global, ParamArgs};
 
 /// One input line: its 1-based number and its parameters (or why it is unusable).
@@ -50,7 +50,7 @@ pub fn exec(
         return Err(Error::validation("--parallel must be at least 1"));
     }
     let lines = Lines::open(file)?;
-    let registry = registry(g)?;
+    let registry = registry_for(g, provider)?;
     let provider = registry.get(provider)?;
     let base = inputs(g, provider, args)?;
     let engine = engine(args)?;

@@ -176,6 +176,36 @@ fn install_options(opts: crate::cli::InstallArgs, sha256: Option<String>) -> ins
 /// The built-in providers plus those in the user's provider directory, the user config's
 /// `provider_dirs` and the `--provider-dir`s (never the working directory's `./providers`).
 pub fn registry(g: &Global) -> Result<Registry> {
+    registry_of(&search_dirs(g)?)
+}
+
+/// A registry that answers `get(name)` as [`registry`]'s would, parsing only the built-in
+/// provider named (see [`Registry::for_name`]); a name it does not know is looked up in the
+/// full registry, whose error lists every provider there is.
+pub fn registry_for(g: &Global, name: &str) -> Result<Registry> {
+    let dirs = search_dirs(g)?;
+    let registry = Registry::for_name(&dirs, name)?;
+    if registry.get(name).is_err() {
+        return registry_of(&dirs);
+    }
+    warn_skipped(&registry);
+    Ok(registry)
+}
+
+fn registry_of(dirs: &[PathBuf]) -> Result<Registry> {
+    let registry = Registry::with_builtins(dirs)?;
+    warn_skipped(&registry);
+    Ok(registry)
+}
+
+fn warn_skipped(registry: &Registry) {
+    for problem in registry.problems().iter().chain(&registry.conflicts()) {
+        tracing::warn!("skipped a provider: {}", problem.message());
+    }
+}
+
+/// The provider directories searched, in order (the built-in providers come first).
+fn search_dirs(g: &Global) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
     dirs.extend(cpi::install::installed_dirs());
     dirs.extend(config(g)?.provider_dirs());
@@ -188,11 +218,7 @@ pub fn registry(g: &Global) -> Result<Registry> {
         }
         dirs.push(dir.clone());
     }
-    let registry = Registry::with_builtins(&dirs)?;
-    for problem in registry.problems().iter().chain(&registry.conflicts()) {
-        tracing::warn!("skipped a provider: {}", problem.message());
-    }
-    Ok(registry)
+    Ok(dirs)
 }
 
 /// The providers named on the command line, or every discovered one when none is named.
@@ -287,6 +313,16 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
     Ok(Engine::with_limits(limits)?
         .with_wasm(wasm)
         .with_retry(retry))
+}
+
+/// A single-threaded tokio runtime, for a command that runs one thing at a time (`run`,
+/// `wait`, `init`): it starts in a fraction of the multi-threaded one's time. Blocking work
+/// (component calls) still goes to tokio's blocking threads.
+pub fn runtime_single() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }
 
 /// A tokio runtime for one command.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cpi::wait::WaitOptions;
 use cpi::{Engine, Error, Result};
 
-use super::{engine, inputs, registry, runtime};
+use super::{engine, inputs, registry_for, runtime_single};
 use crate::cli::{Global, ParamArgs};
 use crate::output::{self, outln, outln_styled};
 
@@ -39,7 +39,7 @@ pub fn run(
         Some(target) => Some(WaitOptions::new(target, wait_timeout)?),
         None => None,
     };
-    let registry = registry(g)?;
+    let registry = registry_for(g, provider)?;
     let provider = registry.get(provider)?;
     let inputs = inputs(g, provider, args)?;
     // A component provider's actions are known only once its component is loaded.
@@ -68,7 +68,7 @@ pub fn run(
         output::print_value(&value, g.json);
         return Ok(ExitCode::SUCCESS);
     }
-    let rt = runtime()?;
+    let rt = runtime_single()?;
     let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
     if let Some((_, _, Some(hit))) = &cached {
         tracing::info!("{action}: the cached result (cpi run --refresh runs it again)");
@@ -151,12 +151,12 @@ pub fn wait(
     timeout: Duration,
     args: &ParamArgs,
 ) -> Result<ExitCode> {
-    let registry = registry(g)?;
+    let registry = registry_for(g, provider)?;
     let provider = registry.get(provider)?;
     let inputs = inputs(g, provider, args)?;
     let opts = WaitOptions::new(target, timeout)?;
     let engine = engine(args)?;
-    let rt = runtime()?;
+    let rt = runtime_single()?;
     let worker = wait_loop(g, &rt, &engine, provider, &inputs, worker_id, &opts)?;
     output::print_value(&worker, g.json);
     Ok(ExitCode::SUCCESS)
@@ -210,7 +210,7 @@ fn wait_loop(
 }
 
 pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<ExitCode> {
-    let registry = registry(g)?;
+    let registry = registry_for(g, provider)?;
     let provider = registry.get(provider)?;
     let mut text = String::new();
     let read = if input == "-" {
@@ -237,11 +237,11 @@ pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<Ex
 }
 
 pub fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
-    let registry = registry(g)?;
+    let registry = registry_for(g, provider)?;
     let provider = registry.get(provider)?;
     let inputs = inputs(g, provider, args)?;
     let engine = engine(args)?;
-    let (reports, outcome) = runtime()?.block_on(engine.lifecycle(provider, &inputs));
+    let (reports, outcome) = runtime_single()?.block_on(engine.lifecycle(provider, &inputs));
     if g.json {
         let value = serde_json::json!({"provider": provider.name, "ready": outcome.is_ok(), "steps": reports});
         output::print_machine(&value);
