@@ -80,6 +80,14 @@ const CUT_MARK: &str = "… (";
 /// next are never redacted.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
+    /// Shared: a redactor for the same secrets is built once per process (see
+    /// [`Redactor::new`]), and cloning one costs a reference count.
+    inner: std::sync::Arc<Needles>,
+}
+
+/// What a [`Redactor`] looks for.
+#[derive(Debug, Default)]
+struct Needles {
     /// Forms replaced wherever they occur, longest first.
     needles: Vec<String>,
     /// All needles in one regex (percent escapes matched in either case), longest first.
@@ -87,6 +95,16 @@ pub struct Redactor {
     /// Secrets shorter than [`MIN_SUBSTRING_LEN`]: replaced only when they are the whole text.
     whole: Vec<String>,
 }
+
+/// Redactors already built, by their secret values: `cpi serve` answers many requests with
+/// the same credentials, and one run builds a redactor for the same values several times.
+/// Bounded: emptied when it reaches [`BUILT_CAP`] entries.
+static BUILT: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<Vec<String>, Redactor>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The most redactors [`BUILT`] keeps.
+const BUILT_CAP: usize = 64;
 
 /// `scheme://user:PASSWORD@`: the password is replaced whether or not it is a known secret.
 static USERINFO: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -168,17 +186,17 @@ fn needle_regex(needle: &str) -> String {
     out
 }
 
-impl Redactor {
-    /// A redactor for these secret values (empty values are ignored).
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+impl Needles {
+    /// The forms of `secrets` (none empty) and their regex.
+    fn build(secrets: &[String]) -> Needles {
         let mut needles = Vec::new();
         let mut whole = Vec::new();
-        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        for secret in secrets {
             if secret.chars().count() < MIN_SUBSTRING_LEN {
-                whole.push(secret);
+                whole.push(secret.clone());
                 continue;
             }
-            needles.extend(forms(&secret));
+            needles.extend(forms(secret));
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
@@ -189,26 +207,50 @@ impl Redactor {
                 .build()
                 .expect("escaped literals form a valid regex")
         });
-        Redactor {
+        Needles {
             needles,
             pattern,
             whole,
         }
     }
+}
+
+impl Redactor {
+    /// A redactor for these secret values (empty values are ignored). The same values give
+    /// the same (shared) redactor: its regex is compiled once per process.
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        if secrets.is_empty() {
+            return Redactor::default();
+        }
+        if let Some(hit) = BUILT.lock().ok().and_then(|c| c.get(&secrets).cloned()) {
+            return hit;
+        }
+        let redactor = Redactor {
+            inner: std::sync::Arc::new(Needles::build(&secrets)),
+        };
+        if let Ok(mut cache) = BUILT.lock() {
+            if cache.len() >= BUILT_CAP {
+                cache.clear();
+            }
+            cache.insert(secrets, redactor.clone());
+        }
+        redactor
+    }
 
     /// Whether there is no known secret to redact (URL passwords are still redacted).
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty() && self.whole.is_empty()
+        self.inner.needles.is_empty() && self.inner.whole.is_empty()
     }
 
     /// `text` with every secret replaced by [`REDACTED`], including a secret cut short where
     /// an excerpt ends (its start would otherwise survive), and every URL's password. A
     /// secret shorter than [`MIN_SUBSTRING_LEN`] is replaced only when it is the whole text.
     pub fn redact(&self, text: &str) -> String {
-        if self.whole.iter().any(|w| w == text) {
+        if self.inner.whole.iter().any(|w| w == text) {
             return REDACTED.to_string();
         }
-        let mut out = match &self.pattern {
+        let mut out = match &self.inner.pattern {
             Some(pattern) => pattern.replace_all(text, REDACTED).into_owned(),
             None => text.to_string(),
         };
@@ -218,7 +260,7 @@ impl Redactor {
                 .into_owned();
         }
         if out.contains(CUT_MARK) {
-            for needle in &self.needles {
+            for needle in &self.inner.needles {
                 for (cut, _) in needle.char_indices().rev().filter(|&(at, _)| at > 0) {
                     let start = format!("{}{CUT_MARK}", &needle[..cut]);
                     if out.contains(&start) {
@@ -246,6 +288,24 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_secrets_share_one_redactor() {
+        let values = || {
+            vec![
+                "s3cr3t-value-1".to_string(),
+                String::new(),
+                "pw".to_string(),
+            ]
+        };
+        let (a, b) = (Redactor::new(values()), Redactor::new(values()));
+        assert!(std::sync::Arc::ptr_eq(&a.inner, &b.inner));
+        assert_eq!(b.redact("key s3cr3t-value-1"), format!("key {REDACTED}"));
+        assert_eq!(b.redact("pw"), REDACTED);
+        let other = Redactor::new(vec!["another-secret".to_string()]);
+        assert!(!std::sync::Arc::ptr_eq(&a.inner, &other.inner));
+        assert_eq!(other.redact("s3cr3t-value-1"), "s3cr3t-value-1");
+    }
 
     #[test]
     fn secret_names() {
