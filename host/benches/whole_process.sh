@@ -10,6 +10,10 @@
 # The Python and JavaScript components are taken from target/guests/ (built by the e2e tests
 # `python_component_runs_like_its_json_provider` / `js_component_runs_like_its_json_provider`);
 # a missing one is skipped. BIN=dir overrides target/release (cpi and cloudco-cli).
+# BEFORE=path/to/an/older/cpi adds that binary's JSON provider run (`cloudco@before`) to the
+# same interleaved rounds, for a before/after comparison under the same load; the bare
+# `cloudco-cli worker list` (`cloudco-cli`) is always measured as the floor. The per-row
+# figures of issue 15 (parse, `true`, --version) are host/benches/fast_paths.rs.
 #
 # Everything runs in a temporary HOME (grants, compile cache, sim state). Runs are interleaved
 # (one of each provider per round) so machine load affects them all alike; one warm-up run per
@@ -77,15 +81,23 @@ for i in 1 2 3; do
     "$bin/cpi" --provider-dir "$tmp/providers" run cloudco create_worker -p "name=bench-$i" >/dev/null
 done
 
-python3 - "$bin/cpi" "$tmp/providers" "$runs" "${names[@]}" <<'EOF'
+[[ -n ${BEFORE:-} ]] && names+=("cloudco@before")
+names+=("cloudco-cli")
+python3 - "$bin/cpi" "$tmp/providers" "$runs" "${BEFORE:-}" "${names[@]}" <<'EOF'
 import statistics, subprocess, sys, time
 
-cpi, pdir, runs, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+cpi, pdir, runs, before, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+
+def argv(name):
+    if name == "cloudco-cli":
+        return ["cloudco-cli", "worker", "list", "--output", "json"]
+    if name == "cloudco@before":
+        return [before, "--provider-dir", pdir, "run", "cloudco", "list_workers", "--json"]
+    return [cpi, "--provider-dir", pdir, "run", name, "list_workers", "--json"]
 
 def run(name):
     started = time.perf_counter()
-    done = subprocess.run([cpi, "--provider-dir", pdir, "run", name, "list_workers", "--json"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = subprocess.run(argv(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"cpi run {name} list_workers failed ({done.returncode}):\n{done.stderr.decode()}")

@@ -525,6 +525,70 @@ fn parse_applies_rules_to_saved_output() {
 }
 
 #[test]
+fn a_long_list_parse_prints_every_record_and_an_error_late_in_it_prints_only_the_error() {
+    let w = World::new();
+    let dir = w.dir.path().join("vms");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("vms.json"),
+        r#"{"name": "vms", "type": "command", "actions": {"list_workers": {
+            "target": {"Command": "VBoxManage list vms"},
+            "parse_rules": {"type": "array", "patterns": {
+                "name": {"regex": "^\"(.+)\" \\{"},
+                "id": {"regex": "\\{([0-9a-f-]{36})\\}"},
+                "status": {"regex": "\\} (\\w+)", "optional": true}}}}}}"#,
+    )
+    .unwrap();
+    // More than the megabyte `cpi parse` holds in memory before a temporary file.
+    let mut text = String::new();
+    let mut expected = Vec::new();
+    for i in 0..30_000 {
+        let id = format!("{i:08x}-0000-4000-8000-{i:012x}");
+        let line = if i % 2 == 0 {
+            expected.push(json!({"name": format!("vm \u{7f}{i}"), "id": id, "status": "unknown", "raw_status": "odd"}));
+            format!("\"vm \u{7f}{i}\" {{{id}}} odd\n")
+        } else {
+            expected.push(json!({"name": format!("vm-{i}"), "id": id, "status": "running", "raw_status": "running"}));
+            format!("\"vm-{i}\" {{{id}}} running\n")
+        };
+        text.push_str(&line);
+    }
+    let saved = w.dir.path().join("vms.txt");
+    let parse = |text: &str| {
+        std::fs::write(&saved, text).unwrap();
+        w.cpi(&[
+            "--provider-dir",
+            dir.to_str().unwrap(),
+            "parse",
+            "vms",
+            "list_workers",
+            "--input",
+            saved.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let run = parse(&text);
+    assert!(run.stdout.len() > 1 << 20, "{}", run.stdout.len());
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}\n",
+            cpi::escape::json(&Value::Array(expected).to_string())
+        )
+    );
+    // The last record lacks its id: stdout has the error alone, no part of the list.
+    text.push_str("\"vm-last\" {x}\n");
+    let run = parse(&text);
+    let err = run.err("ProviderError");
+    assert_eq!(err["details"]["record"], 30_001, "{err}");
+    assert!(
+        run.stdout.starts_with("{\"error\""),
+        "{}",
+        &run.stdout[..80]
+    );
+}
+
+#[test]
 fn providers_show_and_validate_the_standard_examples() {
     let w = World::new();
     let list = w.cpi(&["providers", "--json"]).ok();

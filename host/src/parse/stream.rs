@@ -120,9 +120,13 @@ impl<W: Write> JsonList<W> {
     fn emit(&mut self) -> Result<()> {
         let lead: &[u8] = if self.count == 0 { b"[" } else { b"," };
         self.count += 1;
+        self.out.write_all(lead).map_err(write_error)?;
+        // Printable ASCII (the usual record) has nothing to escape: no scan by characters.
+        if self.buf.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return self.out.write_all(&self.buf).map_err(write_error);
+        }
         let text = std::str::from_utf8(&self.buf)
             .map_err(|e| Error::internal(format!("serialized JSON is not UTF-8: {e}")))?;
-        self.out.write_all(lead).map_err(write_error)?;
         self.out
             .write_all(escape::json(text).as_bytes())
             .map_err(write_error)

@@ -89,6 +89,63 @@ pub fn write_bytes(bytes: &[u8]) {
     check_written(stdout.write_all(bytes).and_then(|()| stdout.flush()));
 }
 
+/// Output held back until it is complete, so that an error part-way prints only the error:
+/// in memory up to [`Held::IN_MEMORY`] bytes, then in an unlinked temporary file, so a long
+/// result costs no memory (the kernel copies it to stdout).
+#[derive(Default)]
+pub struct Held {
+    memory: Vec<u8>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Held {
+    /// What is kept in memory before the rest goes to a temporary file.
+    const IN_MEMORY: usize = 1 << 20;
+
+    /// Writes everything held to stdout, with [`write_out`]'s handling of a closed or
+    /// failing stdout.
+    pub fn release(self) {
+        let Some(file) = self.file else {
+            return write_bytes(&self.memory);
+        };
+        let copied = file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(|mut file| {
+                use std::io::Seek;
+                file.rewind()?;
+                let mut stdout = std::io::stdout().lock();
+                std::io::copy(&mut file, &mut stdout)?;
+                stdout.flush()
+            });
+        check_written(copied);
+    }
+}
+
+impl Write for Held {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.file.is_none() && self.memory.len() + buf.len() > Self::IN_MEMORY {
+            // Where no temporary file can be made, it all stays in memory.
+            if let Ok(file) = tempfile::tempfile() {
+                let mut file = std::io::BufWriter::with_capacity(1 << 16, file);
+                file.write_all(&std::mem::take(&mut self.memory))?;
+                self.file = Some(file);
+            }
+        }
+        match &mut self.file {
+            Some(file) => file.write(buf),
+            None => self.memory.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Whether stdout gets JSON (not YAML, not a table).
 pub fn is_json() -> bool {
     settings().format == OutputFormat::Json

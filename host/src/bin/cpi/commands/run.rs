@@ -1,6 +1,6 @@
 //! `cpi run`, `cpi parse` and `cpi init`.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -220,14 +220,15 @@ pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<Ex
     };
     read.map_err(|e| Error::validation(format!("cannot read {input}: {e}")))?;
     if output::is_json() {
-        // A list streams record by record into one buffer (no tree), written once it is
-        // complete, so that an error part-way prints only the error, as before.
-        let mut out = Vec::with_capacity(text.len() / 2);
+        // A list streams record by record (no tree), held back until it is complete so that
+        // an error part-way prints only the error, as before.
+        let mut out = output::Held::default();
         if cpi::parse::stream::write_saved(provider, action, &text, &mut out)? {
-            out.push(b'\n');
-            output::write_bytes(&out);
+            out.write_all(b"\n")
+                .map_err(|e| Error::internal(format!("cannot hold the output: {e}")))?;
+            out.release();
             // What the OS frees at exit needs no freeing first.
-            std::mem::forget((text, out));
+            std::mem::forget(text);
             return Ok(ExitCode::SUCCESS);
         }
     }

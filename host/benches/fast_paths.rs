@@ -1,0 +1,451 @@
+//! Whole-process figures for the rows of issue 15's table ("fast paths"), each printed as
+//! ours, the reference, their ratio and the goal; with `BEFORE=path/to/older/cpi`, that
+//! binary is measured in the same run, interleaved, so the two columns share the machine's
+//! load.
+//!
+//! - `cpi parse` of 100,000 `VBoxManage list vms` lines with two regex fields, against the
+//!   floor: this very binary re-run as a program that only reads the file and runs the same
+//!   two regexes on each line (goal: at most 1.5× the floor, peak RSS ≤ 20 MB, flat in the
+//!   number of records);
+//! - `cpi run` of an action whose command is `true`, against `true` alone (goal: +1 ms);
+//! - `cpi --version` (time and page faults), against `cloudco-cli --version` (goal ≤ 1.2 ms);
+//! - `cpi run cloudco list_workers`, against `cloudco-cli worker list` alone, both talking to
+//!   the simulated cloud (goal ≤ 1.3×).
+//!
+//! Run (release binaries; BIN overrides target/release, RUNS the rounds, default 15):
+//!
+//! ```sh
+//! cargo build --release -p cpi -p cpi-sim
+//! BEFORE=/tmp/cpi-main cargo bench -p cpi --bench fast_paths
+//! ```
+//!
+//! Figures are medians of interleaved whole processes (wall time from spawn to exit, peak RSS
+//! and page faults from `wait4`). Everything runs in a temporary HOME.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The two regexes of the parse row, as the provider file below spells them.
+const NAME_RE: &str = r#"^"(.+)" \{"#;
+const ID_RE: &str = r"\{([0-9a-fA-F-]{36})\}$";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--floor") {
+        floor(Path::new(&args[at + 1]));
+        return;
+    }
+    let bench = Bench::new();
+    bench.parse_rows();
+    bench.run_true_row();
+    bench.version_row();
+    bench.cloudco_row();
+}
+
+/// The floor of the parse row: read the file, run both regexes on every line, print a count.
+fn floor(file: &Path) {
+    let text = std::fs::read_to_string(file).expect("read the input");
+    let build = |re: &str| {
+        regex::RegexBuilder::new(re)
+            .multi_line(true)
+            .build()
+            .expect("regex")
+    };
+    let (name, id) = (build(NAME_RE), build(ID_RE));
+    let (mut name_locs, mut id_locs) = (name.capture_locations(), id.capture_locations());
+    let mut found = 0usize;
+    for line in text.split('\n') {
+        let a = name.captures_read(&mut name_locs, line).is_some();
+        let b = id.captures_read(&mut id_locs, line).is_some();
+        if a && b {
+            found += name_locs.get(1).map_or(0, |(s, e)| e - s) + id_locs.get(1).map_or(0, |_| 1);
+        }
+    }
+    println!("{found}");
+}
+
+/// One whole-process measurement.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    /// User plus system CPU time: what the process itself spent, whatever the machine's load.
+    cpu: Duration,
+    max_rss_kb: i64,
+    faults: i64,
+}
+
+/// The binaries, the scratch directory and the environment every process gets.
+struct Bench {
+    cpi: PathBuf,
+    before: Option<PathBuf>,
+    cloudco_cli: PathBuf,
+    tmp: tempfile::TempDir,
+    runs: usize,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bin = std::env::var_os("BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/release"));
+        let cpi = bin.join("cpi");
+        let cloudco_cli = bin.join("cloudco-cli");
+        for exe in [&cpi, &cloudco_cli] {
+            assert!(
+                exe.is_file(),
+                "missing {}: cargo build --release -p cpi -p cpi-sim",
+                exe.display()
+            );
+        }
+        let before = std::env::var_os("BEFORE").map(PathBuf::from);
+        let runs = std::env::var("RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(15);
+        let tmp = tempfile::tempdir().expect("temp dir");
+        for dir in ["home", "providers"] {
+            std::fs::create_dir_all(tmp.path().join(dir)).expect("mkdir");
+        }
+        let bench = Bench {
+            cpi,
+            before,
+            cloudco_cli,
+            tmp,
+            runs,
+        };
+        bench.write_providers();
+        bench
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// A command with the bench's HOME and nothing of the caller's configuration.
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        let home = self.path("home");
+        cmd.args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env_remove("CPI_LOG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// The `cpi` binaries measured: (label, path).
+    fn cpis(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut list = vec![("after", self.cpi.clone())];
+        if let Some(before) = &self.before {
+            list.insert(0, ("before", before.clone()));
+        }
+        list
+    }
+
+    fn write_providers(&self) {
+        let vbox = r#"{"name": "vboxlist", "type": "command", "actions": {"list_workers": {
+            "target": {"Command": "VBoxManage list vms"},
+            "parse_rules": {"type": "array", "patterns": {
+                "name": {"regex": "^\"(.+)\" \\{"},
+                "id": {"regex": "\\{([0-9a-fA-F-]{36})\\}$"}}}}}}"#;
+        let floor = r#"{"name": "floor", "type": "command", "actions": {"test_install": {
+            "target": {"Command": "true"}}}}"#;
+        std::fs::write(self.path("providers/vboxlist.json"), vbox).expect("write");
+        std::fs::write(self.path("providers/floor.json"), floor).expect("write");
+        for (_, cpi) in self.cpis() {
+            let status = self
+                .command(&cpi, &["--provider-dir"])
+                .arg(self.path("providers"))
+                .args(["grant", "floor", "--yes"])
+                .status()
+                .expect("cpi grant");
+            assert!(status.success(), "cpi grant floor --yes");
+        }
+    }
+
+    /// `n` lines of `VBoxManage list vms`.
+    fn vms_file(&self, n: usize) -> PathBuf {
+        let path = self.path(&format!("vms-{n}.txt"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let h = format!("{x:016x}{:016x}", x.rotate_left(29));
+            writeln!(
+                out,
+                "\"vm-{i:06}\" {{{}-{}-{}-{}-{}}}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            )
+            .expect("write");
+        }
+        out.flush().expect("flush");
+        path
+    }
+
+    /// Runs each command once per round, interleaved, and returns each one's samples.
+    fn measure(&self, commands: &mut [Command]) -> Vec<Vec<Sample>> {
+        let mut samples = vec![Vec::new(); commands.len()];
+        for cmd in commands.iter_mut() {
+            run_once(cmd); // warm-up: page cache, compile cache
+        }
+        for _ in 0..self.runs {
+            for (cmd, out) in commands.iter_mut().zip(&mut samples) {
+                out.push(run_once(cmd));
+            }
+        }
+        samples
+    }
+
+    fn parse_rows(&self) {
+        let file = self.vms_file(100_000);
+        let mut commands: Vec<Command> = self
+            .cpis()
+            .iter()
+            .map(|(_, cpi)| self.parse_command(cpi, &file))
+            .collect();
+        let me = std::env::current_exe().expect("this binary");
+        let mut floor = self.command(&me, &["--floor"]);
+        floor.arg(&file);
+        commands.push(floor);
+        let samples = self.measure(&mut commands);
+        let reference = median(&samples[samples.len() - 1]);
+        heading("`cpi parse` of 100,000 VBoxManage `list vms` lines, two regex fields");
+        for ((label, _), s) in self.cpis().iter().zip(&samples) {
+            let ours = median(s);
+            row(label, ours, reference, "≤ 1.5× the floor, ≤ 20 MB");
+        }
+        row("floor (reference)", reference, reference, "");
+        // Flat memory: peak RSS against the number of records.
+        heading("peak RSS of `cpi parse` by number of records (flat: the input's own size only)");
+        for n in [10_000, 50_000, 100_000] {
+            let file = self.vms_file(n);
+            let mut commands: Vec<Command> = self
+                .cpis()
+                .iter()
+                .map(|(_, cpi)| self.parse_command(cpi, &file))
+                .collect();
+            let samples = self.measure(&mut commands[..]);
+            for ((label, _), s) in self.cpis().iter().zip(&samples) {
+                let m = median(s);
+                println!(
+                    "  {n:>7} records, {label:<6} {:>9.1} ms wall {:>7.1} ms CPU {:>7.1} MB",
+                    ms(m.wall),
+                    ms(m.cpu),
+                    mb(m.max_rss_kb)
+                );
+            }
+        }
+    }
+
+    fn parse_command(&self, cpi: &Path, file: &Path) -> Command {
+        let mut cmd = self.command(cpi, &["--json", "--provider-dir"]);
+        cmd.arg(self.path("providers"))
+            .args(["parse", "vboxlist", "list_workers", "--input"])
+            .arg(file);
+        cmd
+    }
+
+    fn run_true_row(&self) {
+        let mut commands: Vec<Command> = self
+            .cpis()
+            .iter()
+            .map(|(_, cpi)| {
+                let mut cmd = self.command(cpi, &["--json", "--provider-dir"]);
+                cmd.arg(self.path("providers"))
+                    .args(["run", "floor", "test_install"]);
+                cmd
+            })
+            .collect();
+        commands.push(self.command(Path::new("true"), &[]));
+        let samples = self.measure(&mut commands);
+        let reference = median(&samples[samples.len() - 1]);
+        heading("`cpi run` of an action whose command is `true`, against `true` alone");
+        for ((label, _), s) in self.cpis().iter().zip(&samples) {
+            let ours = median(s);
+            row(label, ours, reference, "≤ +1 ms over `true`");
+            println!(
+                "  {:<22} {:>+9.2} ms wall, {:>+9.2} ms CPU over `true`",
+                "",
+                ms(ours.wall) - ms(reference.wall),
+                ms(ours.cpu) - ms(reference.cpu)
+            );
+        }
+        row("true (reference)", reference, reference, "");
+    }
+
+    fn version_row(&self) {
+        let mut commands: Vec<Command> = self
+            .cpis()
+            .iter()
+            .map(|(_, cpi)| self.command(cpi, &["--version"]))
+            .collect();
+        commands.push(self.command(&self.cloudco_cli, &["--version"]));
+        let samples = self.measure(&mut commands);
+        let reference = median(&samples[samples.len() - 1]);
+        heading("`cpi --version`, against `cloudco-cli --version`");
+        for ((label, path), s) in self.cpis().iter().zip(&samples) {
+            let ours = median(s);
+            row(label, ours, reference, "≤ 1.2 ms");
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "  {:<22} {:>9} page faults, binary {:.1} MB",
+                "",
+                ours.faults,
+                size as f64 / 1e6
+            );
+        }
+        row("cloudco-cli (reference)", reference, reference, "");
+        println!("  {:<22} {:>9} page faults", "", reference.faults);
+    }
+
+    fn cloudco_row(&self) {
+        let Some((mut sim, url, token)) = self.start_sim() else {
+            println!("\n(skipped `cpi run cloudco list_workers`: the simulator did not start)");
+            return;
+        };
+        let with_env = |mut cmd: Command| {
+            cmd.env("CLOUDCO_API_URL", &url)
+                .env("CLOUDCO_API_KEY", &token);
+            cmd
+        };
+        for i in 0..3 {
+            let name = format!("name=bench-{i}");
+            let mut cmd = with_env(self.command(&self.cpi, &["run", "cloudco", "create_worker"]));
+            cmd.args(["-p", &name]);
+            let _ = cmd.status();
+        }
+        let mut commands: Vec<Command> = self
+            .cpis()
+            .iter()
+            .map(|(_, cpi)| {
+                with_env(self.command(cpi, &["--json", "run", "cloudco", "list_workers"]))
+            })
+            .collect();
+        commands.push(with_env(
+            self.command(&self.cloudco_cli, &["worker", "list", "--output", "json"]),
+        ));
+        let samples = self.measure(&mut commands);
+        let _ = sim.kill();
+        let _ = sim.wait();
+        let reference = median(&samples[samples.len() - 1]);
+        heading("`cpi run cloudco list_workers`, against `cloudco-cli worker list` alone");
+        for ((label, _), s) in self.cpis().iter().zip(&samples) {
+            row(label, median(s), reference, "≤ 1.3×");
+        }
+        row("cloudco-cli (reference)", reference, reference, "");
+    }
+
+    /// `cpi sim` on a free loopback port: the child, its URL and its token.
+    fn start_sim(&self) -> Option<(std::process::Child, String, String)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut cmd = self.command(&self.cpi, &["sim", "--addr"]);
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .arg("--state")
+            .arg(self.path("sim.json"))
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().ok()?;
+        let stdout = child.stdout.take()?;
+        let mut token = None;
+        for line in BufReader::new(stdout).lines().take(20) {
+            let line = line.ok()?;
+            if let Some(rest) = line.split("api token:").nth(1) {
+                token = rest.split_whitespace().next().map(str::to_string);
+                break;
+            }
+        }
+        match token {
+            Some(token) => Some((child, url, token)),
+            None => {
+                let _ = child.kill();
+                None
+            }
+        }
+    }
+}
+
+/// Spawns `cmd` and waits for it with `wait4`, for its peak RSS and page faults.
+fn run_once(cmd: &mut Command) -> Sample {
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(waited, pid, "wait4");
+    std::mem::forget(child); // reaped above
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sample {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss,
+        faults: usage.ru_minflt + usage.ru_majflt,
+    }
+}
+
+fn median(samples: &[Sample]) -> Sample {
+    let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+    walls.sort();
+    let mut cpus: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
+    cpus.sort();
+    let mut rss: Vec<i64> = samples.iter().map(|s| s.max_rss_kb).collect();
+    rss.sort();
+    let mut faults: Vec<i64> = samples.iter().map(|s| s.faults).collect();
+    faults.sort();
+    let mid = samples.len() / 2;
+    Sample {
+        wall: walls[mid],
+        cpu: cpus[mid],
+        max_rss_kb: rss[mid],
+        faults: faults[mid],
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mb(kb: i64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn heading(what: &str) {
+    println!("\n{what}");
+    println!(
+        "  {:<22} {:>12} {:>9} {:>12} {:>9} {:>10}  goal",
+        "", "wall", "vs ref", "CPU", "vs ref", "peak RSS"
+    );
+}
+
+/// One line: wall and CPU medians, each against the reference's, peak RSS and the goal.
+fn row(label: &str, ours: Sample, reference: Sample, goal: &str) {
+    println!(
+        "  {label:<22} {:>9.2} ms {:>8.2}× {:>9.2} ms {:>8.2}× {:>7.1} MB  {goal}",
+        ms(ours.wall),
+        ms(ours.wall) / ms(reference.wall),
+        ms(ours.cpu),
+        ms(ours.cpu) / ms(reference.cpu),
+        mb(ours.max_rss_kb),
+    );
+}
