@@ -22,7 +22,7 @@
 //! Figures are medians of interleaved whole processes (wall time from spawn to exit, peak RSS
 //! and page faults from `wait4`). Everything runs in a temporary HOME.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,7 +128,15 @@ impl Bench {
     fn command(&self, program: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(program);
         let home = self.path("home");
+        // `cpi run cloudco` runs `cloudco-cli`: the one beside the measured `cpi`.
+        let bin = self.cloudco_cli.parent().map(Path::to_path_buf);
+        let path = std::env::join_paths(
+            bin.into_iter()
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .expect("PATH");
         cmd.args(args)
+            .env("PATH", path)
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("XDG_CACHE_HOME", home.join(".cache"))
@@ -200,7 +208,11 @@ impl Bench {
     fn measure(&self, commands: &mut [Command]) -> Vec<Vec<Sample>> {
         let mut samples = vec![Vec::new(); commands.len()];
         for cmd in commands.iter_mut() {
-            run_once(cmd); // warm-up: page cache, compile cache
+            // Warm-up (page cache, compile cache), and a check that it does what is measured.
+            let done = cmd.stderr(Stdio::piped()).output().expect("spawn");
+            let stderr = String::from_utf8_lossy(&done.stderr);
+            assert!(done.status.success(), "{cmd:?} failed: {}\n{stderr}", done.status);
+            cmd.stderr(Stdio::null());
         }
         for _ in 0..self.runs {
             for (cmd, out) in commands.iter_mut().zip(&mut samples) {
@@ -358,27 +370,25 @@ impl Bench {
             .port();
         let url = format!("http://127.0.0.1:{port}");
         let mut cmd = self.command(&self.cpi, &["sim", "--addr"]);
+        // Its output goes to a file: a pipe nobody reads any more would end it.
+        let log = self.path("sim.out");
         cmd.arg(format!("127.0.0.1:{port}"))
             .arg("--state")
             .arg(self.path("sim.json"))
-            .stdout(Stdio::piped());
+            .stdout(std::fs::File::create(&log).ok()?);
         let mut child = cmd.spawn().ok()?;
-        let stdout = child.stdout.take()?;
-        let mut token = None;
-        for line in BufReader::new(stdout).lines().take(20) {
-            let line = line.ok()?;
-            if let Some(rest) = line.split("api token:").nth(1) {
-                token = rest.split_whitespace().next().map(str::to_string);
-                break;
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("api token:").nth(1)
+                && let Some(token) = rest.split_whitespace().next()
+            {
+                return Some((child, url, token.to_string()));
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        match token {
-            Some(token) => Some((child, url, token)),
-            None => {
-                let _ = child.kill();
-                None
-            }
-        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 }
 
