@@ -130,10 +130,9 @@ impl Bench {
         let home = self.path("home");
         // `cpi run cloudco` runs `cloudco-cli`: the one beside the measured `cpi`.
         let bin = self.cloudco_cli.parent().map(Path::to_path_buf);
-        let path = std::env::join_paths(
-            bin.into_iter()
-                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-        )
+        let path = std::env::join_paths(bin.into_iter().chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
         .expect("PATH");
         cmd.args(args)
             .env("PATH", path)
@@ -211,7 +210,11 @@ impl Bench {
             // Warm-up (page cache, compile cache), and a check that it does what is measured.
             let done = cmd.stderr(Stdio::piped()).output().expect("spawn");
             let stderr = String::from_utf8_lossy(&done.stderr);
-            assert!(done.status.success(), "{cmd:?} failed: {}\n{stderr}", done.status);
+            assert!(
+                done.status.success(),
+                "{cmd:?} failed: {}\n{stderr}",
+                done.status
+            );
             cmd.stderr(Stdio::null());
         }
         for _ in 0..self.runs {
