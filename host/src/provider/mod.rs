@@ -2,9 +2,11 @@
 //! variants (`{"Command": {"command", "in_vm"}}`, action-level `default_settings`,
 //! `pre_exec`/`post_exec`).
 //!
-//! Types here are plain data. Regexes are compiled lazily, once per action, the first time an
-//! action's output is parsed ([`Action::rules`]), so discovering a hundred providers costs only
-//! their JSON parsing.
+//! Types here are serde data plus caches: an action's parse rules and error rules are compiled
+//! lazily into a `OnceLock` beside them, once per action, the first time they are needed
+//! ([`Action::rules`], [`Action::error_rules`]), so discovering a hundred providers costs only
+//! their JSON parsing. The parse rule types themselves live in [`crate::parse::rules`] (and
+//! are re-exported here): `parse` depends on nothing of `provider`.
 
 pub mod builtin;
 mod discover;
