@@ -14,6 +14,47 @@ use super::{registry, runtime};
 use crate::cli::Global;
 use crate::output::{self, outln};
 
+/// The arguments of `cpi grant`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider names.
+    #[arg(required = true, value_name = "PROVIDER")]
+    pub providers: Vec<String>,
+    /// Approve without asking (for scripts): everything the provider asks for.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Approve without asking only if what the provider asks for has exactly this
+    /// capability digest (shown by the review), e.g. in CI: growth is then refused.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "yes")]
+    pub approve: Option<String>,
+    /// Grant everything the component requests.
+    #[arg(long)]
+    pub all: bool,
+    /// Grant one requested command pattern, e.g. 'cloudco-cli worker **' (repeatable).
+    #[arg(long = "run", value_name = "PATTERN")]
+    pub run: Vec<String>,
+    /// Grant one requested HTTP origin, e.g. https://api.example.com:443 (repeatable).
+    #[arg(long = "net", value_name = "URL")]
+    pub net: Vec<String>,
+    /// Pass this environment variable to the commands it runs (repeatable; never LD_*).
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<String>,
+}
+
+/// Reviews and approves providers.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    let choice = Choice {
+        yes: args.yes,
+        approve: args.approve.as_deref(),
+        all: args.all,
+        run: &args.run,
+        net: &args.net,
+        env: &args.env,
+        nested: false,
+    };
+    grant(g, &args.providers, &choice)
+}
+
 /// The approval store (`$XDG_CONFIG_HOME/cpi/grants`).
 pub fn store() -> Result<GrantStore> {
     GrantStore::default_store()
@@ -50,7 +91,7 @@ fn say(to_stderr: bool, line: &str) {
 }
 
 /// `cpi grant NAME...`: review each provider and approve it.
-pub fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCode> {
+fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCode> {
     let registry = registry(g)?;
     for name in names {
         let provider = registry.get(name)?;
@@ -345,62 +386,4 @@ fn show_component(
     if manifest.requested.is_empty() {
         outln!("  (nothing: this component cannot run commands or reach the network)");
     }
-}
-
-pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
-    let removed = store()?.remove(name)?;
-    if g.json {
-        output::print_machine(&json!({"provider": name, "revoked": removed}));
-    } else if removed {
-        outln!("revoked every grant of {}", escape::line(name));
-    } else {
-        outln!("{} had no grants", escape::line(name));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn list(g: &Global) -> Result<ExitCode> {
-    let grants = store()?.list()?;
-    if g.json {
-        output::print_machine(&serde_json::to_value(&grants).expect("grants serialize"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    if grants.is_empty() {
-        outln!("no grants");
-    }
-    for grant in grants {
-        let pin = grant
-            .json_sha256
-            .as_deref()
-            .filter(|_| grant.component_sha256.is_empty())
-            .unwrap_or(&grant.component_sha256);
-        outln!(
-            "{} ({}, sha256 {})",
-            escape::line(&grant.provider),
-            if grant.kind.is_empty() {
-                "component"
-            } else {
-                &grant.kind
-            },
-            &pin[..pin.len().min(12)]
-        );
-        if let Some(request) = &grant.request {
-            for item in &request.commands {
-                outln!("  run  {}", escape::line(&item.rule.to_string()));
-            }
-            for item in &request.http {
-                outln!("  net  {}", escape::line(&item.origin));
-            }
-        }
-        for rule in &grant.capabilities.commands {
-            outln!("  run  {}", escape::line(&rule.to_string()));
-        }
-        for rule in &grant.capabilities.http {
-            outln!("  net  {}", escape::line(&rule.to_string()));
-        }
-        for var in &grant.env {
-            outln!("  env  {}", escape::line(var));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -12,32 +12,21 @@ use super::registry;
 use crate::cli::Global;
 use crate::output::{self, outln};
 
-pub fn providers(g: &Global) -> Result<ExitCode> {
-    let registry = registry(g)?;
-    let list: Vec<Value> = registry
-        .providers()
-        .map(|p| {
-            let kind = if p.component.is_some() && p.actions.is_empty() {
-                "component".to_string()
-            } else if p.component.is_some() {
-                format!("{}+component", p.kind)
-            } else {
-                p.kind.to_string()
-            };
-            let actions = if p.component.is_some() && p.actions.is_empty() {
-                Value::from("(in the component)")
-            } else {
-                Value::from(p.actions.len())
-            };
-            json!({"name": p.name, "type": kind, "actions": actions,
-                   "source": p.source.display().to_string()})
-        })
-        .collect();
-    output::print_value(&Value::Array(list), g.json);
-    Ok(ExitCode::SUCCESS)
+/// The arguments of `cpi show`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider name.
+    pub provider: String,
+    /// One action to show in full.
+    pub action: Option<String>,
 }
 
-pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
+/// Shows one provider, or one of its actions in full.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    show(g, &args.provider, args.action.as_deref())
+}
+
+fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
     let registry = registry(g)?;
     let listed = registry.get(name)?;
     // A component provider: show its manifest, and the definition it carries.

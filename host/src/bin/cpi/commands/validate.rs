@@ -9,7 +9,19 @@ use cpi::validate::{self, Severity};
 use crate::cli::Global;
 use crate::output::{self, BAD, GOOD, WARN, outln, outln_styled, paint};
 
-pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
+/// The arguments of `cpi validate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider files or directories (default: ./providers).
+    pub paths: Vec<PathBuf>,
+}
+
+/// Reports on every provider file under the paths.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    report(g, args.paths)
+}
+
+fn report(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("providers")]
     } else {
