@@ -1001,13 +1001,16 @@ struct FieldInfo {
     note: Option<String>,
 }
 
-/// The rows of the returned-fields table (field, type, description) and the result's shape
+/// One row of the returned-fields table: field, type, description.
+type FieldRow = (String, String, String);
+
+/// The rows of the returned-fields table and the result's shape
 /// with illustrative values; a normalized `status` adds its `raw_status`.
 fn field_rows(
     fields: &[(String, FieldInfo)],
     vocabulary: Option<Vocabulary>,
-) -> (Vec<(String, String, String)>, Map<String, Value>) {
-    let mut rows: Vec<(String, String, String)> = Vec::new();
+) -> (Vec<FieldRow>, Map<String, Value>) {
+    let mut rows: Vec<FieldRow> = Vec::new();
     let mut shape = Map::new();
     for (field, info) in fields {
         let mut notes = Vec::new();
