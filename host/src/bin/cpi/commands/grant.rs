@@ -134,6 +134,21 @@ fn current_values(g: &Global, provider: &Provider) -> cpi::template::Values {
 
 /// Reviews and approves a JSON provider: its derived request, pinned to its file and path.
 /// Whether it is approved afterwards.
+/// Where a JSON provider's approval stands: approved, not approved, approved at another
+/// path, or changed since.
+fn approval_status(existing: Option<&Grant>, path: &str, current: bool) -> String {
+    match existing {
+        _ if current => "approved".to_string(),
+        None => "not approved".to_string(),
+        Some(old) if old.path != path => format!(
+            "not approved here (approved as {})",
+            escape::line(&old.path)
+        ),
+        Some(_) => "CHANGED since it was approved: the approval no longer applies".into(),
+    }
+}
+
+/// Reviews a JSON provider and approves it when asked to; whether it is approved afterwards.
 pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Result<bool> {
     let name = &provider.name;
     let store = store()?;
@@ -164,15 +179,7 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
             "  capabilities  {}",
             review::shown_digest(&proposed.capabilities_sha256)
         ));
-        let status = match &existing {
-            _ if current => "approved".to_string(),
-            None => "not approved".to_string(),
-            Some(old) if old.path != proposed.path => format!(
-                "not approved here (approved as {})",
-                escape::line(&old.path)
-            ),
-            Some(_) => "CHANGED since it was approved: the approval no longer applies".into(),
-        };
+        let status = approval_status(existing.as_ref(), &proposed.path, current);
         say(&format!("  status  {status}"));
         if !grew.is_empty() {
             say("What it asks for beyond what was approved:");
@@ -228,6 +235,34 @@ fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// A component's grant widened by the chosen rules and environment variables: the one in
+/// force (unless stale) or a new one, pinned to the component and the provider's JSON file.
+fn widened_grant(
+    previous: Option<Grant>,
+    provider: &Provider,
+    component_sha256: &str,
+    chosen: &Capabilities,
+    env: &[String],
+) -> Result<Grant> {
+    let mut grant = previous.unwrap_or_else(|| Grant {
+        provider: provider.name.clone(),
+        kind: "component".into(),
+        component_sha256: component_sha256.to_string(),
+        ..Grant::default()
+    });
+    grant.kind = "component".into();
+    grant.path = cpi::approval::canonical(&provider.source);
+    grant.json_sha256 = (!provider.sha256.is_empty()).then(|| provider.sha256.clone());
+    grant.capabilities.extend(chosen);
+    for var in env {
+        if !grant.env.contains(var) {
+            grant.env.push(var.clone());
+        }
+    }
+    cpi::grants::check_env_names(&grant.env)?;
+    Ok(grant)
+}
+
 /// Reviews and grants a component provider: the rules its manifest requests (all with
 /// `--yes`/`--all`, or some with `--run`/`--net`), pinned to its component and its JSON file.
 /// Whether it is granted afterwards.
@@ -273,25 +308,8 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
     }
     if choosing || !chosen.is_empty() {
         chosen.check_within(&manifest.requested)?;
-        let mut grant = match existing.filter(|_| !stale) {
-            Some(previous) => previous,
-            None => Grant {
-                provider: name.to_string(),
-                kind: "component".into(),
-                component_sha256: component.sha256().to_string(),
-                ..Grant::default()
-            },
-        };
-        grant.kind = "component".into();
-        grant.path = cpi::approval::canonical(&provider.source);
-        grant.json_sha256 = (!provider.sha256.is_empty()).then(|| provider.sha256.clone());
-        grant.capabilities.extend(&chosen);
-        for var in choice.env {
-            if !grant.env.contains(var) {
-                grant.env.push(var.clone());
-            }
-        }
-        cpi::grants::check_env_names(&grant.env)?;
+        let previous = existing.filter(|_| !stale);
+        let grant = widened_grant(previous, provider, component.sha256(), &chosen, choice.env)?;
         let path = store.save(&grant)?;
         if !g.json {
             outln!(

@@ -111,21 +111,7 @@ fn run(
     }
     let engine = engine(args)?;
     if dry_run {
-        let plan = engine.plan(provider, action, &inputs)?;
-        let mut value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
-        if !g.json {
-            // For people, the parameters as a table: NAME VALUE SOURCE.
-            let rows: Vec<serde_json::Value> = plan
-                .params
-                .iter()
-                .map(|(name, v)| {
-                    serde_json::json!({"name": name, "value": v["value"], "source": v["source"]})
-                })
-                .collect();
-            value["params"] = serde_json::Value::Array(rows);
-        }
-        output::print_value(&value, g.json);
-        return Ok(ExitCode::SUCCESS);
+        return dry_run_plan(g, &engine, provider, action, &inputs);
     }
     let rt = runtime()?;
     let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
@@ -152,22 +138,7 @@ fn run(
     if !g.json {
         output::print_value(&result, false);
     }
-    let worker_id = match (
-        raw.get("id").and_then(|v| v.as_str()),
-        inputs.cli.get("worker_id"),
-    ) {
-        (Some(id), _) => id.to_string(),
-        (None, Some(id)) => id.clone(),
-        (None, None) => inputs
-            .config
-            .get("worker_id")
-            .map(cpi::params::value_to_param)
-            .ok_or_else(|| {
-                Error::validation(
-                    "--wait needs a worker id: the result has no 'id' and no worker_id was given",
-                )
-            })?,
-    };
+    let worker_id = worker_to_wait_for(&raw, &inputs)?;
     let worker = super::wait::wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
     output::print_value(&worker, g.json);
     Ok(ExitCode::SUCCESS)
@@ -200,4 +171,49 @@ fn cached_metadata(
     let key = cpi::cache::key(provider, action, def, &resolved);
     let hit = if refresh { None } else { cache.get(&key, ttl) };
     Ok(Some((cache, key, hit)))
+}
+
+/// `--dry-run`: the plan, with its parameters as a table (NAME VALUE SOURCE) for people.
+fn dry_run_plan(
+    g: &Global,
+    engine: &cpi::Engine,
+    provider: &cpi::Provider,
+    action: &str,
+    inputs: &cpi::params::Inputs,
+) -> Result<ExitCode> {
+    let plan = engine.plan(provider, action, inputs)?;
+    let mut value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
+    if !g.json {
+        let rows: Vec<serde_json::Value> = plan
+            .params
+            .iter()
+            .map(|(name, v)| {
+                serde_json::json!({"name": name, "value": v["value"], "source": v["source"]})
+            })
+            .collect();
+        value["params"] = serde_json::Value::Array(rows);
+    }
+    output::print_value(&value, g.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The worker `--wait` waits for: the new worker's `id` in the (unredacted) result, else the
+/// `worker_id` given on the command line or in the config.
+fn worker_to_wait_for(raw: &serde_json::Value, inputs: &cpi::params::Inputs) -> Result<String> {
+    match (
+        raw.get("id").and_then(|v| v.as_str()),
+        inputs.cli.get("worker_id"),
+    ) {
+        (Some(id), _) => Ok(id.to_string()),
+        (None, Some(id)) => Ok(id.clone()),
+        (None, None) => inputs
+            .config
+            .get("worker_id")
+            .map(cpi::params::value_to_param)
+            .ok_or_else(|| {
+                Error::validation(
+                    "--wait needs a worker id: the result has no 'id' and no worker_id was given",
+                )
+            }),
+    }
 }
