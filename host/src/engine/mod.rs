@@ -27,7 +27,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+#[cfg(feature = "wasm")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::exec::{Gate, Limits};
 use crate::params::{self, Inputs};
 use crate::provider::Provider;
