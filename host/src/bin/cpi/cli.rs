@@ -44,12 +44,16 @@ pub struct Global {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// How stdout is written (set by `output::configure` from the flags above).
+    #[arg(skip)]
+    pub settings: crate::output::Settings,
 }
 
 /// What stdout gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// Readable text: `key  value` lines and aligned tables.
+    #[default]
     Table,
     /// JSON (one document; errors in the §10.2 shape).
     Json,

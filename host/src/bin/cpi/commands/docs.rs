@@ -61,7 +61,7 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
         .map(|path| path.display().to_string())
         .collect();
     if g.json {
-        output::print_value(&json!({"written": written}), true);
+        output::print_machine(g, &json!({"written": written}));
     } else {
         for path in &written {
             outln!("wrote {path}");

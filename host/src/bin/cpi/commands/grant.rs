@@ -163,10 +163,13 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
         _ => Vec::new(),
     };
     if g.json && !choice.yes && choice.approve.is_none() && !choice.nested {
-        output::print_machine(&json!({"provider": name, "kind": "json",
+        output::print_machine(
+            g,
+            &json!({"provider": name, "kind": "json",
             "path": proposed.path, "sha256": provider.sha256, "approved": current,
             "request": request, "grew": grew,
-            "capabilities_sha256": proposed.capabilities_sha256}));
+            "capabilities_sha256": proposed.capabilities_sha256}),
+        );
         return Ok(current);
     }
     let err_out = g.json;
@@ -216,8 +219,11 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     }
     let path = store.save(&proposed)?;
     if g.json && !choice.nested {
-        output::print_machine(&json!({"provider": name, "approved": true,
-            "sha256": provider.sha256, "capabilities_sha256": proposed.capabilities_sha256}));
+        output::print_machine(
+            g,
+            &json!({"provider": name, "approved": true,
+            "sha256": provider.sha256, "capabilities_sha256": proposed.capabilities_sha256}),
+        );
     } else {
         say(&format!(
             "approved {} (pinned to sha256 {} of {}), saved in {}",
@@ -332,6 +338,7 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
         .unwrap_or_default();
     if g.json {
         output::print_machine(
+            g,
             &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "capabilities_sha256": digest,

@@ -16,7 +16,7 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
 fn list(g: &Global) -> Result<ExitCode> {
     let grants = store()?.list()?;
     if g.json {
-        output::print_machine(&serde_json::to_value(&grants).expect("grants serialize"));
+        output::print_machine(g, &serde_json::to_value(&grants).expect("grants serialize"));
         return Ok(ExitCode::SUCCESS);
     }
     if grants.is_empty() {

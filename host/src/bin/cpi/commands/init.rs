@@ -30,7 +30,7 @@ fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
     let (reports, outcome) = runtime()?.block_on(engine.lifecycle(provider, &inputs));
     if g.json {
         let value = serde_json::json!({"provider": provider.name, "ready": outcome.is_ok(), "steps": reports});
-        output::print_machine(&value);
+        output::print_machine(g, &value);
     } else {
         for step in &reports {
             let outcome = match step.outcome {
@@ -54,7 +54,7 @@ fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(err) => {
             if !g.json {
-                output::print_error(&err, false);
+                output::print_error(&g.settings, &err, false);
             }
             Ok(ExitCode::from(err.kind().exit_code()))
         }

@@ -217,9 +217,12 @@ fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> {
     lock.save(&lock_path)?;
     if g.json {
         let locked = lock.get(&provider.name);
-        crate::output::print_machine(&serde_json::json!({"installed": provider.name,
+        crate::output::print_machine(
+            g,
+            &serde_json::json!({"installed": provider.name,
             "source": source.describe(), "store": entry.display().to_string(),
-            "lock": lock_path.display().to_string(), "entry": locked}));
+            "lock": lock_path.display().to_string(), "entry": locked}),
+        );
     } else {
         outln!(
             "installed {} from {} into {}; recorded in {}",
@@ -292,7 +295,7 @@ fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
     }
     if g.json {
         let names: Vec<&str> = lock.providers.iter().map(|p| p.name.as_str()).collect();
-        crate::output::print_machine(&serde_json::json!({"installed": names}));
+        crate::output::print_machine(g, &serde_json::json!({"installed": names}));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -358,7 +361,7 @@ pub fn update(g: &Global, name: Option<&str>, options: &Options) -> Result<ExitC
         note(g, &format!("{}: updated", escape::line(&name)));
     }
     if g.json {
-        crate::output::print_machine(&serde_json::json!({"updated": true}));
+        crate::output::print_machine(g, &serde_json::json!({"updated": true}));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -396,7 +399,7 @@ pub fn uninstall(g: &Global, name: &str, options: &Options) -> Result<ExitCode> 
         let _ = std::fs::remove_dir_all(dir);
     }
     if g.json {
-        crate::output::print_machine(&serde_json::json!({"uninstalled": name}));
+        crate::output::print_machine(g, &serde_json::json!({"uninstalled": name}));
     } else {
         outln!("uninstalled {}", escape::line(name));
     }

@@ -78,7 +78,7 @@ fn scaffold_new(
     let written = scaffold::write(&dir, &files)?;
     let shown: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     if g.json {
-        output::print_value(&json!({"name": name, "written": shown}), true);
+        output::print_machine(g, &json!({"name": name, "written": shown}));
         return Ok(ExitCode::SUCCESS);
     }
     for path in &shown {

@@ -37,6 +37,6 @@ fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<ExitCo
     };
     read.map_err(|e| Error::validation(format!("cannot read {input}: {e}")))?;
     let value = Engine::parse_saved(provider, action, &text)?;
-    output::print_value(&value, g.json);
+    output::print_value(g, &value);
     Ok(ExitCode::SUCCESS)
 }

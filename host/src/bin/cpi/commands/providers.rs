@@ -35,6 +35,6 @@ fn providers(g: &Global) -> Result<ExitCode> {
                    "source": p.source.display().to_string()})
         })
         .collect();
-    output::print_value(&Value::Array(list), g.json);
+    output::print_value(g, &Value::Array(list));
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,7 @@ pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
 fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
     let removed = store()?.remove(name)?;
     if g.json {
-        output::print_machine(&json!({"provider": name, "revoked": removed}));
+        output::print_machine(g, &json!({"provider": name, "revoked": removed}));
     } else if removed {
         outln!("revoked every grant of {}", escape::line(name));
     } else {

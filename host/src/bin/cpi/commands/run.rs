@@ -117,7 +117,7 @@ fn run(
     let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
     if let Some((_, _, Some(hit))) = &cached {
         tracing::info!("{action}: the cached result (cpi run --refresh runs it again)");
-        output::print_value(hit, g.json);
+        output::print_value(g, hit);
         return Ok(ExitCode::SUCCESS);
     }
     // The unredacted result feeds `--wait` (the worker id); what is printed is redacted.
@@ -132,15 +132,15 @@ fn run(
         tracing::warn!("{}", err.message());
     }
     let Some(opts) = wait_opts else {
-        output::print_value(&result, g.json);
+        output::print_value(g, &result);
         return Ok(ExitCode::SUCCESS);
     };
     if !g.json {
-        output::print_value(&result, false);
+        output::out!("{}", output::render(&result));
     }
     let worker_id = worker_to_wait_for(&raw, &inputs)?;
     let worker = super::wait::wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
-    output::print_value(&worker, g.json);
+    output::print_value(g, &worker);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -193,7 +193,7 @@ fn dry_run_plan(
             .collect();
         value["params"] = serde_json::Value::Array(rows);
     }
-    output::print_value(&value, g.json);
+    output::print_value(g, &value);
     Ok(ExitCode::SUCCESS)
 }
 

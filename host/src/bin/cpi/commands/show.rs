@@ -38,7 +38,7 @@ fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
     }
     let value = overview(p, component.as_deref());
     if g.json {
-        output::print_machine(&value);
+        output::print_machine(g, &value);
     } else {
         print_overview(p, &value);
     }
@@ -209,7 +209,7 @@ fn show_action(g: &Global, p: &cpi::Provider, name: &str) -> Result<ExitCode> {
     let action = p.action(name)?;
     let value = action_value(p, name, action);
     if g.json {
-        output::print_machine(&value);
+        output::print_machine(g, &value);
     } else {
         print_action(p, name, action, &value);
     }

@@ -72,7 +72,7 @@ fn run_fixtures(g: &Global, names: &[String]) -> Result<ExitCode> {
             .iter()
             .map(|(name, cases)| (name.clone(), serde_json::json!(cases)))
             .collect();
-        output::print_machine(&serde_json::Value::Object(value));
+        output::print_machine(g, &serde_json::Value::Object(value));
     } else {
         for (name, cases) in &all {
             for case in cases {
@@ -144,11 +144,14 @@ fn record(g: &Global, names: &[String], out: Option<&Path>, args: &ParamArgs) ->
         .map(|old| cpi::record::changes(old, &recorded));
     write_fixture(&path, &recorded)?;
     if g.json {
-        output::print_machine(&serde_json::json!({
-            "file": path,
-            "changes": changes,
-            "fixture": recorded,
-        }));
+        output::print_machine(
+            g,
+            &serde_json::json!({
+                "file": path,
+                "changes": changes,
+                "fixture": recorded,
+            }),
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let shown = escape::line(&path.to_string_lossy()).into_owned();

@@ -41,7 +41,10 @@ fn report(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let reports: Vec<_> = files.iter().map(|f| validate::validate_file(f)).collect();
     let errors: usize = reports.iter().map(|r| r.errors()).sum();
     if g.json {
-        output::print_machine(&serde_json::to_value(&reports).expect("reports serialize"));
+        output::print_machine(
+            g,
+            &serde_json::to_value(&reports).expect("reports serialize"),
+        );
     } else {
         for report in &reports {
             let name = report.provider.as_deref().unwrap_or("?");

@@ -55,7 +55,7 @@ fn wait(
     let engine = engine(args)?;
     let rt = runtime()?;
     let worker = wait_loop(g, &rt, &engine, provider, &inputs, worker_id, &opts)?;
-    output::print_value(&worker, g.json);
+    output::print_value(g, &worker);
     Ok(ExitCode::SUCCESS)
 }
 
