@@ -258,7 +258,7 @@ impl Engine {
             Some(action) if !invokes => self.steps(&mut run, action).await,
             _ => self.invoke(&run).await,
         };
-        run.finish(outcome).0.map(|v| run.show(v))
+        run.finish(outcome).map(|v| run.show(v))
     }
 
     /// Runs an action the component implements itself (its `invoke` hook) with the run's

@@ -132,7 +132,9 @@ impl Engine {
                 "lifecycle step {name} is not defined"
             ))),
         };
-        run.finish(outcome)
+        let outcome = run.finish(outcome);
+        let secrets = run.secrets(outcome.as_ref().ok());
+        (outcome, secrets)
     }
 }
 

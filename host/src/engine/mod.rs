@@ -195,6 +195,6 @@ impl Engine {
         let resolved = params::resolve(provider, action, inputs);
         let mut run = Run::new(provider, action_name, resolved, guard.as_ref());
         let outcome = self.steps(&mut run, action).await;
-        run.finish(outcome).0
+        run.finish(outcome)
     }
 }

@@ -60,16 +60,15 @@ impl<'a> Run<'a> {
 
     /// The boundary a run's outcome leaves through: a `test_auth` whose result says "not
     /// authenticated" fails, and an error is redacted of every secret known by now
-    /// ([`Run::secrets`]) and names the provider and the action. The result itself is as the
-    /// action produced it (see [`Run::show`]); the redactor is what must be hidden when it
-    /// is shown with everything the run learnt.
-    pub fn finish(&self, outcome: Result<Value>) -> (Result<Value>, Redactor) {
-        let secrets = self.secrets(outcome.as_ref().ok());
-        let outcome = outcome.and_then(|v| check_auth(self.name, v)).map_err(|e| {
+    /// ([`Run::secrets`], with the secret-named fields of the result it reports) and names the
+    /// provider and the action. The result itself is as the action produced it (see
+    /// [`Run::show`]).
+    pub fn finish(&self, outcome: Result<Value>) -> Result<Value> {
+        outcome.and_then(|v| check_auth(self.name, v)).map_err(|e| {
+            let secrets = self.secrets(e.details().get("result"));
             e.map_text(|t| secrets.redact(t))
                 .context(&self.provider.name, self.name)
-        });
-        (outcome, secrets)
+        })
     }
 
     /// A result as it may be shown: the caller's secrets redacted (a CLI echoing its key).
@@ -138,8 +137,8 @@ mod tests {
         resolved.secret_names.insert("api_key".into());
         let run = Run::new(&provider, "test_auth", resolved, None);
         let result = json!({"authenticated": false, "token": "tok-abcdef", "k": "key-123456"});
-        let (outcome, secrets) = run.finish(Ok(result));
-        let text = outcome.unwrap_err().to_json().to_string();
+        let secrets = run.secrets(Some(&result));
+        let text = run.finish(Ok(result)).unwrap_err().to_json().to_string();
         assert!(
             !text.contains("key-123456") && !text.contains("tok-abcdef"),
             "{text}"
