@@ -5,7 +5,7 @@
  * (cloudco-c.json, the CloudCo actions with the same `cloudco-cli` targets as
  * providers/cloudco.json), so cpi runs most actions itself, and it hooks in:
  *
- * - `parse`: `list_workers` output (one JSON object a line) becomes `id`, `name`, `status`,
+ * - `parse`: `list_workers` output (a JSON array, one object a line) becomes `id`, `name`, `status`,
  *   `type` per worker, like the JSON provider;
  * - `invoke`: `get_worker` runs entirely here (`cloudco-cli worker describe ID --output json`
  *   through the host's `run-command`), and `count_workers` counts a region's workers;
@@ -139,7 +139,8 @@ static bool summary(buf *out, const char *obj, size_t n, const char *what, guest
     return true;
 }
 
-/* `cloudco-cli worker list --output json`: one object a line (blank output: no workers).
+/* `cloudco-cli worker list --output json`: a JSON array written one worker object a line
+ * (`[`, `  {...},`, `]`; blank output: no workers).
  * Appends the JSON array to `out` (when `out` is not NULL) and counts the workers. */
 static bool parse_list(const char *raw, size_t n, buf *out, size_t *count, guest_error *err) {
     const char *p = raw, *end = raw + n;
@@ -153,6 +154,12 @@ static bool parse_list(const char *raw, size_t n, buf *out, size_t *count, guest
         const char *q = p;
         while (q < line_end && isspace((unsigned char)*q)) {
             q++;
+        }
+        if (q < line_end && (*q == '[' || *q == ']')) {
+            q++; /* the array's brackets stand on lines of their own */
+            while (q < line_end && isspace((unsigned char)*q)) {
+                q++;
+            }
         }
         if (q < line_end) {
             if (*q != '{') {
