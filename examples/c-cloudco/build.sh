@@ -23,8 +23,12 @@ wit-bindgen c "$wit" --world provider-component --out-dir "$work/gen" >/dev/null
 sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/' "$here/cloudco-c.json" \
     > "$work/gen/definition.inc"
 
+# The API version is the WIT package's version (what `describe` reports as api-version).
+api=$(sed -n 's/^package cpi:provider@\([0-9.]*\);.*/\1/p' "$wit"/*.wit | head -1)
+[[ -n $api ]] || { echo "no 'package cpi:provider@X.Y.Z;' in $wit" >&2; exit 1; }
+
 clang --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-    -Wno-unused-parameter -I"$work/gen" \
+    -Wno-unused-parameter -I"$work/gen" -DAPI_VERSION="\"$api\"" \
     -o "$work/core.wasm" \
     "$here/provider.c" "$here/json.c" \
     "$work/gen/provider_component.c" "$work/gen/provider_component_component_type.o"

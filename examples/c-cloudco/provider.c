@@ -26,7 +26,9 @@
 
 #define NAME "cloudco-c"
 #define VERSION "0.1.0"
-#define API_VERSION "0.1.0"
+#ifndef API_VERSION /* build.sh passes the WIT package version */
+#error "build with -DAPI_VERSION=\"X.Y.Z\" (see build.sh)"
+#endif
 
 typedef provider_component_string_t str;
 typedef exports_cpi_provider_provider_error_t guest_error;
