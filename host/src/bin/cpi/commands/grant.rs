@@ -208,6 +208,10 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     );
     if let Err(err) = asked {
         if existing.is_none() && !choice.yes && choice.approve.is_none() && !stdin_is_terminal() {
+            if choice.nested {
+                // `cpi install`/`update` say themselves what was not done and how.
+                return Ok(false);
+            }
             // Showing is not approving: say how to approve, without failing a look.
             say(&format!(
                 "not approved: run `cpi grant {} --yes` to approve it",
