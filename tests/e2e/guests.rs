@@ -1,5 +1,6 @@
 //! The example provider in other guest languages (examples/python-cloudco with componentize-py,
-//! examples/js-cloudco with ComponentizeJS), each run through `cpi run` like the Rust example
+//! examples/js-cloudco with ComponentizeJS, examples/c-cloudco with no SDK: `wit-bindgen c`,
+//! clang and wasi-libc, `wasm-tools component new`), each run through `cpi run` like the Rust example
 //! and compared with the JSON provider.
 //!
 //! A toolchain that is not installed skips its test with a `SKIPPED: ...` line on stderr;
@@ -92,6 +93,35 @@ fn js_guest() -> &'static Built {
                 .current_dir(&example)
                 .arg("build.mjs")
                 .arg(&out),
+            out,
+        ))
+    })
+}
+
+/// examples/c-cloudco built from the WIT alone: `wit-bindgen c`, Debian's clang with wasi-libc,
+/// `wasm-tools component new` (`build.sh`). With `CI` set, a missing toolchain fails the test
+/// (`.ci/run` installs it) instead of skipping it.
+fn c_guest() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let missing: Vec<String> = ["clang", "wit-bindgen", "wasm-tools"]
+            .iter()
+            .filter_map(|tool| available(tool).err())
+            .collect();
+        if !missing.is_empty() {
+            let why = format!(
+                "{}; install clang lld wasi-libc libclang-rt-dev-wasm32 (apt) and \
+                 wit-bindgen-cli and wasm-tools (cargo install, see .ci/run)",
+                missing.join("; ")
+            );
+            assert!(std::env::var_os("CI").is_none(), "CI: {why}");
+            return Err(why);
+        }
+        let out = repo().join("target/guests/cloudco-c.wasm");
+        let script = repo().join("examples/c-cloudco/build.sh");
+        Ok(build(
+            "clang + wit-bindgen c + wasm-tools build of examples/c-cloudco",
+            Command::new("bash").arg(script).arg(&out),
             out,
         ))
     })
@@ -214,4 +244,9 @@ fn python_component_runs_like_its_json_provider() {
 #[test]
 fn js_component_runs_like_its_json_provider() {
     runs_like_its_json_provider("cloudco-js", js_guest());
+}
+
+#[test]
+fn c_component_built_from_the_wit_alone_runs_like_its_json_provider() {
+    runs_like_its_json_provider("cloudco-c", c_guest());
 }
