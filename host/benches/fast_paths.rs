@@ -10,9 +10,12 @@
 //! - `cpi run` of an action whose command is `true`, against `true` alone (goal: +1 ms);
 //! - `cpi --version` (time and page faults), against `cloudco-cli --version` (goal ≤ 1.2 ms);
 //! - `cpi run cloudco list_workers`, against `cloudco-cli worker list` alone, both talking to
-//!   the simulated cloud (goal ≤ 1.3×).
+//!   the simulated cloud (goal ≤ 1.3×);
+//! - `cpi serve` answering `truenas list_workers` to 50 connections: its own CPU per request
+//!   (goal ≤ 20 µs) and its throughput against the simulator's own for the same requests.
 //!
-//! Run (release binaries; BIN overrides target/release, RUNS the rounds, default 15):
+//! Run (release binaries; BIN overrides target/release, RUNS the rounds, default 15, ONLY one
+//! row: parse, true, version, cloudco or serve):
 //!
 //! ```sh
 //! cargo build --release -p cpi -p cpi-sim
@@ -38,10 +41,20 @@ fn main() {
         return;
     }
     let bench = Bench::new();
-    bench.parse_rows();
-    bench.run_true_row();
-    bench.version_row();
-    bench.cloudco_row();
+    // ONLY=parse|true|version|cloudco|serve runs one row.
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let rows: [(&str, fn(&Bench)); 5] = [
+        ("parse", Bench::parse_rows),
+        ("true", Bench::run_true_row),
+        ("version", Bench::version_row),
+        ("cloudco", Bench::cloudco_row),
+        ("serve", Bench::serve_row),
+    ];
+    for (name, row) in rows {
+        if only.is_empty() || only == name {
+            row(&bench);
+        }
+    }
 }
 
 /// The floor of the parse row: read the file, run both regexes on every line, print a count.
@@ -364,6 +377,61 @@ impl Bench {
         row("cloudco-cli (reference)", reference, reference, "");
     }
 
+    fn serve_row(&self) {
+        let Some((mut sim, url, token)) = self.start_sim() else {
+            println!("\n(skipped `cpi serve`: the simulator did not start)");
+            return;
+        };
+        let config = self.path("home/.config/cpi");
+        std::fs::create_dir_all(&config).expect("mkdir");
+        let toml =
+            format!("[providers.truenas]\napi_url = \"{url}/api/v2.0\"\napi_key = \"{token}\"\n");
+        std::fs::write(config.join("cpi.toml"), toml).expect("write cpi.toml");
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(config.join("cpi.toml"), private).expect("chmod");
+        let body = r#"{"provider": "truenas", "action": "list_workers"}"#;
+        let direct = load(&format!("{url}/api/v2.0/pool/dataset"), &token, None);
+        heading_serve();
+        for (label, cpi) in self.cpis() {
+            let port = free_port();
+            let token_file = self.path(&format!("serve-{label}.token"));
+            let mut cmd = self.command(&cpi, &["serve", "--concurrency", "50", "--addr"]);
+            cmd.arg(format!("127.0.0.1:{port}"))
+                .arg("--token-file")
+                .arg(&token_file);
+            let mut served = cmd.spawn().expect("cpi serve");
+            let base = format!("http://127.0.0.1:{port}");
+            let ready = (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                token_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if ready {
+                let bearer = std::fs::read_to_string(&token_file).expect("token");
+                let run = format!("{base}/v1/run");
+                load(&run, bearer.trim(), Some(body)); // warm-up
+                let cpu = process_cpu(served.id());
+                let through = load(&run, bearer.trim(), Some(body));
+                let spent = process_cpu(served.id()) - cpu;
+                println!(
+                    "  {label:<22} {:>9.0} req/s {:>8.2}× {:>9.1} µs CPU per request  (goal ≤ 20 µs)",
+                    through.per_second(),
+                    through.per_second() / direct.per_second(),
+                    spent.as_secs_f64() * 1e6 / through.requests as f64
+                );
+            }
+            let _ = served.kill();
+            let _ = served.wait();
+        }
+        println!(
+            "  {:<22} {:>9.0} req/s  (the simulator's own, same requests)",
+            "simulator direct",
+            direct.per_second()
+        );
+        let _ = sim.kill();
+        let _ = sim.wait();
+    }
+
     /// `cpi sim` on a free loopback port: the child, its URL and its token.
     fn start_sim(&self) -> Option<(std::process::Child, String, String)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -393,6 +461,75 @@ impl Bench {
         let _ = child.wait();
         None
     }
+}
+
+/// Requests made by [`load`] and the time they took.
+struct Throughput {
+    requests: usize,
+    elapsed: Duration,
+}
+
+impl Throughput {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// 50 connections, 100 requests each (a POST of `body`, or a GET), every answer checked.
+fn load(url: &str, token: &str, body: Option<&str>) -> Throughput {
+    const CLIENTS: usize = 50;
+    const EACH: usize = 100;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            scope.spawn(|| {
+                let client = reqwest::blocking::Client::new();
+                for _ in 0..EACH {
+                    let request = match body {
+                        Some(body) => client.post(url).body(body.to_string()),
+                        None => client.get(url),
+                    };
+                    let answer = request.bearer_auth(token).send().expect("request");
+                    assert!(answer.status().is_success(), "{url}: {}", answer.status());
+                    let _ = answer.bytes();
+                }
+            });
+        }
+    });
+    Throughput {
+        requests: CLIENTS * EACH,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// User plus system CPU time of a running process, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // utime and stime are fields 14 and 15, the 12th and 13th after the command name.
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / hz)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn heading_serve() {
+    println!("\n`cpi serve`, `truenas list_workers`, 50 connections × 100 requests");
 }
 
 /// Spawns `cmd` and waits for it with `wait4`, for its peak RSS and page faults.
