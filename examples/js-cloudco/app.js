@@ -11,9 +11,14 @@
 //   through the host's `run-command`, returning `id`, `name`, `status`, `type`,
 //   `ip_address`), and `count_workers`, an action the definition does not have, counts a
 //   region's workers;
-// - `mapStatus`: the simulator's raw statuses (`rebooting` -> `starting`, ...).
+// - `mapStatus`: the simulator's raw statuses (`rebooting` -> `starting`, ...);
+// - `invoke` of `fetch_workers`: lists the workers with the platform's own `fetch()` (sent
+//   through wasi:http, which cpi checks against the grants like every other request) from
+//   the CloudCo API at `api_url` (default: `cpi sim`'s address), with `api_key` as the
+//   bearer token.
 //
-// It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`.
+// It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`, and to reach only
+// `http://127.0.0.1:8787/instances` (the workers of the simulated cloud `cpi sim` serves).
 //
 // WIT mapping (ComponentizeJS / jco): records are objects with camelCase fields, enums are
 // their kebab-case names as strings, `option<T>` is the value or `undefined`, and a hook that
@@ -44,6 +49,10 @@ const STATUSES = new Map(Object.entries({
 }));
 
 const SUMMARY_FIELDS = ['id', 'name', 'status', 'type'];
+
+/** The CloudCo API `fetch_workers` asks for by default, and the part of it it asks to reach. */
+const API_URL = 'http://127.0.0.1:8787';
+const API_PATH = '/instances';
 
 /** The value to throw for the hook's `error` result. */
 function fail(category, message) {
@@ -147,6 +156,33 @@ function workerId(params) {
   return id;
 }
 
+/**
+ * `GET {api_url}/instances[?region=R]` with `fetch()`: the workers' summaries. A refused
+ * request (not granted, or redirected somewhere not granted) rejects like any network
+ * failure; cpi reports it as the CapabilityDeniedError it is, whatever this code does.
+ */
+async function fetchWorkers(values) {
+  const base = typeof values.api_url === 'string' && values.api_url ? values.api_url : API_URL;
+  const key = param(values, 'api_key');
+  const query = typeof values.region === 'string' && values.region
+    ? `?region=${encodeURIComponent(values.region)}` : '';
+  let response;
+  try {
+    response = await fetch(`${base.replace(/\/+$/, '')}${API_PATH}${query}`, {
+      headers: { authorization: `Bearer ${key}`, accept: 'application/json' },
+    });
+  } catch (e) {
+    throw fail('provider', `GET ${base}${API_PATH} failed: ${e && e.message ? e.message : e}`);
+  }
+  const body = await response.text();
+  if (!response.ok) {
+    throw fail('provider', `GET ${base}${API_PATH} returned HTTP ${response.status}: ${body.slice(0, 512)}`);
+  }
+  const workers = loadJson(body, 'the API\'s worker list');
+  if (!Array.isArray(workers)) throw fail('provider', 'the API\'s worker list is not a JSON array');
+  return JSON.stringify(workers.map((w) => summary(w, 'API worker list')));
+}
+
 export const provider = {
   describe() {
     return {
@@ -157,10 +193,10 @@ export const provider = {
         { program: 'cloudco-cli', args: ['worker', '**'] },
         { program: 'cloudco-cli', args: ['--version'] },
       ],
-      http: [],
+      http: [`${API_URL}${API_PATH}`],
       providerJson: DEFINITION,
       parses: ['list_workers'],
-      invokes: ['get_worker', 'count_workers'],
+      invokes: ['get_worker', 'count_workers', 'fetch_workers'],
       mapsStatus: true,
     };
   },
@@ -191,6 +227,8 @@ export const provider = {
       log('debug', `${count} workers in ${region}`);
       return JSON.stringify({ region, count });
     }
+    // A promise: ComponentizeJS runs the event loop until it settles.
+    if (action === 'fetch_workers') return fetchWorkers(values);
     throw fail('unsupported', `${NAME} does not invoke '${action}'`);
   },
 };

@@ -74,10 +74,11 @@ fn run(w: &World, dir: &Path, action: &str, extra: &[&str]) -> crate::support::R
     w.cpi(&args)
 }
 
-/// A one-shot HTTP server on the origin the hostile guest requests, redirecting elsewhere.
-fn redirect_server(to: String) -> std::thread::JoinHandle<usize> {
-    let listener =
-        TcpListener::bind("127.0.0.1:47311").expect("port 47311 is free for the redirect test");
+/// A one-shot HTTP server on `127.0.0.1:PORT` (an origin a guest requests), redirecting
+/// elsewhere; it returns how many requests it answered.
+pub(crate) fn redirect_server(port: u16, to: String) -> std::thread::JoinHandle<usize> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("port {port} is free for a redirect test: {e}"));
     std::thread::spawn(move || {
         let mut served = 0;
         listener.set_nonblocking(false).unwrap();
@@ -195,7 +196,7 @@ fn granted_programs_get_literal_arguments_and_a_scrubbed_environment() {
 #[test]
 fn redirects_are_followed_only_to_granted_destinations() {
     let (w, dir) = hostile_world();
-    let server = redirect_server(format!("{}/instances", w.url()));
+    let server = redirect_server(47311, format!("{}/instances", w.url()));
     let before = w.requests()["count"].as_u64();
     let err = run(
         &w,

@@ -155,7 +155,7 @@ impl Component {
             log.message(&name, Level::Debug, &text, self.limits.log_bytes + 256);
         }
         log.flush(&name);
-        if let Some(denied) = store.data().denied.clone() {
+        if let Some(denied) = store.data().denied() {
             return Err(denied);
         }
         outcome.map_err(|err| trap_error(&name, &self.limits, err))
@@ -433,7 +433,7 @@ fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit, budge
             return Err(wasmtime::Error::new(Expired(limit)));
         }
         let used = budget.saturating_sub(cx.get_fuel()?);
-        if used.saturating_add(cx.data().host_fuel) >= budget {
+        if used.saturating_add(cx.data().host_fuel()) >= budget {
             return Err(wasmtime::Trap::OutOfFuel.into());
         }
         Ok(wasmtime::UpdateDeadline::Continue(1))

@@ -5,15 +5,17 @@
 //!   on-disk compile cache.
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
-//! - The host imports a component may call ([`host`]) go through the same
-//!   [`Gate`](crate::exec::Gate) as JSON providers' targets, which checks them against the
-//!   component's [`Capabilities`](crate::policy::Capabilities) first.
+//! - The host imports a component may call ([`host`]), and the requests it sends through
+//!   `wasi:http/outgoing-handler` ([`http`]), go through the same [`Gate`](crate::exec::Gate)
+//!   as JSON providers' targets, which checks them against the component's
+//!   [`Capabilities`](crate::policy::Capabilities) first.
 
 mod bindings;
 mod cache;
 mod component;
 mod guest_log;
 mod host;
+mod http;
 
 pub use component::{Component, Manifest};
 pub use host::CallContext;
@@ -128,6 +130,9 @@ impl Sandbox {
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking WASI: {e:#}")))?;
+        // wasi:http's outgoing handler, whose requests the gate sends (see `http`).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| Error::internal(format!("linking wasi:http: {e:#}")))?;
         bindings::ProviderComponent::add_to_linker::<
             host::State,
             wasmtime::component::HasSelf<host::State>,
