@@ -24,13 +24,13 @@
 // their kebab-case names as strings, `option<T>` is the value or `undefined`, and a hook that
 // returns `result<T, error>` returns T or throws the `error` record.
 
-import { runCommand, log } from 'cpi:provider/host@0.1.0';
+import { runCommand, log, classifyError } from 'cpi:provider/host@0.2.0';
 
 /* global DEFINITION */ // the provider definition's JSON text, inlined by build.mjs
 
 const NAME = 'cloudco-js';
 const VERSION = '0.1.0';
-const API_VERSION = '0.1.0';
+const API_VERSION = '0.2.0';
 
 const STATUSES = new Map(Object.entries({
   provisioning: 'provisioning',
@@ -59,25 +59,6 @@ function fail(category, message) {
   return { category, message };
 }
 
-/** The error category cpi guesses from a command's stderr (as guest-sdk does). */
-function categoryFromText(text) {
-  const t = text.toLowerCase();
-  const has = (...words) => words.some((w) => t.includes(w));
-  if (has('rate limit', 'too many requests', 'throttl')) return 'rate-limit';
-  if (has('quota', 'limit exceeded', 'insufficient credit')) return 'quota-exceeded';
-  if (
-    has('authentication', 'unauthorized', 'unauthenticated', 'forbidden', 'access denied',
-      'invalid api key', 'invalid token', 'credentials')
-  ) {
-    return 'authentication';
-  }
-  if (has('not found', 'does not exist', 'no such', 'unknown worker')) return 'resource-not-found';
-  if (has('invalid argument', 'invalid value', 'validation', 'usage:', 'missing required')) {
-    return 'validation';
-  }
-  return 'provider';
-}
-
 /** Runs `cloudco-cli ARGS` through the host; stdout, or an error on a non-zero exit. */
 function cli(...args) {
   let out;
@@ -95,7 +76,8 @@ function cli(...args) {
     const shown = stderr ? stderr.slice(0, 2048)
       : stdout ? `(stdout) ${stdout.slice(0, 2048)}` : '(no output)';
     const how = out.exitCode === -1 ? 'was killed by a signal' : `exited with status ${out.exitCode}`;
-    throw fail(categoryFromText(text), `command 'cloudco-cli' ${how}: ${shown}`);
+    // The category by cpi's own rules (the ones its JSON providers get), not a copy.
+    throw fail(classifyError(text, undefined, undefined), `command 'cloudco-cli' ${how}: ${shown}`);
   }
   return out.stdout;
 }
@@ -176,7 +158,8 @@ async function fetchWorkers(values) {
   }
   const body = await response.text();
   if (!response.ok) {
-    throw fail('provider', `GET ${base}${API_PATH} returned HTTP ${response.status}: ${body.slice(0, 512)}`);
+    const said = `GET ${base}${API_PATH} returned HTTP ${response.status}`;
+    throw fail(classifyError(said, response.status, body), `${said}: ${body.slice(0, 512)}`);
   }
   const workers = loadJson(body, 'the API\'s worker list');
   if (!Array.isArray(workers)) throw fail('provider', 'the API\'s worker list is not a JSON array');
@@ -198,6 +181,20 @@ export const provider = {
       parses: ['list_workers'],
       invokes: ['get_worker', 'count_workers', 'fetch_workers'],
       mapsStatus: true,
+      env: [
+        { name: 'CLOUDCO_API_URL', description: 'the CloudCo API cloudco-cli talks to' },
+        { name: 'CLOUDCO_API_KEY', description: "cloudco-cli's API key" },
+      ],
+      parameters: [
+        {
+          name: 'worker_id', type: 'string', description: "the worker's ID",
+          pattern: '[a-z0-9][a-z0-9-]*', choices: [], min: undefined, max: undefined, secret: false,
+        },
+        {
+          name: 'api_key', type: 'string', description: 'fetch_workers: the CloudCo API token',
+          pattern: undefined, choices: [], min: undefined, max: undefined, secret: true,
+        },
+      ],
     };
   },
 

@@ -306,6 +306,39 @@ impl host::Host for State {
             .message(&self.ctx.name, level, &message, guest_log::MESSAGE_BYTES);
         Ok(())
     }
+
+    fn classify_error(
+        &mut self,
+        message: String,
+        http_status: Option<u16>,
+        body: Option<String>,
+    ) -> wasmtime::Result<types::ErrorCategory> {
+        self.charge(LOG_CALL_FUEL)?;
+        Ok(to_wit(&Error::new(
+            classify(&message, http_status, body.as_deref()),
+            "",
+        ))
+        .category)
+    }
+}
+
+/// Text a guest asks to classify is read up to this many bytes (message and body each): the
+/// rules look at what a failure says first, and a huge body costs no more than this.
+const CLASSIFIED_BYTES: usize = 64 << 10;
+
+/// The standard category of a guest's failure, by the contract's rules (the ones the host
+/// applies to JSON providers' commands and requests): an HTTP answer's by its status,
+/// corrected by what the message and body say; otherwise by the text.
+fn classify(message: &str, http_status: Option<u16>, body: Option<&str>) -> ErrorKind {
+    let cut = |text: &str| crate::exec::excerpt(text, CLASSIFIED_BYTES);
+    let said = match body {
+        Some(body) => format!("{}\n{}", cut(message), cut(body)),
+        None => cut(message),
+    };
+    match http_status {
+        Some(status) => cpi_contract::classify_http(status, &said),
+        None => cpi_contract::classify_text(&said),
+    }
 }
 
 /// Converts a host error to the WIT error record.
@@ -422,5 +455,33 @@ impl tokio::io::AsyncWrite for LogSink {
     }
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `classify-error` answers as the host classifies its own commands and requests.
+    #[test]
+    fn guests_get_the_hosts_classification() {
+        let quota = r#"{"error": {"code": "resource_limit_exceeded", "message": "limit"}}"#;
+        assert_eq!(
+            classify("GET /servers", Some(403), Some(quota)),
+            ErrorKind::QuotaExceeded
+        );
+        assert_eq!(classify("", Some(401), None), ErrorKind::Authentication);
+        assert_eq!(classify("", Some(503), None), ErrorKind::Provider);
+        assert_eq!(
+            classify("Error: worker 'x' not found", None, None),
+            ErrorKind::ResourceNotFound
+        );
+        assert_eq!(
+            classify("exit 1", None, Some("Rate exceeded")),
+            ErrorKind::RateLimit
+        );
+        // Only the start of a huge text is read.
+        let long = format!("{}not found", "x".repeat(CLASSIFIED_BYTES));
+        assert_eq!(classify(&long, None, None), ErrorKind::Provider);
     }
 }

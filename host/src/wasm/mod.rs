@@ -17,7 +17,7 @@ mod guest_log;
 mod host;
 mod http;
 
-pub use component::{Component, Manifest};
+pub use component::{Component, EnvRequest, Manifest, SDK_SECTION, sdk_stamp};
 pub use host::CallContext;
 pub use host::SandboxLimits;
 pub use host::{EFFECT_CALL_FUEL, LOG_CALL_FUEL};
@@ -28,8 +28,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// The WIT package version this host implements (the contract's, checked against `wit/`).
-pub use cpi_contract::API_VERSION;
+/// The WIT package version this host implements (the contract's, checked against `wit/`),
+/// and every version it runs (the older ones adapted onto it, see `bindings`).
+pub use cpi_contract::{API_VERSION, API_VERSIONS};
 
 /// Component instances the pooling allocator has slots for at once: a call holds one from
 /// instantiation until it returns, so this bounds concurrent hook calls, not calls in all.
@@ -133,11 +134,8 @@ impl Sandbox {
         // wasi:http's outgoing handler, whose requests the gate sends (see `http`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking wasi:http: {e:#}")))?;
-        bindings::ProviderComponent::add_to_linker::<
-            host::State,
-            wasmtime::component::HasSelf<host::State>,
-        >(&mut linker, |state| state)
-        .map_err(|e| Error::internal(format!("linking the cpi host interface: {e:#}")))?;
+        bindings::add_to_linker(&mut linker)
+            .map_err(|e| Error::internal(format!("linking the cpi host interface: {e:#}")))?;
         Ok(Sandbox {
             engine,
             linker,

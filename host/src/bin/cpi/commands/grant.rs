@@ -258,11 +258,18 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
             &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "requested": manifest.requested, "granted": caps,
+                   "requested_env": manifest.env, "parameters": manifest.parameters,
                    "env": granted.as_ref().map(|gr| gr.env.clone()).unwrap_or_default()}),
         );
         return Ok(granted.is_some());
     }
     show_component(provider, &component, &caps, stale && !choosing);
+    let env = granted
+        .as_ref()
+        .map(|gr| gr.env.clone())
+        .unwrap_or_default();
+    print_declared_env(manifest, Some(&env));
+    print_declared_params(manifest);
     Ok(granted.is_some())
 }
 
@@ -316,6 +323,44 @@ fn show_component(
     }
     if manifest.requested.is_empty() {
         outln!("  (nothing: this component cannot run commands or reach the network)");
+    }
+}
+
+/// The environment variables a component asks for (with whether each is granted, when
+/// `granted` is given), every manifest string escaped.
+pub(super) fn print_declared_env(manifest: &cpi::wasm::Manifest, granted: Option<&[String]>) {
+    for var in &manifest.env {
+        let mark = match granted {
+            Some(env) if env.contains(&var.name) => " yes",
+            Some(_) => " no (grant it with --env)",
+            None => "",
+        };
+        let why = var
+            .description
+            .as_deref()
+            .map(|d| format!(" ({})", escape::line(d)))
+            .unwrap_or_default();
+        outln!("  env  {}{why}{mark}", escape::line(&var.name));
+    }
+}
+
+/// The parameters a component declares, every manifest string escaped.
+pub(super) fn print_declared_params(manifest: &cpi::wasm::Manifest) {
+    if manifest.parameters.is_empty() {
+        return;
+    }
+    outln!("  parameters (declared by the component):");
+    for (name, decl) in &manifest.parameters {
+        let what = decl
+            .description
+            .as_deref()
+            .map(|d| format!(": {}", escape::line(d)))
+            .unwrap_or_default();
+        outln!(
+            "    {} ({}){what}",
+            escape::line(name),
+            escape::line(&decl.summary())
+        );
     }
 }
 

@@ -63,8 +63,9 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
     let component_json = component.as_ref().map(|c| {
         let m = c.manifest();
         json!({"path": c.path().display().to_string(), "sha256": c.sha256(), "name": m.name,
-               "version": m.version, "requested": m.requested, "parses": m.parses,
-               "invokes": m.invokes, "maps_status": m.maps_status})
+               "version": m.version, "api_version": m.api_version, "requested": m.requested,
+               "parses": m.parses, "invokes": m.invokes, "maps_status": m.maps_status,
+               "env": m.env, "parameters": m.parameters, "sdk": c.sdk_version()})
     });
     let mut defaults = Map::new();
     for (k, v) in &p.default_settings {
@@ -121,6 +122,15 @@ pub fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
                 line(&c["requested"].to_string()),
                 line(&p.name)
             );
+            if let Some(m) = component.as_ref().map(|c| c.manifest()) {
+                let sdk = match c["sdk"].as_str() {
+                    Some(sdk) => format!(" with {}", line(sdk)),
+                    None => " without the guest SDK".to_string(),
+                };
+                outln!("  built for cpi:provider@{}{sdk}", line(&m.api_version));
+                super::grant::print_declared_env(m, None);
+                super::grant::print_declared_params(m);
+            }
         }
         outln!(
             "{} ({} provider, {})",
