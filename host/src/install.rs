@@ -8,6 +8,7 @@
 //! person approved.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -432,23 +433,22 @@ pub fn default_store_dir() -> Option<PathBuf> {
 }
 
 impl Lock {
-    /// Loads a lock file (a missing one is empty).
+    /// Loads a lock file (a missing one is empty). A lock file is stored trust: it is read
+    /// only if it is the user's own regular file, not a symlink and not writable by group or
+    /// others ([`crate::fsread::read_private`]).
     pub fn load(path: &Path) -> Result<Lock> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let bytes = match crate::fsread::read_private(path, crate::fsread::Kind::Stored) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_missing() => {
                 return Ok(Lock {
                     version: 1,
                     providers: Vec::new(),
                 });
             }
-            Err(e) => {
-                return Err(Error::validation(format!(
-                    "cannot read lock file {}: {e}",
-                    path.display()
-                )));
-            }
+            Err(e) => return Err(Error::new(ErrorKind::CapabilityDenied, format!("lock {e}"))),
         };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::validation(format!("lock file {} is not UTF-8", path.display())))?;
         toml::from_str(&text)
             .map_err(|e| Error::validation(format!("lock file {} is invalid: {e}", path.display())))
     }
@@ -567,7 +567,9 @@ fn mismatch(msg: String) -> Error {
 }
 
 /// Writes a fetch into the content-addressed store (temp directory, then a no-clobber rename)
-/// and returns the entry's directory. An existing entry must hold exactly these bytes.
+/// and returns the entry's directory. An existing entry must hold exactly these bytes. The
+/// store's trust is decided before anything is written there: a store directory someone else
+/// can write is refused, never `chmod`-ed and then believed.
 pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
     let io = |e: std::io::Error| {
         Error::internal(format!(
@@ -578,7 +580,16 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
     let locked = locked_files(files);
     let id = request::sha256(digest(&locked).as_bytes());
     let entry = store_dir.join(&id);
-    if entry.is_dir() {
+    if std::fs::symlink_metadata(store_dir).is_err() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(store_dir)
+            .map_err(io)?;
+    }
+    check_store_dir(store_dir)?;
+    if std::fs::symlink_metadata(&entry).is_ok() {
+        check_store_dir(&entry)?;
         for f in files {
             let on_disk = read_capped(&entry.join(&f.path), MAX_COMPONENT)?;
             if on_disk != f.bytes {
@@ -591,7 +602,6 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
         }
         return Ok(entry);
     }
-    std::fs::create_dir_all(store_dir).map_err(io)?;
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(store_dir)
@@ -601,7 +611,13 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        std::fs::write(&path, &f.bytes).map_err(io)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .and_then(|mut file| file.write_all(&f.bytes))
+            .map_err(io)?;
     }
     let kept = tmp.keep();
     if let Err(e) = std::fs::rename(&kept, &entry) {
@@ -613,19 +629,48 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
     Ok(entry)
 }
 
+/// Whether a store directory (the store, or one entry in it) may be believed: the user's own
+/// directory, not a symlink, not writable by group or others.
+fn check_store_dir(dir: &Path) -> Result<()> {
+    let denied = |problem: crate::fsread::Problem| {
+        Error::new(
+            ErrorKind::CapabilityDenied,
+            format!(
+                "provider store {}: {problem}",
+                crate::escape::line(&dir.display().to_string())
+            ),
+        )
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(denied(
+            crate::fsread::Problem::NotPrivate("it is a symlink".into()),
+        )),
+        _ => crate::fsread::check_private_dir(dir).map_err(|e| denied(e.problem)),
+    }
+}
+
 /// The store directories of every installed provider (searched like provider directories).
-pub fn installed_dirs() -> Vec<PathBuf> {
+/// The lock file and the store are stored trust: one someone else could have written is an
+/// error naming it, not a provider directory.
+pub fn installed_dirs() -> Result<Vec<PathBuf>> {
     let (Some(lock), Some(store)) = (default_lock_path(), default_store_dir()) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let Ok(lock) = Lock::load(&lock) else {
-        return Vec::new();
-    };
-    lock.providers
-        .iter()
-        .map(|p| store.join(request::sha256(p.digest.as_bytes())))
-        .filter(|d| d.is_dir())
-        .collect()
+    let lock = Lock::load(&lock)?;
+    if lock.providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    check_store_dir(&store)?;
+    let mut dirs = Vec::new();
+    for p in &lock.providers {
+        let dir = store.join(request::sha256(p.digest.as_bytes()));
+        if std::fs::symlink_metadata(&dir).is_err() {
+            continue;
+        }
+        check_store_dir(&dir)?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
 }
 
 #[cfg(test)]

@@ -245,3 +245,171 @@ fn installing_from_a_lock_file_refuses_a_tampered_file() {
     assert!(msg.contains("cpi update hello"), "{msg}");
     assert!(!Path::new(&third.dir.path().join("config/cpi/cpi.lock")).exists());
 }
+
+/// The capability digest a refusal names ("it asks for capabilities sha256:<hex>").
+fn asked_digest(run: &crate::support::Run) -> String {
+    let msg = message(run);
+    let at = msg
+        .find("capabilities sha256:")
+        .unwrap_or_else(|| panic!("no digest in: {msg}"));
+    msg[at + "capabilities ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches([',', '.'])
+        .to_string()
+}
+
+#[test]
+fn approve_with_a_digest_approves_that_exact_capability_set_and_refuses_growth() {
+    let w = World::new();
+    let src = w.dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let file = src.join("hello.json");
+    std::fs::write(&file, provider("v1", &[("list_workers", "echo one")])).unwrap();
+    let f = file.display().to_string();
+
+    // A wrong digest: refused, and the refusal names the digest it asks for.
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let refused = w.cpi(&["install", &f, "--approve", &zero, "--json"]);
+    refused.err("CapabilityDeniedError");
+    assert!(!w.dir.path().join("config/cpi/cpi.lock").exists());
+    let v1 = asked_digest(&refused);
+    assert!(message(&refused).contains(&zero), "{}", message(&refused));
+
+    // The review shows the same digest; approving it installs.
+    let installed = w.cpi(&["install", &f, "--approve", &v1]);
+    installed.ok_text();
+    assert!(
+        installed
+            .all_output()
+            .contains(&format!("capabilities  {v1}")),
+        "{}",
+        installed.all_output()
+    );
+    assert_eq!(
+        printed(w.cpi(&["run", "hello", "list_workers", "--json"])),
+        "one"
+    );
+
+    // Growth: the old digest no longer approves it, the new one does.
+    std::fs::write(
+        &file,
+        provider(
+            "v2",
+            &[("list_workers", "echo one"), ("test_install", "echo two")],
+        ),
+    )
+    .unwrap();
+    let grown = w.cpi(&["update", "hello", "--approve", &v1, "--json"]);
+    grown.err("CapabilityDeniedError");
+    let v2 = asked_digest(&grown);
+    assert_ne!(v1, v2);
+    w.cpi(&["update", "hello", "--approve", &v2]).ok_text();
+    assert_eq!(
+        printed(w.cpi(&["run", "hello", "test_install", "--json"])),
+        "two"
+    );
+
+    // `cpi grant` takes it too, for a provider directory; --yes and --approve exclude each other.
+    let dir = w.dir.path().join("own");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("mine.json"),
+        provider("mine", &[("list_workers", "echo mine")]).replace("\"hello\"", "\"mine\""),
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    let denied = w.cpi(&[
+        "--provider-dir",
+        &d,
+        "grant",
+        "mine",
+        "--approve",
+        &zero,
+        "--json",
+    ]);
+    denied.err("CapabilityDeniedError");
+    let mine = asked_digest(&denied);
+    w.cpi(&["--provider-dir", &d, "grant", "mine", "--approve", &mine])
+        .ok_text();
+    assert_eq!(
+        printed(w.cpi(&[
+            "--provider-dir",
+            &d,
+            "run",
+            "mine",
+            "list_workers",
+            "--json"
+        ])),
+        "mine"
+    );
+    let both = w.cpi(&["grant", "mine", "--yes", "--approve", &mine]);
+    assert_ne!(both.code, 0);
+}
+
+#[test]
+fn a_lock_file_or_store_someone_else_could_write_is_not_believed() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let src = w.dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let file = src.join("hello.json");
+    std::fs::write(&file, provider("v1", &[("list_workers", "echo one")])).unwrap();
+    w.cpi(&["install", &file.display().to_string(), "--yes"])
+        .ok_text();
+    let lock = w.dir.path().join("config/cpi/cpi.lock");
+    let store = w.dir.path().join("data/cpi/store");
+    let entry = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap();
+
+    // A group-writable lock file: every command that looks providers up says so.
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let run = w.cpi(&["run", "hello", "list_workers", "--json"]);
+    run.err("CapabilityDeniedError");
+    let msg = message(&run);
+    assert!(
+        msg.contains("cpi.lock") && msg.contains("group or others can write it"),
+        "{msg}"
+    );
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    w.cpi(&["run", "hello", "list_workers", "--json"]).ok();
+
+    // A lock file that is a symlink: refused.
+    let real = w.dir.path().join("elsewhere.lock");
+    std::fs::rename(&lock, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &lock).unwrap();
+    let linked = w.cpi(&["providers", "--json"]);
+    linked.err("CapabilityDeniedError");
+    assert!(message(&linked).contains("symlink"), "{}", message(&linked));
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::rename(&real, &lock).unwrap();
+
+    // A world-writable store entry: refused, never chmod-ed and believed; nothing ran.
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let open = w.cpi(&["run", "hello", "list_workers", "--json"]);
+    open.err("CapabilityDeniedError");
+    let msg = message(&open);
+    assert!(
+        msg.contains("provider store") && msg.contains("mode 0777"),
+        "{msg}"
+    );
+    let mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o777, "cpi must not repair the store's mode");
+
+    // An entry replaced by a symlink to a directory another install could control: refused.
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let moved = w.dir.path().join("moved-entry");
+    std::fs::rename(&entry, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &entry).unwrap();
+    let swapped = w.cpi(&["run", "hello", "list_workers", "--json"]);
+    swapped.err("CapabilityDeniedError");
+    assert!(
+        message(&swapped).contains("symlink"),
+        "{}",
+        message(&swapped)
+    );
+}

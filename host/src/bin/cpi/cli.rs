@@ -229,7 +229,7 @@ pub enum Command {
     /// pinned to the provider's files and path: any change needs a new one. For a component
     /// provider, grant a subset with --run/--net.
     #[command(
-        after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
+        after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant hetzner --approve sha256:3f2a...   # in CI: only this exact capability set\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
     )]
     Grant {
         /// Provider names.
@@ -238,6 +238,10 @@ pub enum Command {
         /// Approve without asking (for scripts): everything the provider asks for.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Approve without asking only if what the provider asks for has exactly this
+        /// capability digest (shown by the review), e.g. in CI: growth is then refused.
+        #[arg(long, value_name = "sha256:HEX", conflicts_with = "yes")]
+        approve: Option<String>,
         /// Grant everything the component requests.
         #[arg(long)]
         all: bool,
@@ -431,6 +435,10 @@ pub struct InstallArgs {
     /// Approve without asking (for scripts).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Approve without asking only if what the provider asks for has exactly this capability
+    /// digest (shown by the review): CI approves one exact set and refuses growth.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "yes")]
+    pub approve: Option<String>,
     /// The lock file (default: $XDG_CONFIG_HOME/cpi/cpi.lock).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,

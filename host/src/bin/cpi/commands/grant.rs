@@ -24,6 +24,8 @@ pub fn store() -> Result<GrantStore> {
 pub struct Choice<'a> {
     /// `--yes`: approve without asking.
     pub yes: bool,
+    /// `--approve sha256:<digest>`: approve without asking only that exact capability set.
+    pub approve: Option<&'a str>,
     /// `--all`: grant a component everything it requests.
     pub all: bool,
     /// `--run`: one requested command pattern.
@@ -104,7 +106,7 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
         Some(old) if !current => request.growth_since(old),
         _ => Vec::new(),
     };
-    if g.json && !choice.yes && !choice.nested {
+    if g.json && !choice.yes && choice.approve.is_none() && !choice.nested {
         output::print_machine(&json!({"provider": name, "kind": "json",
             "path": proposed.path, "sha256": provider.sha256, "approved": current,
             "request": request, "grew": grew,
@@ -117,6 +119,10 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
         say(&format!("{}: JSON provider", escape::line(name)));
         say(&format!("  file    {}", escape::line(&proposed.path)));
         say(&format!("  sha256  {}", provider.sha256));
+        say(&format!(
+            "  capabilities  {}",
+            review::shown_digest(&proposed.capabilities_sha256)
+        ));
         let status = match &existing {
             _ if current => "approved".to_string(),
             None => "not approved".to_string(),
@@ -143,12 +149,14 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     let asked = review::ask(
         Consent {
             yes: choice.yes || choice.all,
+            approve: choice.approve,
         },
         name,
         request.runs_arbitrary_code(),
+        &proposed.capabilities_sha256,
     );
     if let Err(err) = asked {
-        if existing.is_none() && !choice.yes && !stdin_is_terminal() {
+        if existing.is_none() && !choice.yes && choice.approve.is_none() && !stdin_is_terminal() {
             // Showing is not approving: say how to approve, without failing a look.
             say(&format!(
                 "not approved: run `cpi grant {} --yes` to approve it",
@@ -192,7 +200,16 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
     let stale = existing.as_ref().is_some_and(|e| {
         e.component_sha256 != component.sha256() || cpi::approval::check_pins(e, provider).is_err()
     });
+    let digest = component_digest(&manifest.requested);
     let mut chosen = Capabilities::default();
+    if let Some(given) = choice.approve {
+        let consent = Consent {
+            yes: false,
+            approve: Some(given),
+        };
+        review::ask(consent, name, false, &digest)?;
+        chosen.extend(&manifest.requested);
+    }
     if choice.all || choice.yes {
         chosen.extend(&manifest.requested);
     }
@@ -206,9 +223,10 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
     if !choosing && !g.json && stdin_is_terminal() {
         show_component(provider, &component, &Capabilities::default(), stale);
         review::ask(
-            Consent { yes: false },
+            Consent::default(),
             name,
             !manifest.requested.commands.is_empty(),
+            &digest,
         )?;
         chosen.extend(&manifest.requested);
     }
@@ -257,6 +275,7 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
         output::print_machine(
             &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
+                   "capabilities_sha256": digest,
                    "requested": manifest.requested, "granted": caps,
                    "requested_env": manifest.env, "parameters": manifest.parameters,
                    "env": granted.as_ref().map(|gr| gr.env.clone()).unwrap_or_default()}),
@@ -271,6 +290,11 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
     print_declared_env(manifest, Some(&env));
     print_declared_params(manifest);
     Ok(granted.is_some())
+}
+
+/// The capability digest of what a component requests (what `--approve` names).
+fn component_digest(requested: &Capabilities) -> String {
+    cpi::request::sha256(&serde_json::to_vec(requested).expect("capabilities serialize"))
 }
 
 /// The requested-versus-granted table of a component, every manifest string escaped.
@@ -288,6 +312,10 @@ fn show_component(
         escape::line(&manifest.name),
         escape::line(&manifest.version),
         component.sha256()
+    );
+    outln!(
+        "  capabilities  {}",
+        review::shown_digest(&component_digest(&manifest.requested))
     );
     if stale {
         outln!("  ! the provider changed since it was granted: the old grant no longer applies");

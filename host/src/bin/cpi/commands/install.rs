@@ -17,6 +17,8 @@ use crate::output::outln;
 pub struct Options {
     /// Approve without asking.
     pub yes: bool,
+    /// Approve without asking only this capability digest (`--approve`).
+    pub approve: Option<String>,
     /// The sha256 the provider file must have.
     pub sha256: Option<String>,
     /// Allow plain http to a loopback address.
@@ -36,9 +38,10 @@ fn paths(options: &Options) -> Result<(PathBuf, PathBuf)> {
     Ok((lock, store))
 }
 
-fn choice(yes: bool) -> Choice<'static> {
+fn choice(yes: bool, approve: Option<&str>) -> Choice<'_> {
     Choice {
         yes,
+        approve,
         all: false,
         run: &[],
         net: &[],
@@ -82,19 +85,20 @@ fn store_and_approve(
     fetch: &Fetch,
     store: &Path,
     yes: bool,
+    approve: Option<&str>,
 ) -> Result<(PathBuf, Provider)> {
     let entry = install::store(store, &fetch.files)?;
     let provider = Provider::load(&entry.join(&fetch.files[0].path))?;
     check_name(&provider.name)?;
     let approved = match provider.component {
-        None => grant::grant_json(g, &provider, &choice(yes))?,
-        Some(_) => grant::grant_component(g, &provider, &choice(yes))?,
+        None => grant::grant_json(g, &provider, &choice(yes, approve))?,
+        Some(_) => grant::grant_component(g, &provider, &choice(yes, approve))?,
     };
     if !approved {
         return Err(Error::new(
             ErrorKind::CapabilityDenied,
             format!(
-                "'{}' was not installed: it was not approved (pass --yes in scripts)",
+                "'{}' was not installed: it was not approved (pass --yes, or --approve with its capability digest, in scripts)",
                 escape::line(&provider.name)
             ),
         ));
@@ -168,7 +172,8 @@ pub fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> 
             existing.source.display()
         )));
     }
-    let (entry, provider) = store_and_approve(g, &fetch, &store, options.yes)?;
+    let (entry, provider) =
+        store_and_approve(g, &fetch, &store, options.yes, options.approve.as_deref())?;
     lock.version = 1;
     lock.put(lock_entry(&provider, &source, &fetch)?);
     lock.save(&lock_path)?;
@@ -230,7 +235,7 @@ pub fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
         _ => None,
     };
     for (entry, fetch) in lock.providers.iter().zip(&fetched) {
-        store_and_approve(g, fetch, &store, options.yes)?;
+        store_and_approve(g, fetch, &store, options.yes, options.approve.as_deref())?;
         if let Some(mine) = &mut mine {
             mine.version = 1;
             mine.put(entry.clone());
@@ -309,7 +314,7 @@ pub fn update(g: &Global, name: Option<&str>, options: &Options) -> Result<ExitC
                 ),
             );
         }
-        store_and_approve(g, &fetch, &store, yes)?;
+        store_and_approve(g, &fetch, &store, yes, options.approve.as_deref())?;
         lock.put(lock_entry(&provider, &source, &fetch)?);
         lock.save(&lock_path)?;
         note(g, &format!("{}: updated", escape::line(&name)));

@@ -109,6 +109,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
         Command::Grant {
             providers,
             yes,
+            approve,
             all,
             run,
             net,
@@ -118,6 +119,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
             &providers,
             &grant::Choice {
                 yes,
+                approve: approve.as_deref(),
                 all,
                 run: &run,
                 net: &net,
@@ -167,6 +169,7 @@ pub fn exec(cli: Cli) -> Result<ExitCode> {
 fn install_options(opts: crate::cli::InstallArgs, sha256: Option<String>) -> install::Options {
     install::Options {
         yes: opts.yes,
+        approve: opts.approve,
         sha256,
         allow_http_loopback: opts.allow_http_loopback,
         lock: opts.lock,
@@ -177,7 +180,7 @@ fn install_options(opts: crate::cli::InstallArgs, sha256: Option<String>) -> ins
 /// `provider_dirs` and the `--provider-dir`s (never the working directory's `./providers`).
 pub fn registry(g: &Global) -> Result<Registry> {
     let mut dirs: Vec<PathBuf> = cpi::provider::default_search_dirs();
-    dirs.extend(cpi::install::installed_dirs());
+    dirs.extend(cpi::install::installed_dirs()?);
     dirs.extend(config(g)?.provider_dirs());
     for dir in &g.provider_dirs {
         if !dir.is_dir() {

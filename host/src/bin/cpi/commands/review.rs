@@ -97,19 +97,60 @@ pub fn lines(
     out
 }
 
-/// How the approval is given: `--yes`, or an answer on a terminal.
-#[derive(Debug, Clone, Copy)]
-pub struct Consent {
+/// How the approval is given: `--yes`, `--approve sha256:<digest>`, or an answer on a
+/// terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consent<'a> {
     /// `--yes` (or `--all`): approve without asking.
     pub yes: bool,
+    /// `--approve sha256:<digest>`: approve without asking only if what the provider asks for
+    /// now has exactly this capability digest (so CI approves one exact set, never growth).
+    pub approve: Option<&'a str>,
+}
+
+/// `sha256:<hex>`: how a capability digest is shown and given to `--approve`.
+pub fn shown_digest(hex: &str) -> String {
+    format!("sha256:{hex}")
+}
+
+/// Whether `given` (`sha256:<hex>` or the bare hex, any case) names the digest `hex`.
+fn digest_matches(given: &str, hex: &str) -> bool {
+    let given = given.trim();
+    let given = given
+        .strip_prefix("sha256:")
+        .or_else(|| given.strip_prefix("SHA256:"))
+        .unwrap_or(given);
+    given.eq_ignore_ascii_case(hex)
 }
 
 /// Asks for approval on the terminal when stdin and stderr are both TTYs; `--yes` approves
-/// without asking; without either, approval is refused. Arbitrary code needs the provider's
-/// name typed, not just `y`.
-pub fn ask(consent: Consent, name: &str, arbitrary_code: bool) -> Result<()> {
+/// without asking, `--approve` when `capabilities` (the digest of what the provider asks for
+/// now) is the one given; without any, approval is refused. Arbitrary code needs the
+/// provider's name typed, not just `y`.
+pub fn ask(
+    consent: Consent<'_>,
+    name: &str,
+    arbitrary_code: bool,
+    capabilities: &str,
+) -> Result<()> {
     if consent.yes {
         return Ok(());
+    }
+    if let Some(given) = consent.approve {
+        if digest_matches(given, capabilities) {
+            return Ok(());
+        }
+        return Err(Error::new(
+            ErrorKind::CapabilityDenied,
+            format!(
+                "'{}' was not approved: it asks for capabilities {}, while --approve gave {}. \
+                 Review what changed with `cpi grant {}`",
+                escape::line(name),
+                shown_digest(capabilities),
+                escape::line(given),
+                escape::line(name)
+            ),
+        ));
     }
     let refused = |why: &str| {
         Error::new(
