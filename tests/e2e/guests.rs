@@ -97,6 +97,39 @@ fn js_guest() -> &'static Built {
     })
 }
 
+/// examples/c-cloudco built from C with no SDK (`build.sh`: Debian's clang and wasi-libc,
+/// `wit-bindgen c`, `wasm-tools component new`). A missing toolchain skips the test only
+/// outside CI: `.ci/run` installs it, so there it must be present.
+fn c_guest() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let missing = ["clang", "wit-bindgen", "wasm-tools"]
+            .into_iter()
+            .find_map(|tool| available(tool).err());
+        let sysroot = std::path::Path::new("/usr/lib/wasm32-wasi/libc.a");
+        let missing = missing.or_else(|| {
+            (!sysroot.is_file())
+                .then(|| "wasi-libc is not installed (apt-get install wasi-libc)".to_string())
+        });
+        if let Some(why) = missing {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but the C toolchain is missing: {why} (see .ci/run)"
+            );
+            return Err(format!(
+                "{why}; see examples/c-cloudco/build.sh for the toolchain"
+            ));
+        }
+        let out = repo().join("target/guests/cloudco-c.wasm");
+        let script = repo().join("examples/c-cloudco/build.sh");
+        Ok(build(
+            "clang + wit-bindgen c build of examples/c-cloudco",
+            Command::new("bash").arg(script).arg(&out),
+            out,
+        ))
+    })
+}
+
 /// Runs `f` and returns its result with the time it took.
 fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     let started = Instant::now();
@@ -214,6 +247,13 @@ fn python_component_runs_like_its_json_provider() {
 #[test]
 fn js_component_runs_like_its_json_provider() {
     runs_like_its_json_provider("cloudco-js", js_guest());
+}
+
+/// A fourth language with no SDK: the C example, built from the WIT alone, runs like the JSON
+/// provider (its definition's actions, its own `map-status` and `count_workers`).
+#[test]
+fn c_component_runs_like_its_json_provider() {
+    runs_like_its_json_provider("cloudco-c", c_guest());
 }
 
 /// Where the JavaScript example's `fetch_workers` asks to reach by default (`cpi sim`'s
