@@ -1,43 +1,37 @@
 #!/usr/bin/env bash
-# Builds the cloudco-c component from C, with no SDK: bindings from the WIT alone.
+# Builds examples/c-cloudco into a WebAssembly component, from the WIT alone (no SDK):
 #
-#   examples/c-cloudco/build.sh [OUT]     # default OUT: target/guests/cloudco-c.wasm
+#   wit-bindgen c  -> bindings (provider_component.h/.c and the component-type object)
+#   clang          -> a wasm32-wasi core module (Debian's clang, lld and wasi-libc)
+#   wasm-tools     -> `component new` turns the core module into a component
 #
-# Needs Debian's clang (with libclang-rt-dev-wasm32) and wasi-libc, and, installed with cargo
-# (`.ci/run` does): wit-bindgen-cli 0.61.0 (`wit-bindgen c`) and wasm-tools 1.263.0
-# (`wasm-tools component new`). Generated files go to target/guests/c-cloudco/.
+# Usage: build.sh [OUT.wasm]   (default: ../../target/guests/cloudco-c.wasm)
+# Needs: clang lld wasi-libc libclang-rt-dev-wasm32 (apt), wit-bindgen-cli and wasm-tools
+# (cargo install; the versions .ci/run installs).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-out="${1:-$repo/target/guests/cloudco-c.wasm}"
-case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
-gen="$repo/target/guests/c-cloudco"
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out=${1:-$repo/target/guests/cloudco-c.wasm}
+wit=${WIT:-$repo/wit}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+wit-bindgen c "$wit" --world provider-component --out-dir "$work/gen" >/dev/null
+
+# The provider definition the component ships (its `provider-json`), as a C string literal.
+sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/' "$here/cloudco-c.json" \
+    > "$work/gen/definition.inc"
+
+# The API version is the WIT package's version (what `describe` reports as api-version).
+api=$(sed -n 's/^package cpi:provider@\([0-9.]*\);.*/\1/p' "$wit"/*.wit | head -1)
+[[ -n $api ]] || { echo "no 'package cpi:provider@X.Y.Z;' in $wit" >&2; exit 1; }
+
+clang --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O2 -Wall -Wextra -Werror \
+    -Wno-unused-parameter -I"$work/gen" -DAPI_VERSION="\"$api\"" \
+    -o "$work/core.wasm" \
+    "$here/provider.c" "$here/json.c" \
+    "$work/gen/provider_component.c" "$work/gen/provider_component_component_type.o"
+
 mkdir -p "$(dirname "$out")"
-rm -rf "$gen"
-mkdir -p "$gen"
-
-for tool in clang wit-bindgen wasm-tools; do
-    command -v "$tool" >/dev/null || { echo "$tool not found (see the top of $0)" >&2; exit 127; }
-done
-
-# The bindings: provider_component.{h,c} and the component type as an object file.
-wit-bindgen c "$repo/wit" --world provider-component --out-dir "$gen" >/dev/null
-
-# The provider definition as a C string (the sandbox has no files at run time).
-{
-    printf 'static const char DEFINITION[] =\n'
-    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$/\\n"/' "$here/cloudco-c.json"
-    printf '    ;\n'
-} >"$gen/definition.h"
-
-# A reactor module: no `main`, only the exports; nothing of WASI is used, so the module
-# imports only cpi's host interface and needs no preview1 adapter.
-clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-    -Wno-unused-parameter -I "$gen" \
-    -o "$gen/cloudco-c.core.wasm" \
-    "$here/cloudco.c" "$gen/provider_component.c" "$gen/provider_component_component_type.o"
-
-wasm-tools component new "$gen/cloudco-c.core.wasm" -o "$out.tmp"
-wasm-tools validate "$out.tmp"
-mv "$out.tmp" "$out"
-echo "built $out ($(wc -c <"$out") bytes)" >&2
+wasm-tools component new "$work/core.wasm" -o "$out"

@@ -9,7 +9,8 @@
 #
 # The Python, JavaScript and C components are taken from target/guests/ (built by the e2e
 # tests `python_component_runs_like_its_json_provider`, `js_component_runs_like_its_json_provider`
-# and `c_component_runs_like_its_json_provider`); a missing one is skipped. BIN=dir overrides target/release (cpi and cloudco-cli).
+# and `c_component_built_from_the_wit_alone_runs_like_its_json_provider`); a missing one is
+# skipped. BIN=dir overrides target/release (cpi and cloudco-cli).
 #
 # Everything runs in a temporary HOME (grants, compile cache, sim state). Runs are interleaved
 # (one of each provider per round) so machine load affects them all alike; one warm-up run per

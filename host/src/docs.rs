@@ -637,6 +637,27 @@ impl Doc<'_> {
     }
 
     fn action(&self, out: &mut String, name: &str, action: &Action) -> Result<()> {
+        self.action_intro(out, name, action);
+        let params = self.action_params(action);
+        self.params_table(out, &params);
+        out.push_str("### Returns\n\n");
+        let returns = self.returns(name, action)?;
+        out.push_str(&returns.text);
+
+        out.push_str("### Errors\n\n");
+        for (kind, why) in action_errors(name, action, &params) {
+            let _ = writeln!(out, "- {}: {why}", kind.code());
+        }
+        out.push('\n');
+        error_rules(out, &action.error_rules, "this action");
+        self.example(out, name, &params);
+        self.expected_response(out, name, returns.shape);
+        Ok(())
+    }
+
+    /// An action's heading and what it does: its target, steps, retries, paging, accepted
+    /// exits.
+    fn action_intro(&self, out: &mut String, name: &str, action: &Action) {
         let p = self.provider;
         let _ = writeln!(out, "## {name}\n");
         let _ = writeln!(out, "{}\n", description(name, action));
@@ -681,66 +702,67 @@ impl Doc<'_> {
             );
         }
         out.push('\n');
+    }
 
-        let params = self.action_params(action);
+    /// The `### Parameters` table of an action.
+    fn params_table(&self, out: &mut String, params: &[Param]) {
         out.push_str("### Parameters\n\n");
         if params.is_empty() {
             out.push_str("None.\n\n");
-        } else {
-            out.push_str("| Parameter | Type | Required | Description |\n|---|---|---|---|\n");
-            for param in &params {
-                let kind = match &param.default {
-                    _ if param.json => "JSON",
-                    _ if param.accepts.is_some() => param.kind.as_str(),
-                    Some(Value::Bool(_)) => "boolean",
-                    Some(Value::Number(_)) => "number",
-                    Some(Value::Array(_)) => "array",
-                    Some(Value::Object(_)) => "object",
-                    _ => "string",
-                };
-                let required = match (&param.default, param.from_step) {
-                    (_, true) => "No (set by a `pre_exec` step)".to_string(),
-                    (Some(v), _) => {
-                        format!("No (default: `{}`)", self.shown_default(&param.name, v))
-                    }
-                    (None, _) => "Yes".to_string(),
-                };
-                let mut description = param
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| param_description(&param.name, p));
-                if let Some(accepts) = &param.accepts {
-                    let sep = match description.chars().last() {
-                        None => "",
-                        Some('.') => " ",
-                        Some(_) => ". ",
-                    };
-                    let _ = write!(description, "{sep}Accepts: {accepts}");
-                }
-                let _ = writeln!(
-                    out,
-                    "| {} | {kind} | {} | {} |",
-                    param.name,
-                    cell(&required),
-                    cell(&description)
-                );
-            }
-            out.push('\n');
+            return;
         }
-
-        out.push_str("### Returns\n\n");
-        let returns = self.returns(name, action)?;
-        out.push_str(&returns.text);
-
-        out.push_str("### Errors\n\n");
-        for (kind, why) in action_errors(name, action, &params) {
-            let _ = writeln!(out, "- {}: {why}", kind.code());
+        out.push_str("| Parameter | Type | Required | Description |\n|---|---|---|---|\n");
+        for param in params {
+            self.param_row(out, param);
         }
         out.push('\n');
-        error_rules(out, &action.error_rules, "this action");
+    }
 
+    /// One row of the parameters table: name, type, whether it is required, description.
+    fn param_row(&self, out: &mut String, param: &Param) {
+        let p = self.provider;
+        let kind = match &param.default {
+            _ if param.json => "JSON",
+            _ if param.accepts.is_some() => param.kind.as_str(),
+            Some(Value::Bool(_)) => "boolean",
+            Some(Value::Number(_)) => "number",
+            Some(Value::Array(_)) => "array",
+            Some(Value::Object(_)) => "object",
+            _ => "string",
+        };
+        let required = match (&param.default, param.from_step) {
+            (_, true) => "No (set by a `pre_exec` step)".to_string(),
+            (Some(v), _) => {
+                format!("No (default: `{}`)", self.shown_default(&param.name, v))
+            }
+            (None, _) => "Yes".to_string(),
+        };
+        let mut description = param
+            .description
+            .clone()
+            .unwrap_or_else(|| param_description(&param.name, p));
+        if let Some(accepts) = &param.accepts {
+            let sep = match description.chars().last() {
+                None => "",
+                Some('.') => " ",
+                Some(_) => ". ",
+            };
+            let _ = write!(description, "{sep}Accepts: {accepts}");
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {kind} | {} | {} |",
+            param.name,
+            cell(&required),
+            cell(&description)
+        );
+    }
+
+    /// The `### Example` section: the command line, the request, and what cpi runs.
+    fn example(&self, out: &mut String, name: &str, params: &[Param]) {
+        let p = self.provider;
         out.push_str("### Example\n\n");
-        let example = self.example_params(name, &params);
+        let example = self.example_params(name, params);
         let mut line = String::new();
         for param in example.keys() {
             if secret::is_secret_name(param, p) {
@@ -790,7 +812,11 @@ impl Doc<'_> {
                 let _ = writeln!(out, "(No dry run with these values: {}.)\n", err.message());
             }
         }
+    }
 
+    /// The `### Expected Response` section: a fixture's expected result, else the shape.
+    fn expected_response(&self, out: &mut String, name: &str, shape: Option<Value>) {
+        let p = self.provider;
         out.push_str("### Expected Response\n\n");
         match preferred_fixture(p, name).and_then(|(file, f)| Some((file, f.expected?))) {
             Some((file, expected)) => {
@@ -801,7 +827,7 @@ impl Doc<'_> {
                 );
                 let _ = writeln!(out, "```json\n{}\n```\n", pretty(&expected));
             }
-            None => match returns.shape {
+            None => match shape {
                 Some(shape) => {
                     out.push_str("The shape of the result (illustrative values; no fixture ships for this action):\n\n");
                     let _ = writeln!(out, "```json\n{}\n```\n", pretty(&shape));
@@ -809,7 +835,6 @@ impl Doc<'_> {
                 None => out.push_str("The platform's output as it is (no parse rules).\n\n"),
             },
         }
-        Ok(())
     }
 
     /// The example values for an action's parameters without defaults: a fixture's `params`
@@ -890,84 +915,9 @@ impl Doc<'_> {
             );
             return Ok(Returns { text, shape: None });
         };
-        let raw = action
-            .parse_rules
-            .as_ref()
-            .expect("rules() found parse rules");
         let vocabulary = Vocabulary::for_flagged_action(name, action.normalize_status);
-        let mut rows: Vec<(String, String, String)> = Vec::new();
-        let mut shape = Map::new();
-        let mut fields: Vec<(String, FieldInfo)> = rules
-            .field_names()
-            .into_iter()
-            .map(|f| (f.to_string(), field_info(raw.kind, f, raw)))
-            .collect();
-        for step in &action.post_exec {
-            if let Some(rules) = &step.parse_rules {
-                for f in rules.patterns.keys().chain(rules.array_patterns.keys()) {
-                    if !fields.iter().any(|(n, _)| n == f) {
-                        let mut info = field_info(rules.kind, f, rules);
-                        info.note = Some("from a `post_exec` step".into());
-                        fields.push((f.clone(), info));
-                    }
-                }
-            }
-        }
-        // A pointer field's type is whatever the platform sends: the fixtures show it.
-        let fixtures = fixtures_for(self.provider, name);
-        let observed = |field: &str| -> Option<&'static str> {
-            fixtures.iter().find_map(|(_, fixture)| {
-                let items: Vec<&Value> = match fixture.expected.as_ref()? {
-                    Value::Array(list) => list.iter().collect(),
-                    one => vec![one],
-                };
-                items
-                    .into_iter()
-                    .find_map(|item| item.get(field).and_then(json_type_name))
-            })
-        };
-        for (field, info) in &mut fields {
-            if info.kind == "JSON value"
-                && let Some(kind) = observed(field)
-            {
-                info.kind = kind.to_string();
-            }
-        }
-        for (field, info) in &fields {
-            let mut notes = Vec::new();
-            if info.optional {
-                notes.push("may be absent");
-            }
-            if let Some(note) = &info.note {
-                notes.push(note);
-            }
-            let mut description = field_description(field, vocabulary);
-            if !notes.is_empty() {
-                let notes = notes.join("; ");
-                description = if description.is_empty() {
-                    format!("({notes})")
-                } else {
-                    format!("{description} ({notes})")
-                };
-            }
-            rows.push((field.clone(), info.kind.clone(), description));
-            shape.insert(field.clone(), info.example.clone());
-            if field == "status"
-                && let Some(vocabulary) = vocabulary
-            {
-                let statuses = match vocabulary {
-                    Vocabulary::Worker => WORKER_STATUSES[0],
-                    Vocabulary::Auth => AUTH_STATUSES[0],
-                };
-                shape.insert(field.clone(), Value::from(statuses));
-                shape.insert("raw_status".into(), Value::from(statuses));
-                rows.push((
-                    "raw_status".into(),
-                    "string".into(),
-                    "The platform's own status text, before normalization".into(),
-                ));
-            }
-        }
+        let fields = self.returned_fields(name, action, rules);
+        let (rows, shape) = field_rows(&fields, vocabulary);
         let list = rules.is_list();
         if list {
             text.push_str("A list of objects, one per item, each with:\n\n");
@@ -987,6 +937,56 @@ impl Doc<'_> {
             shape: Some(shape),
         })
     }
+
+    /// The fields an action returns (its own, then those its `post_exec` steps add), each
+    /// with its type: a pointer field's type is whatever the platform sends, as the fixtures
+    /// show it.
+    fn returned_fields(
+        &self,
+        name: &str,
+        action: &Action,
+        rules: &crate::parse::CompiledRules,
+    ) -> Vec<(String, FieldInfo)> {
+        let Some(raw) = action.parse_rules.as_ref() else {
+            return Vec::new();
+        };
+        let mut fields: Vec<(String, FieldInfo)> = rules
+            .field_names()
+            .into_iter()
+            .map(|f| (f.to_string(), field_info(raw.kind, f, raw)))
+            .collect();
+        for step in &action.post_exec {
+            if let Some(rules) = &step.parse_rules {
+                for f in rules.patterns.keys().chain(rules.array_patterns.keys()) {
+                    if !fields.iter().any(|(n, _)| n == f) {
+                        let mut info = field_info(rules.kind, f, rules);
+                        info.note = Some("from a `post_exec` step".into());
+                        fields.push((f.clone(), info));
+                    }
+                }
+            }
+        }
+        let fixtures = fixtures_for(self.provider, name);
+        let observed = |field: &str| -> Option<&'static str> {
+            fixtures.iter().find_map(|(_, fixture)| {
+                let items: Vec<&Value> = match fixture.expected.as_ref()? {
+                    Value::Array(list) => list.iter().collect(),
+                    one => vec![one],
+                };
+                items
+                    .into_iter()
+                    .find_map(|item| item.get(field).and_then(json_type_name))
+            })
+        };
+        for (field, info) in &mut fields {
+            if info.kind == "JSON value"
+                && let Some(kind) = observed(field)
+            {
+                info.kind = kind.to_string();
+            }
+        }
+        fields
+    }
 }
 
 struct Returns {
@@ -999,6 +999,55 @@ struct FieldInfo {
     optional: bool,
     example: Value,
     note: Option<String>,
+}
+
+/// One row of the returned-fields table: field, type, description.
+type FieldRow = (String, String, String);
+
+/// The rows of the returned-fields table and the result's shape
+/// with illustrative values; a normalized `status` adds its `raw_status`.
+fn field_rows(
+    fields: &[(String, FieldInfo)],
+    vocabulary: Option<Vocabulary>,
+) -> (Vec<FieldRow>, Map<String, Value>) {
+    let mut rows: Vec<FieldRow> = Vec::new();
+    let mut shape = Map::new();
+    for (field, info) in fields {
+        let mut notes = Vec::new();
+        if info.optional {
+            notes.push("may be absent");
+        }
+        if let Some(note) = &info.note {
+            notes.push(note);
+        }
+        let mut description = field_description(field, vocabulary);
+        if !notes.is_empty() {
+            let notes = notes.join("; ");
+            description = if description.is_empty() {
+                format!("({notes})")
+            } else {
+                format!("{description} ({notes})")
+            };
+        }
+        rows.push((field.clone(), info.kind.clone(), description));
+        shape.insert(field.clone(), info.example.clone());
+        if field == "status"
+            && let Some(vocabulary) = vocabulary
+        {
+            let statuses = match vocabulary {
+                Vocabulary::Worker => WORKER_STATUSES[0],
+                Vocabulary::Auth => AUTH_STATUSES[0],
+            };
+            shape.insert(field.clone(), Value::from(statuses));
+            shape.insert("raw_status".into(), Value::from(statuses));
+            rows.push((
+                "raw_status".into(),
+                "string".into(),
+                "The platform's own status text, before normalization".into(),
+            ));
+        }
+    }
+    (rows, shape)
 }
 
 /// The type name the docs use for a JSON value (`None` for `null`, which says nothing).
@@ -1137,11 +1186,9 @@ fn bare_json_placeholders(action: &Action) -> Vec<String> {
     found
 }
 
-/// The §10.1 categories an action can produce, with why, by its target type and name.
-fn action_errors(name: &str, action: &Action, params: &[Param]) -> Vec<(ErrorKind, String)> {
-    let http = steps(action).any(|s| matches!(s.target, Target::Endpoint(_)));
-    let command = steps(action).any(|s| matches!(s.target, Target::Command(_)));
-    let mut errors = Vec::new();
+/// When a `ValidationError` happens: a required value missing, a value the target refuses,
+/// or (over HTTP) a 400/422 answer.
+fn invalid_input(params: &[Param], http: bool) -> String {
     let required: Vec<&str> = params
         .iter()
         .filter(|p| p.default.is_none() && !p.from_step)
@@ -1155,14 +1202,29 @@ fn action_errors(name: &str, action: &Action, params: &[Param]) -> Vec<(ErrorKin
             or_list(&required)
         )
     };
-    errors.push((
-        ErrorKind::Validation,
-        if http {
-            format!("{missing}; or HTTP 400/422")
-        } else {
-            missing
-        },
-    ));
+    if http {
+        format!("{missing}; or HTTP 400/422")
+    } else {
+        missing
+    }
+}
+
+/// Whether an action works on a resource that exists already (so it may not be found).
+fn acts_on_existing(name: &str, params: &[Param]) -> bool {
+    params.iter().any(|p| p.name.ends_with("_id"))
+        || [
+            "get_", "delete_", "start_", "stop_", "reboot_", "resize_", "rename_", "update_",
+            "attach_", "detach_", "suspend_", "resume_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// The §10.1 categories an action can produce, with why, by its target type and name.
+fn action_errors(name: &str, action: &Action, params: &[Param]) -> Vec<(ErrorKind, String)> {
+    let http = steps(action).any(|s| matches!(s.target, Target::Endpoint(_)));
+    let command = steps(action).any(|s| matches!(s.target, Target::Command(_)));
+    let mut errors = vec![(ErrorKind::Validation, invalid_input(params, http))];
     let installs = name == "test_install" && command && !http;
     if !installs {
         errors.push((
@@ -1175,14 +1237,7 @@ fn action_errors(name: &str, action: &Action, params: &[Param]) -> Vec<(ErrorKin
             ),
         ));
     }
-    let on_existing = params.iter().any(|p| p.name.ends_with("_id"))
-        || [
-            "get_", "delete_", "start_", "stop_", "reboot_", "resize_", "rename_", "update_",
-            "attach_", "detach_", "suspend_", "resume_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
-    if on_existing {
+    if acts_on_existing(name, params) {
         errors.push((
             ErrorKind::ResourceNotFound,
             either(

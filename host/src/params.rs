@@ -399,7 +399,9 @@ impl ActionParam<'_> {
 /// [`Resolved::enter_step`]: a step's own default, then the action's, then the provider's.
 pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<ActionParam<'a>> {
     let mut params: Vec<ActionParam<'a>> = Vec::new();
-    let mut produced: Vec<(String, Step)> = Vec::new();
+    // Sets, not list scans: a template with 50,000 placeholders stays linear.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut produced: std::collections::HashMap<String, Step> = std::collections::HashMap::new();
     for (place, step) in steps(action) {
         for name in step
             .params
@@ -407,7 +409,7 @@ pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<Acti
             .cloned()
             .chain(step.target.placeholders())
         {
-            if params.iter().any(|p| p.name == name) {
+            if !seen.insert(name.clone()) {
                 continue;
             }
             let default = step
@@ -422,7 +424,7 @@ pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<Acti
                         .map(|v| (v, Source::ProviderDefault))
                 });
             params.push(ActionParam {
-                produced_by: produced.iter().find(|(f, _)| *f == name).map(|(_, s)| *s),
+                produced_by: produced.get(&name).copied(),
                 secret: secret::is_secret_name(&name, provider),
                 decl: provider.parameters.get(&name),
                 used_by: place,
@@ -432,7 +434,10 @@ pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<Acti
         }
         if let Some(rules) = &step.parse_rules {
             let fields = rules.patterns.keys().chain(rules.array_patterns.keys());
-            produced.extend(fields.map(|f| (f.clone(), place)));
+            for field in fields {
+                // The first step that parses a field is the one that sets it.
+                produced.entry(field.clone()).or_insert(place);
+            }
         }
     }
     params

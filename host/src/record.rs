@@ -35,16 +35,8 @@ pub async fn record(
             provider.name
         ))
     };
-    if provider.component.is_some() {
-        return Err(unsupported("it is a component provider"));
-    }
-    if !action.pre_exec.is_empty() {
-        return Err(unsupported(
-            "it has pre_exec steps, whose effects a single recorded output cannot show",
-        ));
-    }
-    if !matches!(action.target, Target::Command(_)) {
-        return Err(unsupported("only command targets are recorded"));
+    if let Some(why) = unrecordable(provider, action) {
+        return Err(unsupported(why));
     }
     let resolved = params::resolve(provider, action, inputs);
     resolved.check(provider, action)?;
@@ -68,21 +60,7 @@ pub async fn record(
     let version = version_of(engine, &scope, &argv[0], &redactor).await;
 
     let output = redactor.redact(&String::from_utf8_lossy(&raw.stdout));
-    let failed = raw.exit_code != 0;
-    let mut case = Fixture {
-        action: action_name.to_string(),
-        description: None,
-        source: None,
-        output: Some(output.clone()),
-        output_file: None,
-        exit_code: failed.then_some(raw.exit_code),
-        stderr: failed.then(|| redactor.redact(&raw.stderr)),
-        expected: None,
-        expected_error: None,
-        params: Map::new(),
-        request: None,
-        recorded: None,
-    };
+    let mut case = recorded_case(action_name, &output, &raw, &redactor);
     let parsed = fixture::parse_case(provider, &case, output).map_err(|why| unsupported(&why))?;
 
     let mut out = Map::new();
@@ -122,6 +100,46 @@ pub async fn record(
         serde_json::to_value(recorded).map_err(|e| Error::internal(e.to_string()))?,
     );
     Ok(Value::Object(out))
+}
+
+/// Why an action cannot be recorded, if it cannot: a component's, one with `pre_exec` steps
+/// (a single output cannot show their effects), or one that is not a command.
+fn unrecordable(provider: &Provider, action: &crate::provider::Action) -> Option<&'static str> {
+    if provider.component.is_some() {
+        return Some("it is a component provider");
+    }
+    if !action.pre_exec.is_empty() {
+        return Some("it has pre_exec steps, whose effects a single recorded output cannot show");
+    }
+    if !matches!(action.target, Target::Command(_)) {
+        return Some("only command targets are recorded");
+    }
+    None
+}
+
+/// The fixture case of one recorded run: its (redacted) output, and the exit code and
+/// (redacted) stderr of a failure.
+fn recorded_case(
+    action_name: &str,
+    output: &str,
+    raw: &crate::exec::command::RawOutput,
+    redactor: &Redactor,
+) -> Fixture {
+    let failed = raw.exit_code != 0;
+    Fixture {
+        action: action_name.to_string(),
+        description: None,
+        source: None,
+        output: Some(output.to_string()),
+        output_file: None,
+        exit_code: failed.then_some(raw.exit_code),
+        stderr: failed.then(|| redactor.redact(&raw.stderr)),
+        expected: None,
+        expected_error: None,
+        params: Map::new(),
+        request: None,
+        recorded: None,
+    }
 }
 
 /// The `-p` values, secret ones replaced by `[REDACTED]`.

@@ -24,6 +24,15 @@ fn provider(description: &str, commands: &[(&str, &str)]) -> String {
     .to_string()
 }
 
+/// `src/hello.json` in the world's directory, written from `provider(description, commands)`.
+fn source(w: &World, description: &str, commands: &[(&str, &str)]) -> std::path::PathBuf {
+    let src = w.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let file = src.join("hello.json");
+    std::fs::write(&file, provider(description, commands)).unwrap();
+    file
+}
+
 /// The text an action printed (its result is the raw output).
 fn printed(run: crate::support::Run) -> String {
     run.ok().as_str().unwrap_or_default().trim().to_string()
@@ -39,10 +48,7 @@ fn message(run: &crate::support::Run) -> String {
 #[test]
 fn install_asks_then_update_asks_again_only_when_the_provider_grows() {
     let w = World::new();
-    let src = w.dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let file = src.join("hello.json");
-    std::fs::write(&file, provider("v1", &[("list_workers", "echo one")])).unwrap();
+    let file = source(&w, "v1", &[("list_workers", "echo one")]);
     let f = file.display().to_string();
 
     // No terminal and no --yes: not installed.
@@ -205,14 +211,7 @@ fn install_from_a_loopback_url_and_from_a_git_revision() {
 #[test]
 fn installing_from_a_lock_file_refuses_a_tampered_file() {
     let w = World::new();
-    let src = w.dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let file = src.join("hello.json");
-    std::fs::write(
-        &file,
-        provider("locked", &[("list_workers", "echo locked")]),
-    )
-    .unwrap();
+    let file = source(&w, "locked", &[("list_workers", "echo locked")]);
     w.cpi(&["install", &file.display().to_string(), "--yes"])
         .ok_text();
     let team = w.dir.path().join("team.lock");
@@ -263,10 +262,7 @@ fn asked_digest(run: &crate::support::Run) -> String {
 #[test]
 fn approve_with_a_digest_approves_that_exact_capability_set_and_refuses_growth() {
     let w = World::new();
-    let src = w.dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let file = src.join("hello.json");
-    std::fs::write(&file, provider("v1", &[("list_workers", "echo one")])).unwrap();
+    let file = source(&w, "v1", &[("list_workers", "echo one")]);
     let f = file.display().to_string();
 
     // A wrong digest: refused, and the refusal names the digest it asks for.
@@ -352,10 +348,7 @@ fn approve_with_a_digest_approves_that_exact_capability_set_and_refuses_growth()
 fn a_lock_file_or_store_someone_else_could_write_is_not_believed() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::new();
-    let src = w.dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let file = src.join("hello.json");
-    std::fs::write(&file, provider("v1", &[("list_workers", "echo one")])).unwrap();
+    let file = source(&w, "v1", &[("list_workers", "echo one")]);
     w.cpi(&["install", &file.display().to_string(), "--yes"])
         .ok_text();
     let lock = w.dir.path().join("config/cpi/cpi.lock");

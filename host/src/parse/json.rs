@@ -17,9 +17,9 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::rules::Pattern;
 use super::{Transform, parse_number, regex_and_group, transform_of, truthy};
 use crate::error::{Error, Result};
-use crate::provider::Pattern;
 
 /// A parsed JSON Pointer, with the `*` and `[key=value]` extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +395,7 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::parse::CompiledRules;
-    use crate::provider::ParseRules;
+    use crate::parse::ParseRules;
     use serde_json::json;
 
     fn rules(json: Value) -> CompiledRules {

@@ -14,6 +14,7 @@
 //! - `table` (an extension): column-aligned tables read by their header, see [`table`].
 
 pub mod json;
+pub mod rules;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::provider::{ParseRules, Pattern, RuleKind};
+pub use rules::{ArrayPattern, ParseRules, Pattern, RuleKind};
 
 /// Compiled-regex size limit, so a pathological pattern cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 22;

@@ -23,9 +23,9 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::rules::{ParseRules, Pattern};
 use super::{Field, compile_regex, regex_and_group, transform_of};
 use crate::error::{Error, Result};
-use crate::provider::{ParseRules, Pattern};
 
 /// Compiled `table` rules.
 #[derive(Debug, Clone)]

@@ -2,9 +2,11 @@
 //! variants (`{"Command": {"command", "in_vm"}}`, action-level `default_settings`,
 //! `pre_exec`/`post_exec`).
 //!
-//! Types here are plain data. Regexes are compiled lazily, once per action, the first time an
-//! action's output is parsed ([`Action::rules`]), so discovering a hundred providers costs only
-//! their JSON parsing.
+//! Types here are serde data plus caches: an action's parse rules and error rules are compiled
+//! lazily into a `OnceLock` beside them, once per action, the first time they are needed
+//! ([`Action::rules`], [`Action::error_rules`]), so discovering a hundred providers costs only
+//! their JSON parsing. The parse rule types themselves live in [`crate::parse::rules`] (and
+//! are re-exported here): `parse` depends on nothing of `provider`.
 
 pub mod builtin;
 mod discover;
@@ -22,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::exec::ErrorRules;
 use crate::parse::CompiledRules;
+pub use crate::parse::rules::{ArrayPattern, ParseRules, Pattern, RuleKind};
 
 pub(crate) use discover::provider_files;
 pub use discover::{Registry, default_search_dirs};
@@ -646,90 +649,6 @@ fn is_http_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// `parse_rules`: how an action's raw output becomes JSON (§10 of the excerpt).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ParseRules {
-    /// `object`, `array`, `properties`, `json` or `table`.
-    #[serde(rename = "type")]
-    pub kind: RuleKind,
-    /// Field name → pattern, in output order.
-    #[serde(default)]
-    pub patterns: IndexMap<String, Pattern>,
-    /// For `array`: the regex records are split on (default `\n`). For `table`: the regex
-    /// each line is split into cells on (default: columns at the header words' positions).
-    #[serde(default)]
-    pub separator: Option<String>,
-    /// For `table`: a regex matching the header line (default: the first line that is neither
-    /// blank nor a rule line).
-    #[serde(default)]
-    pub header: Option<String>,
-    /// For `properties`: list fields whose items are numbered in the output.
-    #[serde(default)]
-    pub array_patterns: IndexMap<String, ArrayPattern>,
-    /// For `json`: a JSON Pointer to the list of results (`/servers`); without it the result
-    /// is one object. A `*` segment flattens every element (`/Reservations/*/Instances`).
-    #[serde(default)]
-    pub items: Option<String>,
-}
-
-/// The parser type of a rule set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleKind {
-    /// One object; each pattern matched once against the whole output.
-    Object,
-    /// A list of objects; the output is split into records first.
-    Array,
-    /// An object with numbered list fields (`array_patterns`).
-    Properties,
-    /// JSON output read by JSON Pointer (an extension): an object, or a list with `items`.
-    Json,
-    /// A column-aligned table read by its header line (an extension): a list of rows.
-    Table,
-}
-
-/// One field's extraction rule.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct Pattern {
-    /// The regex (multi-line: `^`/`$` match at line boundaries); required except in `json`
-    /// and `table` rules, where it optionally narrows the text at `pointer` or the cell.
-    #[serde(default)]
-    pub regex: Option<String>,
-    /// For `json` rules: the JSON Pointer (RFC 6901) of the field, relative to the item;
-    /// `*` segments collect every element into a list.
-    #[serde(default)]
-    pub pointer: Option<String>,
-    /// For `table` rules: the header text of the field's column (case and spacing ignored).
-    #[serde(default)]
-    pub column: Option<String>,
-    /// Capture group to take; defaults to the last group, or the whole match without groups.
-    #[serde(default)]
-    pub group: Option<usize>,
-    /// A missing optional field is omitted instead of failing the action.
-    #[serde(default)]
-    pub optional: bool,
-    /// `boolean`, `number` or `json`.
-    #[serde(default)]
-    pub transform: Option<String>,
-}
-
-/// A numbered list inside a `properties` result (`Disk-0-ID`, `nic1=`).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ArrayPattern {
-    /// The text numbered items start with (documentation; matching is by `object` regexes).
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Regex the index (each object regex's first capture group) must match; default `\d+`.
-    #[serde(default)]
-    pub index: Option<String>,
-    /// Field name → pattern for each item; the first capture group is the item's index.
-    #[serde(default)]
-    pub object: IndexMap<String, Pattern>,
 }
 
 impl Provider {

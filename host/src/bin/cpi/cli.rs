@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands;
+
 /// Drive any cloud or virtualization platform through one interface.
 #[derive(Debug, Parser)]
 #[command(name = "cpi", version, about, long_about = None, after_help = EXIT_CODES)]
@@ -42,12 +44,16 @@ pub struct Global {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// How stdout is written (set by `output::configure` from the flags above).
+    #[arg(skip)]
+    pub settings: crate::output::Settings,
 }
 
 /// What stdout gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// Readable text: `key  value` lines and aligned tables.
+    #[default]
     Table,
     /// JSON (one document; errors in the §10.2 shape).
     Json,
@@ -87,142 +93,48 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  cpi show cloudco\n  cpi show proxmox create_worker\n  cpi show truenas --output yaml"
     )]
-    Show {
-        /// Provider name.
-        provider: String,
-        /// One action to show in full.
-        action: Option<String>,
-    },
+    Show(commands::show::Args),
     /// Check provider files for compliance with the standard (errors and warnings).
     #[command(
         after_help = "Examples:\n  cpi validate                       # every file in ./providers\n  cpi validate providers/hetzner.json\n  cpi validate my-providers/ --output json"
     )]
-    Validate {
-        /// Provider files or directories (default: ./providers).
-        paths: Vec<PathBuf>,
-    },
+    Validate(commands::validate::Args),
     /// Run providers' fixtures: saved platform output must parse into the expected JSON.
     #[command(
         after_help = "Fixtures live in fixtures/NAME/*.json beside the provider file; see the README.\n\nExamples:\n  cpi test              # every provider that has fixtures\n  cpi test hetzner docker\n  cpi test --record libvirt list_workers -p libvirt_uri=qemu:///system"
     )]
-    Test {
-        /// Provider names (default: every provider with fixtures); with --record, PROVIDER ACTION.
-        providers: Vec<String>,
-        /// Run PROVIDER ACTION for real and write what it printed as a fixture (secrets
-        /// redacted, the program's version and the date recorded); an earlier recording is
-        /// compared and the differences shown.
-        #[arg(long)]
-        record: bool,
-        /// Where --record writes (default: fixtures/PROVIDER/ACTION.recorded.json beside the
-        /// provider file).
-        #[arg(long, value_name = "FILE", requires = "record")]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        params: ParamArgs,
-    },
+    Test(commands::test::Args),
     /// Run one action of a provider.
     #[command(
         after_help = "Examples:\n  cpi run cloudco create_worker -p name=web-1\n  cpi run truenas get_worker -p worker_id=3 --json\n  cpi run cloudco delete_worker -p worker_id=wrk-1 --dry-run\n  cpi run cloudco create_worker --batch workers.jsonl --parallel 8"
     )]
-    Run {
-        /// Provider name.
-        provider: String,
-        /// Action name (e.g. create_worker).
-        action: String,
-        #[command(flatten)]
-        params: ParamArgs,
-        /// Show the resolved parameters and the exact command or request, without running it.
-        #[arg(long)]
-        dry_run: bool,
-        /// After create/start/stop/reboot, wait until the worker reaches this status.
-        #[arg(long, value_name = "STATUS")]
-        wait: Option<String>,
-        /// How long --wait waits (e.g. 90s, 10m).
-        #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
-        wait_timeout: std::time::Duration,
-        /// Run the action once per line of a JSON-lines file (`-` for stdin); prints one JSON
-        /// result per line, in input order.
-        #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["dry_run", "wait"])]
-        batch: Option<PathBuf>,
-        /// How many batch items run at once.
-        #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
-        parallel: usize,
-        /// Let batch lines set what is otherwise the operator's: values from cpi.toml, base
-        /// URLs, TLS settings and server paths (see `cpi::exposed`).
-        #[arg(long, requires = "batch")]
-        allow_override: bool,
-        /// Run a cached metadata action (list_regions, list_images, ...) for real and store
-        /// the fresh result.
-        #[arg(long)]
-        refresh: bool,
-    },
+    Run(commands::run::Args),
     /// Apply an action's parse rules to saved output (test rules without a cloud).
     #[command(
         after_help = "Examples:\n  cpi parse cloudco get_worker --input saved-output.txt\n  cloudco-cli worker list --output json | cpi parse cloudco list_workers"
     )]
-    Parse {
-        /// Provider name.
-        provider: String,
-        /// Action name.
-        action: String,
-        /// File holding the raw output, or - for stdin (default: stdin).
-        #[arg(long, short, value_name = "FILE|-", default_value = "-")]
-        input: String,
-    },
+    Parse(commands::parse::Args),
     /// Run the §8 lifecycle: initialize_cli, configure_auth, test_auth, test_install.
     #[command(
         after_help = "Examples:\n  cpi init cloudco\n  cpi init truenas -p api_url=http://127.0.0.1:8787/api/v2.0 -p api_key=TOKEN"
     )]
-    Init {
-        /// Provider name.
-        provider: String,
-        #[command(flatten)]
-        params: ParamArgs,
-    },
+    Init(commands::init::Args),
     /// Serve the standard's request shape over HTTP: POST /v1/run {"provider", "action",
     /// "params"}, GET /v1/providers, GET /healthz. Loopback only, bearer token required.
     #[command(
         after_help = "The token is generated on first start into $XDG_CONFIG_HOME/cpi/serve.token (mode 0600).\n\nExamples:\n  cpi serve\n  curl -H \"Authorization: Bearer $(cat ~/.config/cpi/serve.token)\" \\\n       -d '{\"provider\": \"cloudco\", \"action\": \"list_workers\"}' http://127.0.0.1:8786/v1/run"
     )]
-    Serve {
-        #[command(flatten)]
-        serve: ServeArgs,
-        #[command(flatten)]
-        params: ParamArgs,
-    },
+    Serve(commands::serve::Args),
     /// Run the simulated cloud (HTTP API on loopback) until interrupted.
     #[command(
         after_help = "Examples:\n  cpi sim\n  cpi sim --addr 127.0.0.1:9000 --state /tmp/sim.json --transition-ms 100"
     )]
-    Sim {
-        /// Address to listen on (loopback only).
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        addr: std::net::SocketAddr,
-        /// State file (default: $XDG_DATA_HOME/cpi/sim/state.json).
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// How long workers take to change state, in milliseconds.
-        #[arg(long, default_value_t = 2000)]
-        transition_ms: u64,
-    },
+    Sim(commands::sim::Args),
     /// Wait until a worker reaches a status (polls get_worker with backoff).
     #[command(
         after_help = "Examples:\n  cpi wait cloudco wrk-1a2b3c4d --for running --wait-timeout 10m"
     )]
-    Wait {
-        /// Provider name.
-        provider: String,
-        /// The worker's ID.
-        worker_id: String,
-        /// The standard status to wait for (running, stopped, ...).
-        #[arg(long = "for", value_name = "STATUS")]
-        target: String,
-        /// Give up after this long (e.g. 90s, 10m).
-        #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
-        wait_timeout: std::time::Duration,
-        #[command(flatten)]
-        params: ParamArgs,
-    },
+    Wait(commands::wait::Args),
     /// Review what a provider that is not built in can do (the programs and argument shapes
     /// it runs, which of them are arbitrary code, the hosts it contacts, the environment it
     /// reads) and approve it: on a terminal it asks, in scripts pass --yes. The approval is
@@ -231,30 +143,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant hetzner --approve sha256:3f2a...   # in CI: only this exact capability set\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
     )]
-    Grant {
-        /// Provider names.
-        #[arg(required = true, value_name = "PROVIDER")]
-        providers: Vec<String>,
-        /// Approve without asking (for scripts): everything the provider asks for.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Approve without asking only if what the provider asks for has exactly this
-        /// capability digest (shown by the review), e.g. in CI: growth is then refused.
-        #[arg(long, value_name = "sha256:HEX", conflicts_with = "yes")]
-        approve: Option<String>,
-        /// Grant everything the component requests.
-        #[arg(long)]
-        all: bool,
-        /// Grant one requested command pattern, e.g. 'cloudco-cli worker **' (repeatable).
-        #[arg(long = "run", value_name = "PATTERN")]
-        run: Vec<String>,
-        /// Grant one requested HTTP origin, e.g. https://api.example.com:443 (repeatable).
-        #[arg(long = "net", value_name = "URL")]
-        net: Vec<String>,
-        /// Pass this environment variable to the commands it runs (repeatable; never LD_*).
-        #[arg(long = "env", value_name = "NAME")]
-        env: Vec<String>,
-    },
+    Grant(commands::grant::Args),
     /// Install a provider from a local file or directory, an https:// URL, or a git repository
     /// at a revision (git+URL@REV#SUBDIR): shows what it can do, asks for approval, copies it
     /// into the store and records it in the lock file. With --locked, installs every provider
@@ -262,42 +151,17 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  cpi install ./hetzner.json\n  cpi install https://example.org/providers/hetzner.json --sha256 3f2a...\n  cpi install 'git+https://example.org/cpi-providers.git@v1.4#hetzner'\n  cpi install --locked --lock team.lock --yes"
     )]
-    Install {
-        /// Where the provider comes from (not with --locked).
-        #[arg(required_unless_present = "locked", conflicts_with = "locked")]
-        source: Option<String>,
-        #[command(flatten)]
-        opts: InstallArgs,
-        /// Install every provider of the lock file exactly as recorded.
-        #[arg(long)]
-        locked: bool,
-        /// The sha256 the provider file must have.
-        #[arg(long, value_name = "HEX")]
-        sha256: Option<String>,
-    },
+    Install(commands::install::Args),
     /// Fetch installed providers again: an unchanged capability request moves the approval,
     /// a grown one is reviewed and asked again.
     #[command(after_help = "Examples:\n  cpi update\n  cpi update hetzner")]
-    Update {
-        /// Only this provider.
-        provider: Option<String>,
-        #[command(flatten)]
-        opts: InstallArgs,
-    },
+    Update(commands::update::Args),
     /// Remove an installed provider, its approval and its store entry.
     #[command(after_help = "Examples:\n  cpi uninstall hetzner")]
-    Uninstall {
-        /// Provider name.
-        provider: String,
-        #[command(flatten)]
-        opts: InstallArgs,
-    },
+    Uninstall(commands::uninstall::Args),
     /// Remove every grant of a component provider.
     #[command(after_help = "Examples:\n  cpi revoke cloudco-wasm")]
-    Revoke {
-        /// Provider name.
-        provider: String,
-    },
+    Revoke(commands::revoke::Args),
     /// List stored grants.
     #[command(after_help = "Examples:\n  cpi grants\n  cpi grants --output json")]
     Grants,
@@ -310,17 +174,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  cpi docs cloudco                       # Markdown on stdout\n  cpi docs --all --out docs/providers    # NAME.md per provider, plus README.md"
     )]
-    Docs {
-        /// Provider names.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        providers: Vec<String>,
-        /// Every provider found (JSON files; component-only providers are skipped).
-        #[arg(long)]
-        all: bool,
-        /// Write NAME.md files (and an index, README.md, with --all) into DIR.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+    Docs(commands::docs::Args),
     /// Print the JSON Schema of provider files (for editors and other tools).
     #[command(
         after_help = "Examples:\n  cpi schema > schema/provider.schema.json\n\nIn a provider file, \"$schema\": \"../schema/provider.schema.json\" lets editors check it as you type."
@@ -331,32 +185,12 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  cpi new acme --type command          # providers/acme.json + providers/fixtures/acme/\n  cpi new acme --type endpoint --dir my-providers\n  cpi new acme --component rust        # ./acme/: Cargo.toml, src/lib.rs, acme.json\n  cpi new acme --component python --dir ~/src\n\nThen: cpi validate providers/acme.json && cpi test acme"
     )]
-    New {
-        /// The provider's name (lowercase letters, digits, '-' and '_').
-        name: String,
-        /// What the actions do: run a CLI program or call an HTTP API.
-        #[arg(long = "type", value_enum, default_value = "command")]
-        kind: NewType,
-        /// Write a component project in this language instead of a provider file.
-        #[arg(long, value_enum, value_name = "LANG")]
-        component: Option<NewComponent>,
-        /// Where to write [default: ./providers, or . with --component].
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// The cpi guest SDK (guest-sdk/ of a cpi checkout) for --component rust [default:
-        /// found next to the output directory or the cpi binary].
-        #[arg(long, value_name = "DIR")]
-        sdk: Option<PathBuf>,
-    },
+    New(commands::new::Args),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  cpi completions bash > ~/.local/share/bash-completion/completions/cpi\n  cpi completions zsh > ~/.zfunc/_cpi\n  cpi completions fish > ~/.config/fish/completions/cpi.fish"
     )]
-    Completions {
-        /// The shell.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(commands::completions::Args),
 }
 
 /// How `cpi serve` listens and what it accepts.

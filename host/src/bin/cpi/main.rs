@@ -23,11 +23,11 @@ fn main() -> ExitCode {
     let mut cli = cli::Cli::parse();
     output::configure(&mut cli.global);
     output::init_logging(cli.global.verbose, cli.global.quiet);
-    let json = cli.global.json;
+    let (settings, json) = (cli.global.settings, cli.global.json);
     match commands::exec(cli) {
         Ok(code) => code,
         Err(err) => {
-            output::print_error(&err, json);
+            output::print_error(&settings, &err, json);
             ExitCode::from(err.kind().exit_code())
         }
     }

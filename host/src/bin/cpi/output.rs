@@ -5,7 +5,6 @@
 //! terminal or not), JSON output `\u`-escapes what `serde_json` leaves raw (C1, DEL, bidi).
 
 use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
 
 use anstyle::{AnsiColor, Style};
 use cpi::{Error, escape};
@@ -25,20 +24,20 @@ pub fn paint(style: Style, text: &str) -> String {
     format!("{style}{text}{style:#}")
 }
 
-/// The stdout format, decided once by [`configure`].
-#[derive(Debug, Clone, Copy)]
-struct Settings {
-    format: OutputFormat,
+/// How stdout is written, decided once from the flags by [`configure`] and kept in
+/// [`Global::settings`]: every printer is given it, none reads a global.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// The stdout format.
+    pub format: OutputFormat,
     /// Whether the user asked for it (`--output`, `--json`) rather than a pipe implying it.
-    explicit: bool,
+    pub explicit: bool,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
-
 /// Resolves `--output` and `--json` (default: a table on a terminal, JSON when stdout is
-/// piped). Afterwards `g.output` is set and `g.json` is true whenever stdout gets JSON or
-/// YAML, so commands pick "machine" or "human" with one flag and [`print_machine`] picks the
-/// syntax.
+/// piped) into `g.settings`. Afterwards `g.output` is set and `g.json` is true whenever
+/// stdout gets JSON or YAML, so commands pick "machine" or "human" with one flag and
+/// [`print_machine`] picks the syntax.
 pub fn configure(g: &mut Global) {
     let chosen = if g.json {
         Some(OutputFormat::Json)
@@ -52,17 +51,10 @@ pub fn configure(g: &mut Global) {
     });
     g.output = Some(format);
     g.json = format != OutputFormat::Table;
-    let _ = SETTINGS.set(Settings {
+    g.settings = Settings {
         format,
         explicit: chosen.is_some(),
-    });
-}
-
-fn settings() -> Settings {
-    SETTINGS.get().copied().unwrap_or(Settings {
-        format: OutputFormat::Table,
-        explicit: false,
-    })
+    };
 }
 
 /// Writes to stdout, flushed: as it is, or (`styled`) through `anstream`, which strips the
@@ -117,9 +109,14 @@ pub(crate) use {out, outln, outln_styled};
 /// Prints a value for machines: JSON (one line) with no raw control, bidi or invisible
 /// format character (see [`escape::json`]), or YAML with `--output yaml` (whose emitter
 /// escapes C0 and C1 characters itself).
-pub fn print_machine(value: &Value) {
+pub fn print_machine(g: &Global, value: &Value) {
+    machine(&g.settings, value);
+}
+
+/// [`print_machine`] with the settings alone (for an error after the command is gone).
+fn machine(settings: &Settings, value: &Value) {
     let json = || escape::json(&value.to_string()).into_owned();
-    match settings().format {
+    match settings.format {
         OutputFormat::Yaml => match serde_norway::to_string(value) {
             Ok(yaml) => out!("{yaml}"),
             Err(_) => outln!("{}", json()),
@@ -151,10 +148,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 /// Prints an error: the §10.2 shape on stdout for machines (`json`), and a readable line on
 /// stderr for people, unless they asked for a machine format themselves.
-pub fn print_error(err: &Error, json: bool) {
+pub fn print_error(settings: &Settings, err: &Error, json: bool) {
     if json {
-        print_machine(&err.to_json());
-        if settings().explicit {
+        machine(settings, &err.to_json());
+        if settings.explicit {
             return;
         }
     }
@@ -183,11 +180,11 @@ pub fn print_error(err: &Error, json: bool) {
     }
 }
 
-/// Prints a JSON value: for machines with `json` (JSON or YAML, see [`print_machine`]),
+/// Prints a JSON value: for machines when stdout gets JSON or YAML (see [`print_machine`]),
 /// readable text otherwise.
-pub fn print_value(value: &Value, json: bool) {
-    if json {
-        print_machine(value);
+pub fn print_value(g: &Global, value: &Value) {
+    if g.json {
+        print_machine(g, value);
     } else {
         out!("{}", render(value));
     }

@@ -64,16 +64,9 @@ pub fn exec(
     // kinds `cpi::exposed` reserves (base URLs, TLS settings, server paths). Lines still
     // override other -p values, which are the same user's defaults for every line.
     let operator = (!opts.allow_override).then(|| base.config.clone());
-    let bar = (std::io::stderr().is_terminal() && !g.quiet).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} [{elapsed_precise}] {msg}")
-                .expect("valid template"),
-        );
-        bar
-    });
+    let bar = progress_bar(g);
     let rt = runtime()?;
-    let (mut ok, mut failed, mut first_failure) = (0usize, 0usize, None);
+    let mut tally = Tally::default();
     let check = Check {
         known: known.as_ref(),
         operator: operator.as_ref(),
@@ -99,17 +92,7 @@ pub fn exec(
             pending.insert(n, (line, outcome));
             while let Some((line, outcome)) = pending.remove(&next) {
                 next += 1;
-                let record = match outcome {
-                    Ok(result) => {
-                        ok += 1;
-                        json!({"line": line, "ok": true, "result": result})
-                    }
-                    Err(err) => {
-                        failed += 1;
-                        first_failure.get_or_insert(err.kind());
-                        json!({"line": line, "ok": false, "error": err.to_json()["error"]})
-                    }
-                };
+                let record = tally.record(line, outcome);
                 // A closed stdout (`| head`) ends the batch quietly rather than with a panic.
                 if writeln!(stdout, "{record}")
                     .and_then(|()| stdout.flush())
@@ -118,7 +101,7 @@ pub fn exec(
                     break 'out;
                 }
                 if let Some(bar) = &bar {
-                    bar.set_message(format!("{failed} failed"));
+                    bar.set_message(format!("{} failed", tally.failed));
                 }
             }
         }
@@ -127,12 +110,50 @@ pub fn exec(
         bar.finish_and_clear();
     }
     if !g.quiet {
-        eprintln!("batch: {ok} ok, {failed} failed");
+        eprintln!("batch: {} ok, {} failed", tally.ok, tally.failed);
     }
-    Ok(match first_failure {
+    Ok(match tally.first_failure {
         None => ExitCode::SUCCESS,
         Some(kind) => ExitCode::from(kind.exit_code()),
     })
+}
+
+/// A spinner on stderr while the batch runs (only on a terminal, never with -q).
+fn progress_bar(g: &Global) -> Option<indicatif::ProgressBar> {
+    (std::io::stderr().is_terminal() && !g.quiet).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} [{elapsed_precise}] {msg}")
+                .expect("valid template"),
+        );
+        bar
+    })
+}
+
+/// The lines that succeeded and failed so far, and the first failure's category (the exit
+/// code of the batch).
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failed: usize,
+    first_failure: Option<cpi::ErrorKind>,
+}
+
+impl Tally {
+    /// The JSON record of one line's outcome, counted.
+    fn record(&mut self, line: usize, outcome: Result<Value>) -> Value {
+        match outcome {
+            Ok(result) => {
+                self.ok += 1;
+                json!({"line": line, "ok": true, "result": result})
+            }
+            Err(err) => {
+                self.failed += 1;
+                self.first_failure.get_or_insert(err.kind());
+                json!({"line": line, "ok": false, "error": err.to_json()["error"]})
+            }
+        }
+    }
 }
 
 /// The items of `lines`, read on a thread of their own (a read from a pipe blocks) a few

@@ -8,7 +8,20 @@ use cpi::Result;
 use crate::cli::Cli;
 use crate::output::out;
 
-pub fn exec(shell: clap_complete::Shell) -> Result<ExitCode> {
+/// The arguments of `cpi completions`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Prints a shell completion script.
+pub fn exec(args: Args) -> Result<ExitCode> {
+    print_script(args.shell)
+}
+
+fn print_script(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut command = Cli::command();
     // Generated into memory first: written straight to a closed stdout it would panic.
     let mut script = Vec::new();

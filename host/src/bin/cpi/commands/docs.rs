@@ -10,7 +10,27 @@ use super::registry;
 use crate::cli::Global;
 use crate::output::{self, out, outln};
 
-pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Result<ExitCode> {
+use std::path::PathBuf;
+/// The arguments of `cpi docs`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider names.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub providers: Vec<String>,
+    /// Every provider found (JSON files; component-only providers are skipped).
+    #[arg(long)]
+    pub all: bool,
+    /// Write NAME.md files (and an index, README.md, with --all) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Writes Markdown documentation for providers.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    write_docs(g, &args.providers, args.all, args.out.as_deref())
+}
+
+fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Result<ExitCode> {
     let registry = registry(g)?;
     let mut providers: Vec<&Provider> = super::select(&registry, if all { &[] } else { names })?;
     if all {
@@ -41,7 +61,7 @@ pub fn exec(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Resu
         .map(|path| path.display().to_string())
         .collect();
     if g.json {
-        output::print_value(&json!({"written": written}), true);
+        output::print_machine(g, &json!({"written": written}));
     } else {
         for path in &written {
             outln!("wrote {path}");

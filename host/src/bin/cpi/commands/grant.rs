@@ -14,6 +14,47 @@ use super::{registry, runtime};
 use crate::cli::Global;
 use crate::output::{self, outln};
 
+/// The arguments of `cpi grant`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider names.
+    #[arg(required = true, value_name = "PROVIDER")]
+    pub providers: Vec<String>,
+    /// Approve without asking (for scripts): everything the provider asks for.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Approve without asking only if what the provider asks for has exactly this
+    /// capability digest (shown by the review), e.g. in CI: growth is then refused.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "yes")]
+    pub approve: Option<String>,
+    /// Grant everything the component requests.
+    #[arg(long)]
+    pub all: bool,
+    /// Grant one requested command pattern, e.g. 'cloudco-cli worker **' (repeatable).
+    #[arg(long = "run", value_name = "PATTERN")]
+    pub run: Vec<String>,
+    /// Grant one requested HTTP origin, e.g. https://api.example.com:443 (repeatable).
+    #[arg(long = "net", value_name = "URL")]
+    pub net: Vec<String>,
+    /// Pass this environment variable to the commands it runs (repeatable; never LD_*).
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<String>,
+}
+
+/// Reviews and approves providers.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    let choice = Choice {
+        yes: args.yes,
+        approve: args.approve.as_deref(),
+        all: args.all,
+        run: &args.run,
+        net: &args.net,
+        env: &args.env,
+        nested: false,
+    };
+    grant(g, &args.providers, &choice)
+}
+
 /// The approval store (`$XDG_CONFIG_HOME/cpi/grants`).
 pub fn store() -> Result<GrantStore> {
     GrantStore::default_store()
@@ -50,7 +91,7 @@ fn say(to_stderr: bool, line: &str) {
 }
 
 /// `cpi grant NAME...`: review each provider and approve it.
-pub fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCode> {
+fn grant(g: &Global, names: &[String], choice: &Choice<'_>) -> Result<ExitCode> {
     let registry = registry(g)?;
     for name in names {
         let provider = registry.get(name)?;
@@ -93,6 +134,21 @@ fn current_values(g: &Global, provider: &Provider) -> cpi::template::Values {
 
 /// Reviews and approves a JSON provider: its derived request, pinned to its file and path.
 /// Whether it is approved afterwards.
+/// Where a JSON provider's approval stands: approved, not approved, approved at another
+/// path, or changed since.
+fn approval_status(existing: Option<&Grant>, path: &str, current: bool) -> String {
+    match existing {
+        _ if current => "approved".to_string(),
+        None => "not approved".to_string(),
+        Some(old) if old.path != path => format!(
+            "not approved here (approved as {})",
+            escape::line(&old.path)
+        ),
+        Some(_) => "CHANGED since it was approved: the approval no longer applies".into(),
+    }
+}
+
+/// Reviews a JSON provider and approves it when asked to; whether it is approved afterwards.
 pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Result<bool> {
     let name = &provider.name;
     let store = store()?;
@@ -107,10 +163,13 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
         _ => Vec::new(),
     };
     if g.json && !choice.yes && choice.approve.is_none() && !choice.nested {
-        output::print_machine(&json!({"provider": name, "kind": "json",
+        output::print_machine(
+            g,
+            &json!({"provider": name, "kind": "json",
             "path": proposed.path, "sha256": provider.sha256, "approved": current,
             "request": request, "grew": grew,
-            "capabilities_sha256": proposed.capabilities_sha256}));
+            "capabilities_sha256": proposed.capabilities_sha256}),
+        );
         return Ok(current);
     }
     let err_out = g.json;
@@ -123,15 +182,7 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
             "  capabilities  {}",
             review::shown_digest(&proposed.capabilities_sha256)
         ));
-        let status = match &existing {
-            _ if current => "approved".to_string(),
-            None => "not approved".to_string(),
-            Some(old) if old.path != proposed.path => format!(
-                "not approved here (approved as {})",
-                escape::line(&old.path)
-            ),
-            Some(_) => "CHANGED since it was approved: the approval no longer applies".into(),
-        };
+        let status = approval_status(existing.as_ref(), &proposed.path, current);
         say(&format!("  status  {status}"));
         if !grew.is_empty() {
             say("What it asks for beyond what was approved:");
@@ -157,6 +208,10 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     );
     if let Err(err) = asked {
         if existing.is_none() && !choice.yes && choice.approve.is_none() && !stdin_is_terminal() {
+            if choice.nested {
+                // `cpi install`/`update` say themselves what was not done and how.
+                return Ok(false);
+            }
             // Showing is not approving: say how to approve, without failing a look.
             say(&format!(
                 "not approved: run `cpi grant {} --yes` to approve it",
@@ -168,8 +223,11 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
     }
     let path = store.save(&proposed)?;
     if g.json && !choice.nested {
-        output::print_machine(&json!({"provider": name, "approved": true,
-            "sha256": provider.sha256, "capabilities_sha256": proposed.capabilities_sha256}));
+        output::print_machine(
+            g,
+            &json!({"provider": name, "approved": true,
+            "sha256": provider.sha256, "capabilities_sha256": proposed.capabilities_sha256}),
+        );
     } else {
         say(&format!(
             "approved {} (pinned to sha256 {} of {}), saved in {}",
@@ -185,6 +243,34 @@ pub fn grant_json(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Resul
 fn stdin_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// A component's grant widened by the chosen rules and environment variables: the one in
+/// force (unless stale) or a new one, pinned to the component and the provider's JSON file.
+fn widened_grant(
+    previous: Option<Grant>,
+    provider: &Provider,
+    component_sha256: &str,
+    chosen: &Capabilities,
+    env: &[String],
+) -> Result<Grant> {
+    let mut grant = previous.unwrap_or_else(|| Grant {
+        provider: provider.name.clone(),
+        kind: "component".into(),
+        component_sha256: component_sha256.to_string(),
+        ..Grant::default()
+    });
+    grant.kind = "component".into();
+    grant.path = cpi::approval::canonical(&provider.source);
+    grant.json_sha256 = (!provider.sha256.is_empty()).then(|| provider.sha256.clone());
+    grant.capabilities.extend(chosen);
+    for var in env {
+        if !grant.env.contains(var) {
+            grant.env.push(var.clone());
+        }
+    }
+    cpi::grants::check_env_names(&grant.env)?;
+    Ok(grant)
 }
 
 /// Reviews and grants a component provider: the rules its manifest requests (all with
@@ -232,25 +318,8 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
     }
     if choosing || !chosen.is_empty() {
         chosen.check_within(&manifest.requested)?;
-        let mut grant = match existing.filter(|_| !stale) {
-            Some(previous) => previous,
-            None => Grant {
-                provider: name.to_string(),
-                kind: "component".into(),
-                component_sha256: component.sha256().to_string(),
-                ..Grant::default()
-            },
-        };
-        grant.kind = "component".into();
-        grant.path = cpi::approval::canonical(&provider.source);
-        grant.json_sha256 = (!provider.sha256.is_empty()).then(|| provider.sha256.clone());
-        grant.capabilities.extend(&chosen);
-        for var in choice.env {
-            if !grant.env.contains(var) {
-                grant.env.push(var.clone());
-            }
-        }
-        cpi::grants::check_env_names(&grant.env)?;
+        let previous = existing.filter(|_| !stale);
+        let grant = widened_grant(previous, provider, component.sha256(), &chosen, choice.env)?;
         let path = store.save(&grant)?;
         if !g.json {
             outln!(
@@ -273,6 +342,7 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
         .unwrap_or_default();
     if g.json {
         output::print_machine(
+            g,
             &json!({"provider": name, "component": component.path().display().to_string(),
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "capabilities_sha256": digest,
@@ -287,8 +357,11 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
         .as_ref()
         .map(|gr| gr.env.clone())
         .unwrap_or_default();
-    print_declared_env(manifest, Some(&env));
-    print_declared_params(manifest);
+    print_declared(
+        &json!(manifest.env),
+        &json!(manifest.parameters),
+        Some(&env),
+    );
     Ok(granted.is_some())
 }
 
@@ -354,98 +427,37 @@ fn show_component(
     }
 }
 
-/// The environment variables a component asks for (with whether each is granted, when
-/// `granted` is given), every manifest string escaped.
-pub(super) fn print_declared_env(manifest: &cpi::wasm::Manifest, granted: Option<&[String]>) {
-    for var in &manifest.env {
+/// The environment variables and parameters a component declares (`env` and `parameters` of
+/// its manifest, as JSON), with whether each variable is granted when `granted` is given;
+/// every manifest string escaped.
+pub(super) fn print_declared(
+    env: &serde_json::Value,
+    parameters: &serde_json::Value,
+    granted: Option<&[String]>,
+) {
+    let text = |v: &serde_json::Value| escape::line(v.as_str().unwrap_or("")).into_owned();
+    for var in env.as_array().into_iter().flatten() {
+        let name = var["name"].as_str().unwrap_or("");
         let mark = match granted {
-            Some(env) if env.contains(&var.name) => " yes",
+            Some(env) if env.iter().any(|g| g == name) => " yes",
             Some(_) => " no (grant it with --env)",
             None => "",
         };
-        let why = var
-            .description
-            .as_deref()
-            .map(|d| format!(" ({})", escape::line(d)))
-            .unwrap_or_default();
-        outln!("  env  {}{why}{mark}", escape::line(&var.name));
+        let why = match var.get("description") {
+            Some(d) if d.is_string() => format!(" ({})", text(d)),
+            _ => String::new(),
+        };
+        outln!("  env  {}{why}{mark}", escape::line(name));
     }
-}
-
-/// The parameters a component declares, every manifest string escaped.
-pub(super) fn print_declared_params(manifest: &cpi::wasm::Manifest) {
-    if manifest.parameters.is_empty() {
-        return;
-    }
-    outln!("  parameters (declared by the component):");
-    for (name, decl) in &manifest.parameters {
-        let what = decl
-            .description
-            .as_deref()
-            .map(|d| format!(": {}", escape::line(d)))
-            .unwrap_or_default();
-        outln!(
-            "    {} ({}){what}",
-            escape::line(name),
-            escape::line(&decl.summary())
-        );
-    }
-}
-
-pub fn revoke(g: &Global, name: &str) -> Result<ExitCode> {
-    let removed = store()?.remove(name)?;
-    if g.json {
-        output::print_machine(&json!({"provider": name, "revoked": removed}));
-    } else if removed {
-        outln!("revoked every grant of {}", escape::line(name));
-    } else {
-        outln!("{} had no grants", escape::line(name));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn list(g: &Global) -> Result<ExitCode> {
-    let grants = store()?.list()?;
-    if g.json {
-        output::print_machine(&serde_json::to_value(&grants).expect("grants serialize"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    if grants.is_empty() {
-        outln!("no grants");
-    }
-    for grant in grants {
-        let pin = grant
-            .json_sha256
-            .as_deref()
-            .filter(|_| grant.component_sha256.is_empty())
-            .unwrap_or(&grant.component_sha256);
-        outln!(
-            "{} ({}, sha256 {})",
-            escape::line(&grant.provider),
-            if grant.kind.is_empty() {
-                "component"
-            } else {
-                &grant.kind
-            },
-            &pin[..pin.len().min(12)]
-        );
-        if let Some(request) = &grant.request {
-            for item in &request.commands {
-                outln!("  run  {}", escape::line(&item.rule.to_string()));
-            }
-            for item in &request.http {
-                outln!("  net  {}", escape::line(&item.origin));
-            }
-        }
-        for rule in &grant.capabilities.commands {
-            outln!("  run  {}", escape::line(&rule.to_string()));
-        }
-        for rule in &grant.capabilities.http {
-            outln!("  net  {}", escape::line(&rule.to_string()));
-        }
-        for var in &grant.env {
-            outln!("  env  {}", escape::line(var));
+    let declared = parameters.as_object().filter(|p| !p.is_empty());
+    if let Some(declared) = declared {
+        outln!("  parameters (declared by the component):");
+        for (name, decl) in declared {
+            let what = match decl.get("description") {
+                Some(d) if d.is_string() => format!(": {}", text(d)),
+                _ => String::new(),
+            };
+            outln!("    {} ({}){what}", escape::line(name), text(&decl["type"]));
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -10,8 +10,46 @@ use cpi::{Error, ErrorKind, Provider, Result};
 
 use super::grant::{self, Choice};
 use super::{registry, runtime};
-use crate::cli::Global;
+use crate::cli::{Global, InstallArgs};
 use crate::output::outln;
+
+/// The arguments of `cpi install`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the provider comes from (not with --locked).
+    #[arg(required_unless_present = "locked", conflicts_with = "locked")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub opts: InstallArgs,
+    /// Install every provider of the lock file exactly as recorded.
+    #[arg(long)]
+    pub locked: bool,
+    /// The sha256 the provider file must have.
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+}
+
+/// Installs one provider, or (`--locked`) every provider of the lock file.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    let options = Options::from_args(args.opts, args.sha256);
+    match args.source {
+        Some(source) if !args.locked => install(g, &source, &options),
+        _ => install_locked(g, &options),
+    }
+}
+
+impl Options {
+    /// The options of `install`, `update` and `uninstall` (`sha256` only for `install`).
+    pub fn from_args(opts: crate::cli::InstallArgs, sha256: Option<String>) -> Options {
+        Options {
+            yes: opts.yes,
+            approve: opts.approve,
+            sha256,
+            allow_http_loopback: opts.allow_http_loopback,
+            lock: opts.lock,
+        }
+    }
+}
 
 /// What `cpi install` was given.
 pub struct Options {
@@ -133,7 +171,7 @@ fn lock_entry(provider: &Provider, source: &Source, fetch: &Fetch) -> Result<Loc
 }
 
 /// `cpi install SOURCE`.
-pub fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> {
+fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> {
     let (lock_path, store) = paths(options)?;
     let source = Source::parse(source)?;
     let fetch = runtime()?.block_on(install::fetch(
@@ -179,9 +217,12 @@ pub fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> 
     lock.save(&lock_path)?;
     if g.json {
         let locked = lock.get(&provider.name);
-        crate::output::print_machine(&serde_json::json!({"installed": provider.name,
+        crate::output::print_machine(
+            g,
+            &serde_json::json!({"installed": provider.name,
             "source": source.describe(), "store": entry.display().to_string(),
-            "lock": lock_path.display().to_string(), "entry": locked}));
+            "lock": lock_path.display().to_string(), "entry": locked}),
+        );
     } else {
         outln!(
             "installed {} from {} into {}; recorded in {}",
@@ -207,7 +248,7 @@ fn source_of(entry: &LockedProvider) -> Result<Source> {
 }
 
 /// `cpi install --locked`: every provider of the lock, exactly as recorded, or nothing.
-pub fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
+fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
     let (lock_path, store) = paths(options)?;
     let lock = Lock::load(&lock_path)?;
     if lock.providers.is_empty() {
@@ -254,7 +295,7 @@ pub fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
     }
     if g.json {
         let names: Vec<&str> = lock.providers.iter().map(|p| p.name.as_str()).collect();
-        crate::output::print_machine(&serde_json::json!({"installed": names}));
+        crate::output::print_machine(g, &serde_json::json!({"installed": names}));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -320,7 +361,7 @@ pub fn update(g: &Global, name: Option<&str>, options: &Options) -> Result<ExitC
         note(g, &format!("{}: updated", escape::line(&name)));
     }
     if g.json {
-        crate::output::print_machine(&serde_json::json!({"updated": true}));
+        crate::output::print_machine(g, &serde_json::json!({"updated": true}));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -358,7 +399,7 @@ pub fn uninstall(g: &Global, name: &str, options: &Options) -> Result<ExitCode> 
         let _ = std::fs::remove_dir_all(dir);
     }
     if g.json {
-        crate::output::print_machine(&serde_json::json!({"uninstalled": name}));
+        crate::output::print_machine(g, &serde_json::json!({"uninstalled": name}));
     } else {
         outln!("uninstalled {}", escape::line(name));
     }

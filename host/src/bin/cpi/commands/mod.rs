@@ -1,20 +1,29 @@
-//! One module per subcommand; each `exec` calls the library and renders the outcome.
+//! One module per subcommand, each with its `Args` (the subcommand's clap arguments) and an
+//! `exec` that calls the library and renders the outcome.
 
 mod batch;
-mod completions;
+pub mod completions;
 mod demo;
-mod docs;
-mod grant;
-mod install;
-mod new;
+pub mod docs;
+pub mod grant;
+mod grants;
+pub mod init;
+pub mod install;
+pub mod new;
+pub mod parse;
+mod providers;
 mod review;
-mod run;
+pub mod revoke;
+pub mod run;
 mod schema;
-mod serve;
-mod show;
-mod sim;
-mod test;
-mod validate;
+pub mod serve;
+pub mod show;
+pub mod sim;
+pub mod test;
+pub mod uninstall;
+pub mod update;
+pub mod validate;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,152 +36,31 @@ use cpi::{Engine, Error, Registry, Result};
 
 use crate::cli::{Cli, Command, Global, ParamArgs};
 
-/// Runs the parsed command line.
+/// Runs the parsed command line: each subcommand's `exec` with its `Args`.
 pub fn exec(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
-        Command::Providers => show::providers(g),
-        Command::Show { provider, action } => show::show(g, &provider, action.as_deref()),
-        Command::Validate { paths } => validate::exec(g, paths),
-        Command::Test {
-            providers,
-            record: true,
-            out,
-            params,
-        } => test::record(g, &providers, out.as_deref(), &params),
-        Command::Test {
-            providers, params, ..
-        } => {
-            if !params.params.is_empty() {
-                return Err(Error::validation(
-                    "-p values are for --record; fixtures carry their own params",
-                ));
-            }
-            test::exec(g, &providers)
-        }
-        Command::Run {
-            provider,
-            action,
-            params,
-            batch: Some(file),
-            parallel,
-            allow_override,
-            ..
-        } => batch::exec(
-            g,
-            &provider,
-            &action,
-            &params,
-            &file,
-            batch::Options {
-                parallel,
-                allow_override,
-            },
-        ),
-        Command::Run {
-            provider,
-            action,
-            params,
-            dry_run,
-            wait,
-            wait_timeout,
-            batch: None,
-            refresh,
-            ..
-        } => run::run(
-            g,
-            &provider,
-            &action,
-            &params,
-            run::Flags { dry_run, refresh },
-            wait.as_deref(),
-            wait_timeout,
-        ),
-        Command::Wait {
-            provider,
-            worker_id,
-            target,
-            wait_timeout,
-            params,
-        } => run::wait(g, &provider, &worker_id, &target, wait_timeout, &params),
-        Command::Parse {
-            provider,
-            action,
-            input,
-        } => run::parse(g, &provider, &action, &input),
-        Command::Init { provider, params } => run::init(g, &provider, &params),
-        Command::Sim {
-            addr,
-            state,
-            transition_ms,
-        } => sim::exec(addr, state, Duration::from_millis(transition_ms)),
-        Command::Grant {
-            providers,
-            yes,
-            approve,
-            all,
-            run,
-            net,
-            env,
-        } => grant::grant(
-            g,
-            &providers,
-            &grant::Choice {
-                yes,
-                approve: approve.as_deref(),
-                all,
-                run: &run,
-                net: &net,
-                env: &env,
-                nested: false,
-            },
-        ),
-        Command::Install {
-            source,
-            opts,
-            locked,
-            sha256,
-        } => {
-            let options = install_options(opts, sha256);
-            match source {
-                Some(source) if !locked => install::install(g, &source, &options),
-                _ => install::install_locked(g, &options),
-            }
-        }
-        Command::Update { provider, opts } => {
-            install::update(g, provider.as_deref(), &install_options(opts, None))
-        }
-        Command::Uninstall { provider, opts } => {
-            install::uninstall(g, &provider, &install_options(opts, None))
-        }
-        Command::Revoke { provider } => grant::revoke(g, &provider),
-        Command::Grants => grant::list(g),
-        Command::Serve { serve, params } => serve::exec(g, &serve, &params),
+        Command::Providers => providers::exec(g),
+        Command::Show(args) => show::exec(g, args),
+        Command::Validate(args) => validate::exec(g, args),
+        Command::Test(args) => test::exec(g, args),
+        Command::Run(args) => run::exec(g, args),
+        Command::Wait(args) => wait::exec(g, args),
+        Command::Parse(args) => parse::exec(g, args),
+        Command::Init(args) => init::exec(g, args),
+        Command::Sim(args) => sim::exec(args),
+        Command::Grant(args) => grant::exec(g, args),
+        Command::Install(args) => install::exec(g, args),
+        Command::Update(args) => update::exec(g, args),
+        Command::Uninstall(args) => uninstall::exec(g, args),
+        Command::Revoke(args) => revoke::exec(g, args),
+        Command::Grants => grants::exec(g),
+        Command::Serve(args) => serve::exec(g, args),
         Command::Demo => demo::exec(g),
-        Command::Docs {
-            providers,
-            all,
-            out,
-        } => docs::exec(g, &providers, all, out.as_deref()),
+        Command::Docs(args) => docs::exec(g, args),
         Command::Schema => schema::exec(),
-        Command::New {
-            name,
-            kind,
-            component,
-            dir,
-            sdk,
-        } => new::exec(g, &name, kind, component, dir, sdk),
-        Command::Completions { shell } => completions::exec(shell),
-    }
-}
-
-fn install_options(opts: crate::cli::InstallArgs, sha256: Option<String>) -> install::Options {
-    install::Options {
-        yes: opts.yes,
-        approve: opts.approve,
-        sha256,
-        allow_http_loopback: opts.allow_http_loopback,
-        lock: opts.lock,
+        Command::New(args) => new::exec(g, args),
+        Command::Completions(args) => completions::exec(args),
     }
 }
 

@@ -10,7 +10,32 @@ use serde_json::json;
 use crate::cli::{Global, NewComponent, NewType};
 use crate::output::{self, outln};
 
-pub fn exec(
+/// The arguments of `cpi new`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The provider's name (lowercase letters, digits, '-' and '_').
+    pub name: String,
+    /// What the actions do: run a CLI program or call an HTTP API.
+    #[arg(long = "type", value_enum, default_value = "command")]
+    pub kind: NewType,
+    /// Write a component project in this language instead of a provider file.
+    #[arg(long, value_enum, value_name = "LANG")]
+    pub component: Option<NewComponent>,
+    /// Where to write [default: ./providers, or . with --component].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The cpi guest SDK (guest-sdk/ of a cpi checkout) for --component rust [default:
+    /// found next to the output directory or the cpi binary].
+    #[arg(long, value_name = "DIR")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// Writes a new provider (or component project).
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    scaffold_new(g, &args.name, args.kind, args.component, args.dir, args.sdk)
+}
+
+fn scaffold_new(
     g: &Global,
     name: &str,
     kind: NewType,
@@ -53,7 +78,7 @@ pub fn exec(
     let written = scaffold::write(&dir, &files)?;
     let shown: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     if g.json {
-        output::print_value(&json!({"name": name, "written": shown}), true);
+        output::print_machine(g, &json!({"name": name, "written": shown}));
         return Ok(ExitCode::SUCCESS);
     }
     for path in &shown {

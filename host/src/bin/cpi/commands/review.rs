@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 
 use cpi::escape;
-use cpi::request::Request;
+use cpi::request::{CommandItem, HttpItem, Request};
 use cpi::{Error, ErrorKind, Provider, Result};
 
 /// The lines of a JSON provider's review: what it runs, what it contacts, what it reads.
@@ -21,37 +21,7 @@ pub fn lines(
         out.push("Will run:".to_string());
     }
     for item in &request.commands {
-        let code = item.flags.iter().any(|f| f.is_arbitrary_code());
-        let mark = if code { "!!" } else { "  " };
-        out.push(format!("{mark} {}", escape::line(&item.template)));
-        let rule = item.rule.to_string();
-        if rule != item.template {
-            out.push(format!("     allowed argv: {}", escape::line(&rule)));
-        }
-        for flag in &item.flags {
-            let loud = if flag.is_arbitrary_code() {
-                flag.explain().to_uppercase()
-            } else {
-                flag.explain().to_string()
-            };
-            out.push(format!("     {} {loud}", if code { "!!" } else { "- " }));
-        }
-        if let Some(script) = cpi::template::command_words(&item.template)
-            .ok()
-            .and_then(|w| w.into_iter().find(|w| w.is_script))
-        {
-            out.push(format!(
-                "     script (sha256 {}):",
-                item.script_sha256.as_deref().unwrap_or("")
-            ));
-            for (i, line) in script.text.lines().enumerate() {
-                out.push(format!("     {:>3} | {}", i + 1, escape::line(line)));
-            }
-        }
-        out.push(format!(
-            "     used by: {}",
-            escape::line(&item.used_by.join(", "))
-        ));
+        command_lines(&mut out, item);
     }
     out.push(if request.http.is_empty() {
         "Will contact: nothing".to_string()
@@ -59,24 +29,7 @@ pub fn lines(
         "Will contact:".to_string()
     });
     for item in &request.http {
-        let origin = match &item.base_param {
-            Some(param) => format!(
-                "the base URL you configure ({{{}}}; now {})",
-                escape::line(param),
-                values
-                    .get(param)
-                    .map(|v| escape::line(v).into_owned())
-                    .unwrap_or_else(|| "not set".into())
-            ),
-            None => escape::line(&item.origin).into_owned(),
-        };
-        out.push(format!("   {origin}"));
-        if !item.secrets.is_empty() {
-            out.push(format!(
-                "     secrets sent there: {}",
-                escape::line(&item.secrets.join(", "))
-            ));
-        }
+        origin_lines(&mut out, item, values);
     }
     let env: Vec<&str> = cpi::exec::gate::BASE_ENV
         .iter()
@@ -197,5 +150,64 @@ pub fn ask(
         Ok(())
     } else {
         Err(refused("the answer was no"))
+    }
+}
+
+/// The review of one command a provider runs: its template, the argv it allows, what is
+/// flagged about it (arbitrary code loudly), a script it gives a shell, and who uses it.
+fn command_lines(out: &mut Vec<String>, item: &CommandItem) {
+    let code = item.flags.iter().any(|f| f.is_arbitrary_code());
+    let mark = if code { "!!" } else { "  " };
+    out.push(format!("{mark} {}", escape::line(&item.template)));
+    let rule = item.rule.to_string();
+    if rule != item.template {
+        out.push(format!("     allowed argv: {}", escape::line(&rule)));
+    }
+    for flag in &item.flags {
+        let loud = if flag.is_arbitrary_code() {
+            flag.explain().to_uppercase()
+        } else {
+            flag.explain().to_string()
+        };
+        out.push(format!("     {} {loud}", if code { "!!" } else { "- " }));
+    }
+    if let Some(script) = cpi::template::command_words(&item.template)
+        .ok()
+        .and_then(|w| w.into_iter().find(|w| w.is_script))
+    {
+        out.push(format!(
+            "     script (sha256 {}):",
+            item.script_sha256.as_deref().unwrap_or("")
+        ));
+        for (i, line) in script.text.lines().enumerate() {
+            out.push(format!("     {:>3} | {}", i + 1, escape::line(line)));
+        }
+    }
+    out.push(format!(
+        "     used by: {}",
+        escape::line(&item.used_by.join(", "))
+    ));
+}
+
+/// The review of one origin a provider contacts (or the base URL the user configures) and
+/// the secrets sent there.
+fn origin_lines(out: &mut Vec<String>, item: &HttpItem, values: &cpi::template::Values) {
+    let origin = match &item.base_param {
+        Some(param) => format!(
+            "the base URL you configure ({{{}}}; now {})",
+            escape::line(param),
+            values
+                .get(param)
+                .map(|v| escape::line(v).into_owned())
+                .unwrap_or_else(|| "not set".into())
+        ),
+        None => escape::line(&item.origin).into_owned(),
+    };
+    out.push(format!("   {origin}"));
+    if !item.secrets.is_empty() {
+        out.push(format!(
+            "     secrets sent there: {}",
+            escape::line(&item.secrets.join(", "))
+        ));
     }
 }

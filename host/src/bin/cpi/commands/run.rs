@@ -1,15 +1,74 @@
 //! `cpi run`, `cpi parse` and `cpi init`.
 
-use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use cpi::wait::WaitOptions;
-use cpi::{Engine, Error, Result};
+use cpi::{Error, Result};
 
 use super::{engine, inputs, registry, runtime};
 use crate::cli::{Global, ParamArgs};
-use crate::output::{self, outln, outln_styled};
+use crate::output;
+
+use std::path::PathBuf;
+/// The arguments of `cpi run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider name.
+    pub provider: String,
+    /// Action name (e.g. create_worker).
+    pub action: String,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Show the resolved parameters and the exact command or request, without running it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After create/start/stop/reboot, wait until the worker reaches this status.
+    #[arg(long, value_name = "STATUS")]
+    pub wait: Option<String>,
+    /// How long --wait waits (e.g. 90s, 10m).
+    #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
+    /// Run the action once per line of a JSON-lines file (`-` for stdin); prints one JSON
+    /// result per line, in input order.
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["dry_run", "wait"])]
+    pub batch: Option<PathBuf>,
+    /// How many batch items run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "batch")]
+    pub parallel: usize,
+    /// Let batch lines set what is otherwise the operator's: values from cpi.toml, base
+    /// URLs, TLS settings and server paths (see `cpi::exposed`).
+    #[arg(long, requires = "batch")]
+    pub allow_override: bool,
+    /// Run a cached metadata action (list_regions, list_images, ...) for real and store
+    /// the fresh result.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+/// Runs one action (or, with `--batch`, one per line of a file).
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    if let Some(file) = &args.batch {
+        let options = super::batch::Options {
+            parallel: args.parallel,
+            allow_override: args.allow_override,
+        };
+        return super::batch::exec(g, &args.provider, &args.action, &args.params, file, options);
+    }
+    let flags = Flags {
+        dry_run: args.dry_run,
+        refresh: args.refresh,
+    };
+    run(
+        g,
+        &args.provider,
+        &args.action,
+        &args.params,
+        flags,
+        args.wait.as_deref(),
+        args.wait_timeout,
+    )
+}
 
 /// `cpi run`'s switches.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +79,7 @@ pub struct Flags {
     pub refresh: bool,
 }
 
-pub fn run(
+fn run(
     g: &Global,
     provider: &str,
     action: &str,
@@ -52,27 +111,13 @@ pub fn run(
     }
     let engine = engine(args)?;
     if dry_run {
-        let plan = engine.plan(provider, action, &inputs)?;
-        let mut value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
-        if !g.json {
-            // For people, the parameters as a table: NAME VALUE SOURCE.
-            let rows: Vec<serde_json::Value> = plan
-                .params
-                .iter()
-                .map(|(name, v)| {
-                    serde_json::json!({"name": name, "value": v["value"], "source": v["source"]})
-                })
-                .collect();
-            value["params"] = serde_json::Value::Array(rows);
-        }
-        output::print_value(&value, g.json);
-        return Ok(ExitCode::SUCCESS);
+        return dry_run_plan(g, &engine, provider, action, &inputs);
     }
     let rt = runtime()?;
     let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
     if let Some((_, _, Some(hit))) = &cached {
         tracing::info!("{action}: the cached result (cpi run --refresh runs it again)");
-        output::print_value(hit, g.json);
+        output::print_value(g, hit);
         return Ok(ExitCode::SUCCESS);
     }
     // The unredacted result feeds `--wait` (the worker id); what is printed is redacted.
@@ -87,30 +132,15 @@ pub fn run(
         tracing::warn!("{}", err.message());
     }
     let Some(opts) = wait_opts else {
-        output::print_value(&result, g.json);
+        output::print_value(g, &result);
         return Ok(ExitCode::SUCCESS);
     };
     if !g.json {
-        output::print_value(&result, false);
+        output::out!("{}", output::render(&result));
     }
-    let worker_id = match (
-        raw.get("id").and_then(|v| v.as_str()),
-        inputs.cli.get("worker_id"),
-    ) {
-        (Some(id), _) => id.to_string(),
-        (None, Some(id)) => id.clone(),
-        (None, None) => inputs
-            .config
-            .get("worker_id")
-            .map(cpi::params::value_to_param)
-            .ok_or_else(|| {
-                Error::validation(
-                    "--wait needs a worker id: the result has no 'id' and no worker_id was given",
-                )
-            })?,
-    };
-    let worker = wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
-    output::print_value(&worker, g.json);
+    let worker_id = worker_to_wait_for(&raw, &inputs)?;
+    let worker = super::wait::wait_loop(g, &rt, &engine, provider, &inputs, &worker_id, &opts)?;
+    output::print_value(g, &worker);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,122 +173,47 @@ fn cached_metadata(
     Ok(Some((cache, key, hit)))
 }
 
-pub fn wait(
+/// `--dry-run`: the plan, with its parameters as a table (NAME VALUE SOURCE) for people.
+fn dry_run_plan(
     g: &Global,
-    provider: &str,
-    worker_id: &str,
-    target: &str,
-    timeout: Duration,
-    args: &ParamArgs,
-) -> Result<ExitCode> {
-    let registry = registry(g)?;
-    let provider = registry.get(provider)?;
-    let inputs = inputs(g, provider, args)?;
-    let opts = WaitOptions::new(target, timeout)?;
-    let engine = engine(args)?;
-    let rt = runtime()?;
-    let worker = wait_loop(g, &rt, &engine, provider, &inputs, worker_id, &opts)?;
-    output::print_value(&worker, g.json);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Polls with a spinner on a terminal, plain lines otherwise (nothing with -q).
-fn wait_loop(
-    g: &Global,
-    rt: &tokio::runtime::Runtime,
-    engine: &Engine,
+    engine: &cpi::Engine,
     provider: &cpi::Provider,
+    action: &str,
     inputs: &cpi::params::Inputs,
-    worker_id: &str,
-    opts: &WaitOptions,
-) -> Result<serde_json::Value> {
-    let mut inputs = inputs.clone();
-    inputs.cli.insert("worker_id".into(), worker_id.to_string());
-    // Progress goes to stderr, whatever stdout's format: only -q silences it.
-    let interactive = std::io::stderr().is_terminal() && !g.quiet;
-    let spinner = interactive.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let mut last = String::new();
-    let outcome = rt.block_on(cpi::wait::wait_for(
-        engine,
-        provider,
-        &inputs,
-        opts,
-        |status, elapsed| {
-            let line = format!(
-                "waiting for {} to be {}: {} ({:.0?})",
-                cpi::escape::line(worker_id),
-                opts.target,
-                cpi::escape::line(status),
-                elapsed
-            );
-            match &spinner {
-                Some(bar) => bar.set_message(line),
-                None if !g.quiet && status != last => eprintln!("{line}"),
-                None => {}
-            }
-            last = status.to_string();
-        },
-    ));
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
+) -> Result<ExitCode> {
+    let plan = engine.plan(provider, action, inputs)?;
+    let mut value = serde_json::to_value(&plan).map_err(|e| Error::internal(e.to_string()))?;
+    if !g.json {
+        let rows: Vec<serde_json::Value> = plan
+            .params
+            .iter()
+            .map(|(name, v)| {
+                serde_json::json!({"name": name, "value": v["value"], "source": v["source"]})
+            })
+            .collect();
+        value["params"] = serde_json::Value::Array(rows);
     }
-    outcome
-}
-
-pub fn parse(g: &Global, provider: &str, action: &str, input: &str) -> Result<ExitCode> {
-    let registry = registry(g)?;
-    let provider = registry.get(provider)?;
-    let mut text = String::new();
-    let read = if input == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
-    } else {
-        std::fs::read_to_string(input).map(|t| text = t)
-    };
-    read.map_err(|e| Error::validation(format!("cannot read {input}: {e}")))?;
-    let value = Engine::parse_saved(provider, action, &text)?;
-    output::print_value(&value, g.json);
+    output::print_value(g, &value);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn init(g: &Global, provider: &str, args: &ParamArgs) -> Result<ExitCode> {
-    let registry = registry(g)?;
-    let provider = registry.get(provider)?;
-    let inputs = inputs(g, provider, args)?;
-    let engine = engine(args)?;
-    let (reports, outcome) = runtime()?.block_on(engine.lifecycle(provider, &inputs));
-    if g.json {
-        let value = serde_json::json!({"provider": provider.name, "ready": outcome.is_ok(), "steps": reports});
-        output::print_machine(&value);
-    } else {
-        for step in &reports {
-            let outcome = match step.outcome {
-                "ok" => output::paint(output::GOOD, "ok"),
-                "failed" => output::paint(output::BAD, "failed"),
-                other => other.to_string(),
-            };
-            outln_styled!("{:<16} {outcome}", step.action);
-            if let Some(result) = &step.result {
-                for line in output::render(result).lines() {
-                    outln!("    {line}");
-                }
-            }
-        }
-        match &outcome {
-            Ok(()) => outln!("{} is ready", provider.name),
-            Err(_) => outln!("{} is not ready", provider.name),
-        }
-    }
-    match outcome {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(err) => {
-            if !g.json {
-                output::print_error(&err, false);
-            }
-            Ok(ExitCode::from(err.kind().exit_code()))
-        }
+/// The worker `--wait` waits for: the new worker's `id` in the (unredacted) result, else the
+/// `worker_id` given on the command line or in the config.
+fn worker_to_wait_for(raw: &serde_json::Value, inputs: &cpi::params::Inputs) -> Result<String> {
+    match (
+        raw.get("id").and_then(|v| v.as_str()),
+        inputs.cli.get("worker_id"),
+    ) {
+        (Some(id), _) => Ok(id.to_string()),
+        (None, Some(id)) => Ok(id.clone()),
+        (None, None) => inputs
+            .config
+            .get("worker_id")
+            .map(cpi::params::value_to_param)
+            .ok_or_else(|| {
+                Error::validation(
+                    "--wait needs a worker id: the result has no 'id' and no worker_id was given",
+                )
+            }),
     }
 }

@@ -10,7 +10,21 @@ use cpi::{Error, Result};
 use super::{config, engine, registry, runtime};
 use crate::cli::{Global, ParamArgs, ServeArgs};
 
-pub fn exec(g: &Global, opts: &ServeArgs, args: &ParamArgs) -> Result<ExitCode> {
+/// The arguments of `cpi serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+/// Serves the HTTP API until interrupted.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    serve_api(g, &args.serve, &args.params)
+}
+
+fn serve_api(g: &Global, opts: &ServeArgs, args: &ParamArgs) -> Result<ExitCode> {
     if !args.params.is_empty() {
         return Err(Error::validation(
             "cpi serve takes no -p values: requests carry their params, and per-provider \

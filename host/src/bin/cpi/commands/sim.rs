@@ -11,7 +11,30 @@ use cpi_sim::{Sim, SimConfig};
 use super::runtime;
 use crate::output::outln;
 
-pub fn exec(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> Result<ExitCode> {
+/// The arguments of `cpi sim`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub addr: std::net::SocketAddr,
+    /// State file (default: $XDG_DATA_HOME/cpi/sim/state.json).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// How long workers take to change state, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub transition_ms: u64,
+}
+
+/// Runs the simulated cloud in the foreground.
+pub fn exec(args: Args) -> Result<ExitCode> {
+    serve_sim(
+        args.addr,
+        args.state,
+        Duration::from_millis(args.transition_ms),
+    )
+}
+
+fn serve_sim(addr: SocketAddr, state: Option<PathBuf>, transition: Duration) -> Result<ExitCode> {
     if !addr.ip().is_loopback() {
         return Err(Error::validation(format!(
             "the simulator only listens on loopback addresses, not {addr}"

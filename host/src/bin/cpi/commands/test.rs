@@ -11,7 +11,39 @@ use serde_json::Value;
 use crate::cli::{Global, ParamArgs};
 use crate::output::{self, BAD, GOOD, outln, outln_styled, paint};
 
-pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
+use std::path::PathBuf;
+/// The arguments of `cpi test`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider names (default: every provider with fixtures); with --record, PROVIDER ACTION.
+    pub providers: Vec<String>,
+    /// Run PROVIDER ACTION for real and write what it printed as a fixture (secrets
+    /// redacted, the program's version and the date recorded); an earlier recording is
+    /// compared and the differences shown.
+    #[arg(long)]
+    pub record: bool,
+    /// Where --record writes (default: fixtures/PROVIDER/ACTION.recorded.json beside the
+    /// provider file).
+    #[arg(long, value_name = "FILE", requires = "record")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+/// Runs fixtures, or (`--record`) records one.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    if args.record {
+        return record(g, &args.providers, args.out.as_deref(), &args.params);
+    }
+    if !args.params.params.is_empty() {
+        return Err(Error::validation(
+            "-p values are for --record; fixtures carry their own params",
+        ));
+    }
+    run_fixtures(g, &args.providers)
+}
+
+fn run_fixtures(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
     let providers = super::select(&registry, names)?;
     let engine = Engine::new()?;
@@ -40,7 +72,7 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
             .iter()
             .map(|(name, cases)| (name.clone(), serde_json::json!(cases)))
             .collect();
-        output::print_machine(&serde_json::Value::Object(value));
+        output::print_machine(g, &serde_json::Value::Object(value));
     } else {
         for (name, cases) in &all {
             for case in cases {
@@ -76,12 +108,7 @@ pub fn exec(g: &Global, names: &[String]) -> Result<ExitCode> {
 
 /// `cpi test --record PROVIDER ACTION`: runs the action for real and writes it as a fixture,
 /// showing what changed since an earlier recording in the same file.
-pub fn record(
-    g: &Global,
-    names: &[String],
-    out: Option<&Path>,
-    args: &ParamArgs,
-) -> Result<ExitCode> {
+fn record(g: &Global, names: &[String], out: Option<&Path>, args: &ParamArgs) -> Result<ExitCode> {
     let [provider, action] = names else {
         return Err(Error::validation(
             "--record takes exactly PROVIDER ACTION (e.g. cpi test --record libvirt list_workers)",
@@ -117,11 +144,14 @@ pub fn record(
         .map(|old| cpi::record::changes(old, &recorded));
     write_fixture(&path, &recorded)?;
     if g.json {
-        output::print_machine(&serde_json::json!({
-            "file": path,
-            "changes": changes,
-            "fixture": recorded,
-        }));
+        output::print_machine(
+            g,
+            &serde_json::json!({
+                "file": path,
+                "changes": changes,
+                "fixture": recorded,
+            }),
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let shown = escape::line(&path.to_string_lossy()).into_owned();

@@ -9,7 +9,19 @@ use cpi::validate::{self, Severity};
 use crate::cli::Global;
 use crate::output::{self, BAD, GOOD, WARN, outln, outln_styled, paint};
 
-pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
+/// The arguments of `cpi validate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Provider files or directories (default: ./providers).
+    pub paths: Vec<PathBuf>,
+}
+
+/// Reports on every provider file under the paths.
+pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
+    report(g, args.paths)
+}
+
+fn report(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("providers")]
     } else {
@@ -29,7 +41,10 @@ pub fn exec(g: &Global, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let reports: Vec<_> = files.iter().map(|f| validate::validate_file(f)).collect();
     let errors: usize = reports.iter().map(|r| r.errors()).sum();
     if g.json {
-        output::print_machine(&serde_json::to_value(&reports).expect("reports serialize"));
+        output::print_machine(
+            g,
+            &serde_json::to_value(&reports).expect("reports serialize"),
+        );
     } else {
         for report in &reports {
             let name = report.provider.as_deref().unwrap_or("?");
