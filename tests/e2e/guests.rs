@@ -224,6 +224,13 @@ pub(crate) fn runs_like_its_json_provider(name: &str, built: &Built) {
     }
     let counted = cpi(&["run", name, "count_workers", "-p", "region=us-central"]).ok();
     assert_eq!(counted, json!({"region": "us-central", "count": 1}));
+    // A worker that does not exist: the same category as the JSON provider says (the
+    // components ask the host's classifier, or share its rules through the contract).
+    let missing = ["get_worker", "-p", "worker_id=wrk-00000000"];
+    let theirs = w.cpi(&[&["run", "cloudco"][..], &missing, &["--json"]].concat());
+    let code = theirs.json()["error"]["code"].clone();
+    assert_eq!(code, "ResourceNotFoundError", "{}", theirs.all_output());
+    cpi(&[&["run", name][..], &missing].concat()).err(code.as_str().unwrap());
     // A flag-looking id is refused by the component before anything runs.
     cpi(&["run", name, "get_worker", "-p", "worker_id=--help"]).err("ValidationError");
 
