@@ -269,12 +269,15 @@ static bool cli(const char **args, size_t n, buf *out, guest_error *err) {
     if (ok) {
         buf_bytes(out, (const char *)output.stdout_.ptr, output.stdout_.len);
     } else {
-        /* What explains the failure: stderr, else stdout (marked), as the host says it. */
-        const str *text = output.stderr_.len ? &output.stderr_ : &output.stdout_;
+        /* What explains the failure: stderr, else stdout (marked), as the host says it; its
+         * category by the host's own rules (`classify-error`), not a copy of them. */
+        str *text = output.stderr_.len ? &output.stderr_ : &output.stdout_;
+        cpi_provider_host_error_category_t category =
+            cpi_provider_host_classify_error(text, NULL, NULL);
         buf shown = {0}, status = {0};
         buf_bytes(&shown, (const char *)text->ptr, text->len < 2048 ? text->len : 2048);
         buf_int(&status, output.exit_code);
-        fail(err, CPI_PROVIDER_TYPES_ERROR_CATEGORY_PROVIDER,
+        fail(err, category,
              "command 'cloudco-cli' exited with status ", status.data, ": ",
              text == &output.stdout_ && text->len ? "(stdout) " : "",
              text->len ? shown.data : "(no output)", NULL);

@@ -11,21 +11,26 @@
 //   through the host's `run-command`, returning `id`, `name`, `status`, `type`,
 //   `ip_address`), and `count_workers`, an action the definition does not have, counts a
 //   region's workers;
-// - `mapStatus`: the simulator's raw statuses (`rebooting` -> `starting`, ...).
+// - `mapStatus`: the simulator's raw statuses (`rebooting` -> `starting`, ...);
+// - `invoke` of `fetch_workers`: lists the workers with the platform's own `fetch()` (sent
+//   through wasi:http, which cpi checks against the grants like every other request) from
+//   the CloudCo API at `api_url` (default: `cpi sim`'s address), with `api_key` as the
+//   bearer token.
 //
-// It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`.
+// It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`, and to reach only
+// `http://127.0.0.1:8787/instances` (the workers of the simulated cloud `cpi sim` serves).
 //
 // WIT mapping (ComponentizeJS / jco): records are objects with camelCase fields, enums are
 // their kebab-case names as strings, `option<T>` is the value or `undefined`, and a hook that
 // returns `result<T, error>` returns T or throws the `error` record.
 
-import { runCommand, log } from 'cpi:provider/host@0.1.0';
+import { runCommand, log, classifyError } from 'cpi:provider/host@0.2.0';
 
 /* global DEFINITION */ // the provider definition's JSON text, inlined by build.mjs
 
 const NAME = 'cloudco-js';
 const VERSION = '0.1.0';
-const API_VERSION = '0.1.0';
+const API_VERSION = '0.2.0';
 
 const STATUSES = new Map(Object.entries({
   provisioning: 'provisioning',
@@ -45,28 +50,13 @@ const STATUSES = new Map(Object.entries({
 
 const SUMMARY_FIELDS = ['id', 'name', 'status', 'type'];
 
+/** The CloudCo API `fetch_workers` asks for by default, and the part of it it asks to reach. */
+const API_URL = 'http://127.0.0.1:8787';
+const API_PATH = '/instances';
+
 /** The value to throw for the hook's `error` result. */
 function fail(category, message) {
   return { category, message };
-}
-
-/** The error category cpi guesses from a command's stderr (as guest-sdk does). */
-function categoryFromText(text) {
-  const t = text.toLowerCase();
-  const has = (...words) => words.some((w) => t.includes(w));
-  if (has('rate limit', 'too many requests', 'throttl')) return 'rate-limit';
-  if (has('quota', 'limit exceeded', 'insufficient credit')) return 'quota-exceeded';
-  if (
-    has('authentication', 'unauthorized', 'unauthenticated', 'forbidden', 'access denied',
-      'invalid api key', 'invalid token', 'credentials')
-  ) {
-    return 'authentication';
-  }
-  if (has('not found', 'does not exist', 'no such', 'unknown worker')) return 'resource-not-found';
-  if (has('invalid argument', 'invalid value', 'validation', 'usage:', 'missing required')) {
-    return 'validation';
-  }
-  return 'provider';
 }
 
 /** Runs `cloudco-cli ARGS` through the host; stdout, or an error on a non-zero exit. */
@@ -86,7 +76,8 @@ function cli(...args) {
     const shown = stderr ? stderr.slice(0, 2048)
       : stdout ? `(stdout) ${stdout.slice(0, 2048)}` : '(no output)';
     const how = out.exitCode === -1 ? 'was killed by a signal' : `exited with status ${out.exitCode}`;
-    throw fail(categoryFromText(text), `command 'cloudco-cli' ${how}: ${shown}`);
+    // The category by cpi's own rules (the ones its JSON providers get), not a copy.
+    throw fail(classifyError(text, undefined, undefined), `command 'cloudco-cli' ${how}: ${shown}`);
   }
   return out.stdout;
 }
@@ -147,6 +138,34 @@ function workerId(params) {
   return id;
 }
 
+/**
+ * `GET {api_url}/instances[?region=R]` with `fetch()`: the workers' summaries. A refused
+ * request (not granted, or redirected somewhere not granted) rejects like any network
+ * failure; cpi reports it as the CapabilityDeniedError it is, whatever this code does.
+ */
+async function fetchWorkers(values) {
+  const base = typeof values.api_url === 'string' && values.api_url ? values.api_url : API_URL;
+  const key = param(values, 'api_key');
+  const query = typeof values.region === 'string' && values.region
+    ? `?region=${encodeURIComponent(values.region)}` : '';
+  let response;
+  try {
+    response = await fetch(`${base.replace(/\/+$/, '')}${API_PATH}${query}`, {
+      headers: { authorization: `Bearer ${key}`, accept: 'application/json' },
+    });
+  } catch (e) {
+    throw fail('provider', `GET ${base}${API_PATH} failed: ${e && e.message ? e.message : e}`);
+  }
+  const body = await response.text();
+  if (!response.ok) {
+    const said = `GET ${base}${API_PATH} returned HTTP ${response.status}`;
+    throw fail(classifyError(said, response.status, body), `${said}: ${body.slice(0, 512)}`);
+  }
+  const workers = loadJson(body, 'the API\'s worker list');
+  if (!Array.isArray(workers)) throw fail('provider', 'the API\'s worker list is not a JSON array');
+  return JSON.stringify(workers.map((w) => summary(w, 'API worker list')));
+}
+
 export const provider = {
   describe() {
     return {
@@ -157,11 +176,25 @@ export const provider = {
         { program: 'cloudco-cli', args: ['worker', '**'] },
         { program: 'cloudco-cli', args: ['--version'] },
       ],
-      http: [],
+      http: [`${API_URL}${API_PATH}`],
       providerJson: DEFINITION,
       parses: ['list_workers'],
-      invokes: ['get_worker', 'count_workers'],
+      invokes: ['get_worker', 'count_workers', 'fetch_workers'],
       mapsStatus: true,
+      env: [
+        { name: 'CLOUDCO_API_URL', description: 'the CloudCo API cloudco-cli talks to' },
+        { name: 'CLOUDCO_API_KEY', description: "cloudco-cli's API key" },
+      ],
+      parameters: [
+        {
+          name: 'worker_id', type: 'string', description: "the worker's ID",
+          pattern: '[a-z0-9][a-z0-9-]*', choices: [], min: undefined, max: undefined, secret: false,
+        },
+        {
+          name: 'api_key', type: 'string', description: 'fetch_workers: the CloudCo API token',
+          pattern: undefined, choices: [], min: undefined, max: undefined, secret: true,
+        },
+      ],
     };
   },
 
@@ -191,6 +224,8 @@ export const provider = {
       log('debug', `${count} workers in ${region}`);
       return JSON.stringify({ region, count });
     }
+    // A promise: ComponentizeJS runs the event loop until it settles.
+    if (action === 'fetch_workers') return fetchWorkers(values);
     throw fail('unsupported', `${NAME} does not invoke '${action}'`);
   },
 };

@@ -24,8 +24,9 @@ const { component } = await componentize({
   sourcePath,
   witPath: join(repo, 'wit'),
   worldName: 'provider-component',
-  // No fetch()/incoming-handler: the component reaches the outside only through cpi's host.
-  disableFeatures: ['http', 'fetch-event'],
+  // fetch() (wasi:http/outgoing-handler, sent by cpi's gate under the grants); no
+  // incoming-handler: the component serves nothing.
+  disableFeatures: ['fetch-event'],
 });
 await writeFile(`${out}.tmp`, component);
 await rename(`${out}.tmp`, out);

@@ -22,15 +22,18 @@ from wit_world import exports
 from wit_world.imports import host
 from wit_world.imports.types import (
     CommandCapability,
-    Error,
+    EnvRequest,
     ErrorCategory,
+    Error,
     Manifest,
+    ParamDecl,
+    ParamType,
     WorkerStatus,
 )
 
 NAME = "cloudco-py"
 VERSION = "0.1.0"
-API_VERSION = "0.1.0"
+API_VERSION = "0.2.0"
 
 # Read when componentize-py pre-initializes the module (at build time), so the definition is
 # part of the component's memory snapshot: the sandbox has no files at run time.
@@ -61,27 +64,6 @@ def fail(category, message):
     return Err(Error(category=category, message=message))
 
 
-def category_from_text(text):
-    """The error category cpi guesses from a command's stderr (as guest-sdk does)."""
-    t = text.lower()
-
-    def has(*words):
-        return any(w in t for w in words)
-
-    if has("rate limit", "too many requests", "throttl"):
-        return ErrorCategory.RATE_LIMIT
-    if has("quota", "limit exceeded", "insufficient credit"):
-        return ErrorCategory.QUOTA_EXCEEDED
-    if has("authentication", "unauthorized", "unauthenticated", "forbidden",
-           "access denied", "invalid api key", "invalid token", "credentials"):
-        return ErrorCategory.AUTHENTICATION
-    if has("not found", "does not exist", "no such", "unknown worker"):
-        return ErrorCategory.RESOURCE_NOT_FOUND
-    if has("invalid argument", "invalid value", "validation", "usage:", "missing required"):
-        return ErrorCategory.VALIDATION
-    return ErrorCategory.PROVIDER
-
-
 def cli(*args):
     """Runs `cloudco-cli ARGS` through the host; stdout, or an error on a non-zero exit."""
     out = host.run_command(host.Command(program="cloudco-cli", args=list(args), stdin=None,
@@ -94,7 +76,9 @@ def cli(*args):
                  else f"(stdout) {stdout[:2048]}" if stdout else "(no output)")
         how = ("was killed by a signal" if out.exit_code == -1
                else f"exited with status {out.exit_code}")
-        raise fail(category_from_text(text), f"command 'cloudco-cli' {how}: {shown}")
+        # The category by cpi's own rules (the ones its JSON providers get), not a copy.
+        category = host.classify_error(text, None, None)
+        raise fail(category, f"command 'cloudco-cli' {how}: {shown}")
     return out.stdout
 
 
@@ -169,6 +153,15 @@ class Provider(exports.Provider):
             parses=["list_workers"],
             invokes=["get_worker", "count_workers"],
             maps_status=True,
+            env=[
+                EnvRequest(name="CLOUDCO_API_URL", description="the CloudCo API cloudco-cli talks to"),
+                EnvRequest(name="CLOUDCO_API_KEY", description="cloudco-cli's API key"),
+            ],
+            parameters=[
+                ParamDecl(name="worker_id", type=ParamType.STRING,
+                          description="the worker's ID", pattern="[a-z0-9][a-z0-9-]*",
+                          choices=[], min=None, max=None, secret=False),
+            ],
         )
 
     def parse(self, action: str, raw: str) -> str:

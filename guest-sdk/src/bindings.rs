@@ -65,6 +65,36 @@ impl From<Manifest> for types::Manifest {
             parses: m.parses,
             invokes: m.invokes,
             maps_status: m.maps_status,
+            env: m
+                .env
+                .into_iter()
+                .map(|e| types::EnvRequest {
+                    name: e.name,
+                    description: e.description,
+                })
+                .collect(),
+            parameters: m.parameters.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<crate::manifest::Parameter> for types::ParamDecl {
+    fn from(p: crate::manifest::Parameter) -> types::ParamDecl {
+        use crate::manifest::ParamType as P;
+        types::ParamDecl {
+            name: p.name,
+            type_: match p.kind {
+                P::String => types::ParamType::String,
+                P::Integer => types::ParamType::Integer,
+                P::Number => types::ParamType::Number,
+                P::Boolean => types::ParamType::Boolean,
+            },
+            description: p.description,
+            pattern: p.pattern,
+            choices: p.choices,
+            min: p.min,
+            max: p.max,
+            secret: p.secret,
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct CommandCapability {
 /// assert_eq!(manifest.name(), "cloudco-wasm");
 /// assert_eq!(manifest.invoked_actions(), ["get_worker"]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     pub(crate) name: String,
     pub(crate) version: String,
@@ -43,6 +43,87 @@ pub struct Manifest {
     pub(crate) parses: Vec<String>,
     pub(crate) invokes: Vec<String>,
     pub(crate) maps_status: bool,
+    pub(crate) env: Vec<EnvVar>,
+    pub(crate) parameters: Vec<Parameter>,
+}
+
+/// An environment variable the component's commands need (the user grants it, or not, with
+/// `cpi grant NAME --env VAR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// Why the component needs it, shown when asking for the grant.
+    pub description: Option<String>,
+}
+
+/// The type of a declared parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any text (the default).
+    String,
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// A parameter the component's actions take, declared like a provider definition's
+/// `parameters` (shown by `cpi show` and `cpi grant`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    /// The parameter's name.
+    pub name: String,
+    /// Its type.
+    pub kind: ParamType,
+    /// What it is.
+    pub description: Option<String>,
+    /// A regex the whole value must match.
+    pub pattern: Option<String>,
+    /// The only values accepted (empty: any).
+    pub choices: Vec<String>,
+    /// Smallest value (a number) or shortest length (a string).
+    pub min: Option<f64>,
+    /// Largest value (a number) or longest length (a string).
+    pub max: Option<f64>,
+    /// Whether the value is a secret whatever its name.
+    pub secret: bool,
+}
+
+impl Parameter {
+    /// A parameter `name` of type `kind`, with nothing else declared.
+    pub fn new(name: impl Into<String>, kind: ParamType) -> Parameter {
+        Parameter {
+            name: name.into(),
+            kind,
+            description: None,
+            pattern: None,
+            choices: Vec::new(),
+            min: None,
+            max: None,
+            secret: false,
+        }
+    }
+
+    /// What the parameter is.
+    pub fn description(mut self, text: impl Into<String>) -> Parameter {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// A regex the whole value must match.
+    pub fn pattern(mut self, regex: impl Into<String>) -> Parameter {
+        self.pattern = Some(regex.into());
+        self
+    }
+
+    /// Marks the value as a secret.
+    pub fn secret(mut self) -> Parameter {
+        self.secret = true;
+        self
+    }
 }
 
 impl Manifest {
@@ -58,7 +139,24 @@ impl Manifest {
             parses: Vec::new(),
             invokes: Vec::new(),
             maps_status: false,
+            env: Vec::new(),
+            parameters: Vec::new(),
         }
+    }
+
+    /// Asks for the environment variable `name` for the component's commands, saying why.
+    pub fn env(mut self, name: &str, description: &str) -> Manifest {
+        self.env.push(EnvVar {
+            name: name.to_string(),
+            description: Some(description.to_string()).filter(|d| !d.is_empty()),
+        });
+        self
+    }
+
+    /// Declares a parameter the component's actions take.
+    pub fn parameter(mut self, parameter: Parameter) -> Manifest {
+        self.parameters.push(parameter);
+        self
     }
 
     /// Asks to run `program` with arguments matching `args`: each pattern is an exact string,
@@ -146,6 +244,16 @@ impl Manifest {
     /// The actions `invoke` runs.
     pub fn invoked_actions(&self) -> &[String] {
         &self.invokes
+    }
+
+    /// The environment variables asked for.
+    pub fn env_vars(&self) -> &[EnvVar] {
+        &self.env
+    }
+
+    /// The declared parameters.
+    pub fn parameters(&self) -> &[Parameter] {
+        &self.parameters
     }
 
     /// Whether `map_status` replaces the status table.

@@ -7,13 +7,14 @@
 #   cargo build --release --target wasm32-wasip2 -p cpi-example-rust-cloudco
 #   host/benches/whole_process.sh            # 30 rounds; RUNS=50 for more
 #
-# The Python and JavaScript components are taken from target/guests/ (built by the e2e tests
-# `python_component_runs_like_its_json_provider` / `js_component_runs_like_its_json_provider`);
-# a missing one is skipped. BIN=dir overrides target/release (cpi and cloudco-cli).
+# The Python, JavaScript and C components are taken from target/guests/ (built by the e2e
+# tests `python_component_runs_like_its_json_provider`, `js_component_runs_like_its_json_provider`
+# and `c_component_built_from_the_wit_alone_runs_like_its_json_provider`); a missing one is
+# skipped. BIN=dir overrides target/release (cpi and cloudco-cli).
 # BEFORE=path/to/an/older/cpi adds that binary's JSON provider run (`cloudco@before`) to the
 # same interleaved rounds, for a before/after comparison under the same load; the bare
 # `cloudco-cli worker list` (`cloudco-cli`) is always measured as the floor. The per-row
-# figures of issue 15 (parse, `true`, --version) are host/benches/fast_paths.rs.
+# figures of issue 15 (parse, `true`, --version, serve) are host/benches/fast_paths.rs.
 #
 # Everything runs in a temporary HOME (grants, compile cache, sim state). Runs are interleaved
 # (one of each provider per round) so machine load affects them all alike; one warm-up run per
@@ -73,6 +74,7 @@ add() { # name file
 add cloudco-wasm "$repo/target/wasm32-wasip2/release/cpi_example_rust_cloudco.wasm"
 add cloudco-py "$repo/target/guests/cloudco-py.wasm"
 add cloudco-js "$repo/target/guests/cloudco-js.wasm"
+add cloudco-c "$repo/target/guests/cloudco-c.wasm"
 
 # cpi remembers a component's sha256 only once the file has been left unchanged for a few
 # seconds (host/src/wasm/cache.rs); until then each run reads and hashes it.

@@ -703,7 +703,7 @@ from wit_world.imports.types import (
 
 NAME = "@NAME@"
 VERSION = "0.1.0"
-API_VERSION = "0.1.0"
+API_VERSION = "0.2.0"
 
 # Read when componentize-py pre-initializes the module (at build time), so the definition is
 # part of the component: the sandbox has no files at run time.
@@ -766,6 +766,8 @@ class Provider(exports.Provider):
             parses=["list_workers"],
             invokes=[],
             maps_status=True,
+            env=[],
+            parameters=[],
         )
 
     def parse(self, action: str, raw: str) -> str:
@@ -842,7 +844,7 @@ const JS_APP: &str = r#"// `@NAME@`: a cpi provider as a WebAssembly component, 
 
 const NAME = '@NAME@';
 const VERSION = '0.1.0';
-const API_VERSION = '0.1.0';
+const API_VERSION = '0.2.0';
 
 const STATUSES = new Map(Object.entries({
   running: 'running',
@@ -897,6 +899,8 @@ export const provider = {
       parses: ['list_workers'],
       invokes: [],
       mapsStatus: true,
+      env: [],
+      parameters: [],
     };
   },
 

@@ -186,6 +186,7 @@ fn provider_files_match_the_committed_schema() {
         repo().join("providers"),
         repo().join("../shared/compat/omnicloud"),
         repo().join("examples/rust-cloudco"),
+        repo().join("examples/c-cloudco"),
     ] {
         if let Ok(entries) = std::fs::read_dir(&dir) {
             files.extend(

@@ -224,6 +224,13 @@ pub(crate) fn runs_like_its_json_provider(name: &str, built: &Built) {
     }
     let counted = cpi(&["run", name, "count_workers", "-p", "region=us-central"]).ok();
     assert_eq!(counted, json!({"region": "us-central", "count": 1}));
+    // A worker that does not exist: the same category as the JSON provider says (the
+    // components ask the host's classifier, or share its rules through the contract).
+    let missing = ["get_worker", "-p", "worker_id=wrk-00000000"];
+    let theirs = w.cpi(&[&["run", "cloudco"][..], &missing, &["--json"]].concat());
+    let code = theirs.json()["error"]["code"].clone();
+    assert_eq!(code, "ResourceNotFoundError", "{}", theirs.all_output());
+    cpi(&[&["run", name][..], &missing].concat()).err(code.as_str().unwrap());
     // A flag-looking id is refused by the component before anything runs.
     cpi(&["run", name, "get_worker", "-p", "worker_id=--help"]).err("ValidationError");
 
@@ -249,4 +256,104 @@ fn js_component_runs_like_its_json_provider() {
 #[test]
 fn c_component_built_from_the_wit_alone_runs_like_its_json_provider() {
     runs_like_its_json_provider("cloudco-c", c_guest());
+}
+
+/// Where the JavaScript example's `fetch_workers` asks to reach by default (`cpi sim`'s
+/// address; the manifest requests `http://127.0.0.1:8787/instances`).
+const SIM_PORT: u16 = 8787;
+
+/// The JavaScript example lists workers with `fetch()` (wasi:http, sent by cpi's gate): a
+/// redirect to an origin it was not granted is stopped at that hop, which sees no request;
+/// without a grant the request is a CapabilityDeniedError and the simulator sees nothing;
+/// with one, it lists what the JSON provider lists. One test, as every step needs port 8787.
+#[test]
+fn js_component_fetches_only_what_it_was_granted() {
+    let wasm = match js_guest() {
+        Ok(wasm) => wasm,
+        Err(reason) => {
+            eprintln!("SKIPPED: cloudco-js fetch(): {reason}");
+            return;
+        }
+    };
+    let setup = |w: &World| {
+        let dir = w.dir.path().join("components");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(wasm, dir.join("cloudco-js.wasm")).unwrap();
+        dir.display().to_string()
+    };
+    let fetch = |w: &World, pd: &str, extra: &[&str]| {
+        let key = format!("api_key={}", w.token());
+        let mut args = vec!["--provider-dir", pd, "run", "cloudco-js", "fetch_workers"];
+        args.extend_from_slice(&["-p", &key, "--json"]);
+        args.extend_from_slice(extra);
+        w.cpi(&args)
+    };
+
+    // A granted origin that redirects to another one: refused at the hop.
+    let elsewhere = World::new();
+    let pd = setup(&elsewhere);
+    let server = crate::wasm::redirect_server(SIM_PORT, format!("{}/instances", elsewhere.url()));
+    let before = elsewhere.requests()["count"].as_u64();
+    let granted = format!("http://127.0.0.1:{SIM_PORT}/instances");
+    let err = fetch(&elsewhere, &pd, &["--allow-net", &granted]).err("CapabilityDeniedError");
+    assert!(
+        err["message"].as_str().unwrap().contains("redirect"),
+        "{err}"
+    );
+    assert_eq!(
+        server.join().unwrap(),
+        1,
+        "the granted origin was asked once"
+    );
+    assert_eq!(
+        elsewhere.requests()["count"].as_u64(),
+        before,
+        "the ungranted destination saw no request"
+    );
+    drop(elsewhere);
+
+    // The simulator where the component looks for it.
+    let w = World::with(|cfg| cfg.addr = ([127, 0, 0, 1], SIM_PORT).into());
+    let pd = setup(&w);
+    w.cpi(&[
+        "run",
+        "cloudco",
+        "create_worker",
+        "-p",
+        "name=fetched-1",
+        "--json",
+    ])
+    .ok();
+    let before = w.requests()["count"].as_u64();
+    let err = fetch(&w, &pd, &[]).err("CapabilityDeniedError");
+    assert!(
+        err["message"].as_str().unwrap().contains("not granted"),
+        "{err}"
+    );
+    assert_eq!(
+        w.requests()["count"].as_u64(),
+        before,
+        "an ungranted fetch() reached the simulator"
+    );
+
+    w.cpi(&[
+        "--provider-dir",
+        &pd,
+        "grant",
+        "cloudco-js",
+        "--all",
+        "--json",
+    ])
+    .ok();
+    let listed = fetch(&w, &pd, &[]).ok();
+    let json = w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok();
+    let ids = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&listed), ids(&json), "{listed}\n{json}");
+    assert_eq!(listed[0]["name"], "fetched-1", "{listed}");
 }

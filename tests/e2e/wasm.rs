@@ -74,10 +74,11 @@ fn run(w: &World, dir: &Path, action: &str, extra: &[&str]) -> crate::support::R
     w.cpi(&args)
 }
 
-/// A one-shot HTTP server on the origin the hostile guest requests, redirecting elsewhere.
-fn redirect_server(to: String) -> std::thread::JoinHandle<usize> {
-    let listener =
-        TcpListener::bind("127.0.0.1:47311").expect("port 47311 is free for the redirect test");
+/// A one-shot HTTP server on `127.0.0.1:PORT` (an origin a guest requests), redirecting
+/// elsewhere; it returns how many requests it answered.
+pub(crate) fn redirect_server(port: u16, to: String) -> std::thread::JoinHandle<usize> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("port {port} is free for a redirect test: {e}"));
     std::thread::spawn(move || {
         let mut served = 0;
         listener.set_nonblocking(false).unwrap();
@@ -195,7 +196,7 @@ fn granted_programs_get_literal_arguments_and_a_scrubbed_environment() {
 #[test]
 fn redirects_are_followed_only_to_granted_destinations() {
     let (w, dir) = hostile_world();
-    let server = redirect_server(format!("{}/instances", w.url()));
+    let server = redirect_server(47311, format!("{}/instances", w.url()));
     let before = w.requests()["count"].as_u64();
     let err = run(
         &w,
@@ -265,11 +266,16 @@ fn grants_are_stored_pinned_and_lost_when_the_component_changes() {
     assert_eq!(w.cpi(&["grants", "--json"]).ok(), serde_json::json!([]));
 }
 
-/// A component generated from the WIT (every function traps), for a given API version.
+/// A component generated from the WIT (every function traps), for a given API version: the
+/// frozen WIT of a released one (`wit/vX.Y.Z/`), else the current one relabelled.
 pub(crate) fn dummy_component(version: &str) -> Vec<u8> {
-    let wit = std::fs::read_to_string(repo().join("wit/provider.wit"))
-        .unwrap()
-        .replace("@0.1.0", &format!("@{version}"));
+    let frozen = repo().join(format!("wit/v{version}/provider.wit"));
+    let wit = match std::fs::read_to_string(&frozen) {
+        Ok(wit) => wit,
+        Err(_) => std::fs::read_to_string(repo().join("wit/provider.wit"))
+            .unwrap()
+            .replace("@0.2.0", &format!("@{version}")),
+    };
     let mut resolve = wit_parser::Resolve::default();
     let pkg = resolve.push_str("provider.wit", &wit).unwrap();
     let world = resolve
@@ -298,7 +304,7 @@ fn foreign_versions_non_components_and_trapping_manifests_are_refused_clearly() 
     let w = World::new();
     let dir = w.dir.path().join("components");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("future.wasm"), dummy_component("0.2.0")).unwrap();
+    std::fs::write(dir.join("future.wasm"), dummy_component("0.9.0")).unwrap();
     std::fs::write(dir.join("trapper.wasm"), dummy_component("0.1.0")).unwrap();
     std::fs::write(dir.join("junk.wasm"), b"\0asm\x01\0\0\0garbage").unwrap();
     let pd = dir.to_str().unwrap();
@@ -316,7 +322,7 @@ fn foreign_versions_non_components_and_trapping_manifests_are_refused_clearly() 
         future["message"]
             .as_str()
             .unwrap()
-            .contains("cpi:provider@0.2.0"),
+            .contains("cpi:provider@0.9.0"),
         "{future}"
     );
     let trapper = w
@@ -378,4 +384,83 @@ fn show_presents_a_component_provider() {
         "cloudco-cli"
     );
     assert!(shown["actions"].get("create_worker").is_some(), "{shown}");
+}
+
+/// One cpi runs a component built against the frozen `cpi:provider@0.1.0` (the hostile guest,
+/// `wit/v0.1.0/`) and one built against 0.2.0 (the Rust example, through the guest SDK) from
+/// the same provider directory: each refused what it was not granted, each runs what it was,
+/// and `cpi show` says which version each was built for and what the 0.2.0 one declares.
+#[test]
+fn frozen_0_1_0_and_current_0_2_0_components_run_side_by_side() {
+    let (w, dir) = hostile_world();
+    let wasm = guest("cpi-example-rust-cloudco", "cpi_example_rust_cloudco.wasm");
+    std::fs::copy(wasm, dir.join("cloudco-wasm.wasm")).unwrap();
+    let pd = dir.to_str().unwrap();
+    let show = |name: &str| {
+        w.cpi(&["--provider-dir", pd, "show", name, "--json"]).ok()["component"].clone()
+    };
+    let frozen = show("hostile");
+    assert_eq!(frozen["api_version"], "0.1.0");
+    // Built without the guest SDK: no version stamp.
+    assert_eq!(frozen["sdk"], Value::Null, "{frozen}");
+    let current = show("cloudco-wasm");
+    assert_eq!(current["api_version"], "0.2.0");
+    assert_eq!(
+        current["sdk"],
+        concat!("cpi-guest-sdk ", env!("CARGO_PKG_VERSION")),
+        "{current}"
+    );
+    assert_eq!(current["env"][0]["name"], "CLOUDCO_API_URL", "{current}");
+    assert_eq!(
+        current["parameters"]["worker_id"]["pattern"], "[a-z0-9][a-z0-9-]*",
+        "{current}"
+    );
+
+    // Nothing granted: both versions' host calls are refused.
+    run(&w, &dir, "ok", &[]).ok();
+    run(&w, &dir, "run-semicolon", &[]).err("CapabilityDeniedError");
+    let cloudco = |args: &[&str]| {
+        w.cpi(
+            &[
+                &["--provider-dir", pd, "run", "cloudco-wasm"][..],
+                args,
+                &["--json"],
+            ]
+            .concat(),
+        )
+    };
+    cloudco(&["test_install"]).err("CapabilityDeniedError");
+
+    // Granted: both run, in the same cpi.
+    let echo = run(&w, &dir, "run-semicolon", &["--allow-run", "echo hello *"]).ok();
+    assert_eq!(echo["exit_code"], 0, "{echo}");
+    w.cpi(&[
+        "--provider-dir",
+        pd,
+        "grant",
+        "cloudco-wasm",
+        "--all",
+        "--env",
+        "CLOUDCO_API_URL",
+        "--env",
+        "CLOUDCO_API_KEY",
+        "--json",
+    ])
+    .ok();
+    assert_eq!(cloudco(&["test_install"]).ok()["version"], "1.4.2");
+    let grant = w
+        .cpi(&["--provider-dir", pd, "grant", "cloudco-wasm", "--json"])
+        .ok();
+    assert_eq!(
+        grant["requested_env"][1]["name"], "CLOUDCO_API_KEY",
+        "{grant}"
+    );
+    assert_eq!(
+        grant["env"],
+        serde_json::json!(["CLOUDCO_API_URL", "CLOUDCO_API_KEY"])
+    );
+    assert_eq!(
+        grant["parameters"]["worker_id"]["type"], "string",
+        "{grant}"
+    );
 }

@@ -32,6 +32,13 @@ impl Provider for CloudCo {
             .parses(&["list_workers"])
             .invokes(&["get_worker", "count_workers"])
             .maps_status()
+            .env("CLOUDCO_API_URL", "the CloudCo API cloudco-cli talks to")
+            .env("CLOUDCO_API_KEY", "cloudco-cli's API key")
+            .parameter(
+                Parameter::new("worker_id", ParamType::String)
+                    .description("the worker's ID")
+                    .pattern("[a-z0-9][a-z0-9-]*"),
+            )
     }
 
     fn parse(action: &str, raw: &str) -> Result<Value> {

@@ -26,7 +26,11 @@ pub fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// The `cpi:provider` WIT package version this contract describes (`wit/provider.wit`).
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
+
+/// Every `cpi:provider` version cpi runs: the released ones, frozen under `wit/vX.Y.Z/`, and
+/// the current one ([`API_VERSION`], last).
+pub const API_VERSIONS: [&str; 2] = ["0.1.0", API_VERSION];
 
 /// The worker statuses of §6.1, plus `unknown` for values no table maps.
 pub const WORKER_STATUSES: [&str; 9] = [
@@ -64,6 +68,21 @@ mod tests {
             wit.lines().any(|l| l.trim() == declared),
             "wit/provider.wit does not declare {declared}"
         );
+    }
+
+    /// Each earlier version is frozen under `wit/vX.Y.Z/` and declares that version.
+    #[test]
+    fn released_versions_are_frozen_under_wit() {
+        let frozen = [("0.1.0", include_str!("../../../wit/v0.1.0/provider.wit"))];
+        for ((version, wit), listed) in frozen.iter().zip(API_VERSIONS) {
+            assert_eq!(*version, listed);
+            let declared = format!("package cpi:provider@{version};");
+            assert!(
+                wit.lines().any(|l| l.trim() == declared),
+                "wit/v{version}/provider.wit does not declare {declared}"
+            );
+        }
+        assert_eq!(API_VERSIONS.last(), Some(&API_VERSION));
     }
 
     /// The WIT's worker statuses are the standard ones.

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use wasmtime::Store;
 
-use super::bindings::{ProviderComponent, ProviderComponentPre, cpi::provider::types};
+use super::bindings::{Instance, Pre, cpi::provider::types};
 use super::guest_log::Level;
 use super::host::{CallContext, State, from_guest, from_wit};
-use super::{API_VERSION, Sandbox, SandboxLimits, cache};
+use super::{API_VERSION, API_VERSIONS, Sandbox, SandboxLimits, cache};
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{Capabilities, CommandRule, HttpRule};
 
 /// What a component declares about itself.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Manifest {
     /// Provider name.
     pub name: String,
@@ -34,6 +34,20 @@ pub struct Manifest {
     pub invokes: Vec<String>,
     /// Whether its `map-status` hook replaces the status table.
     pub maps_status: bool,
+    /// Environment variables its commands need (granted with `cpi grant --env`).
+    pub env: Vec<EnvRequest>,
+    /// The parameters its actions take, as a provider definition declares them.
+    pub parameters: indexmap::IndexMap<String, crate::provider::ParamDecl>,
+}
+
+/// An environment variable a component asks for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnvRequest {
+    /// The variable's name.
+    pub name: String,
+    /// Why the component needs it (provider-supplied text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// A loaded, pre-instantiated component.
@@ -41,7 +55,7 @@ pub struct Component {
     path: PathBuf,
     sha256: String,
     manifest: Manifest,
-    pre: ProviderComponentPre<State>,
+    pre: Pre,
     engine: wasmtime::Engine,
     limits: SandboxLimits,
 }
@@ -68,13 +82,13 @@ impl Component {
         sha256: String,
     ) -> Result<Component> {
         let shown = who(name, path);
-        check_api_version(&sandbox.engine, &compiled, &shown)?;
+        let version = check_api_version(&sandbox.engine, &compiled, &shown)?;
         let instance_pre = sandbox.linker.instantiate_pre(&compiled).map_err(|e| {
             Error::validation(format!(
                 "{shown} imports something cpi does not provide: {e:#}"
             ))
         })?;
-        let pre = ProviderComponentPre::new(instance_pre)
+        let pre = Pre::new(version, instance_pre)
             .map_err(|e| Error::validation(format!("{shown} is not a cpi provider: {e:#}")))?;
         let mut component = Component {
             path: path.to_path_buf(),
@@ -88,6 +102,8 @@ impl Component {
                 parses: Vec::new(),
                 invokes: Vec::new(),
                 maps_status: false,
+                env: Vec::new(),
+                parameters: Default::default(),
             },
             pre,
             engine: sandbox.engine.clone(),
@@ -103,10 +119,8 @@ impl Component {
             crate::exec::Gate::new(Default::default()),
             scope,
         )?);
-        let raw = component.call(ctx, |p, store| {
-            p.cpi_provider_provider().call_describe(store)
-        })?;
-        component.manifest = convert_manifest(raw, &shown)?;
+        let raw = component.call(ctx, |p, store| p.describe(store))?;
+        component.manifest = convert_manifest(raw, &shown, version)?;
         Ok(component)
     }
 
@@ -125,13 +139,20 @@ impl Component {
         &self.manifest
     }
 
+    /// Which guest SDK built the component (its [`SDK_SECTION`] custom section), read from
+    /// the file; `None` when it has none (built without the SDK) or cannot be read.
+    pub fn sdk_version(&self) -> Option<String> {
+        let bytes = crate::fsread::read(&self.path, crate::fsread::Kind::Component).ok()?;
+        sdk_stamp(&bytes)
+    }
+
     /// Runs `f` against a fresh instance in a fresh store, within the fuel, memory and
     /// wall-clock limits, mapping traps to errors. A capability denial during the call is
     /// the call's error, whatever the guest made of it.
     fn call<R>(
         &self,
         ctx: Arc<CallContext>,
-        f: impl FnOnce(&ProviderComponent, &mut Store<State>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let name = ctx.name.clone();
         let (left, limit) = self.time_left(&ctx);
@@ -155,7 +176,7 @@ impl Component {
             log.message(&name, Level::Debug, &text, self.limits.log_bytes + 256);
         }
         log.flush(&name);
-        if let Some(denied) = store.data().denied.clone() {
+        if let Some(denied) = store.data().denied() {
             return Err(denied);
         }
         outcome.map_err(|err| trap_error(&name, &self.limits, err))
@@ -175,17 +196,13 @@ impl Component {
     /// Calls the `parse` hook; the result must be valid JSON within the size limit.
     pub fn parse(&self, ctx: Arc<CallContext>, action: &str, raw: &str) -> Result<Value> {
         let name = ctx.name.clone();
-        let out = self.call(ctx, |p, store| {
-            p.cpi_provider_provider().call_parse(store, action, raw)
-        })?;
+        let out = self.call(ctx, |p, store| p.parse(store, action, raw))?;
         self.json_result(&name, out.map_err(from_wit)?, "parse")
     }
 
     /// Calls the `map-status` hook.
     pub fn map_status(&self, ctx: Arc<CallContext>, raw: &str) -> Result<&'static str> {
-        let status = self.call(ctx, |p, store| {
-            p.cpi_provider_provider().call_map_status(store, raw)
-        })?;
+        let status = self.call(ctx, |p, store| p.map_status(store, raw))?;
         Ok(match status {
             types::WorkerStatus::Running => "running",
             types::WorkerStatus::Stopped => "stopped",
@@ -211,9 +228,7 @@ impl Component {
         let params = Value::Object(params.clone()).to_string();
         let mut failed = None;
         let out = self.call(ctx, |p, store| {
-            let out = p
-                .cpi_provider_provider()
-                .call_invoke(&mut *store, action, &params);
+            let out = p.invoke(&mut *store, action, &params);
             failed = store.data().failed.clone();
             out
         })?;
@@ -289,6 +304,26 @@ pub(super) fn compile(
     Ok(component)
 }
 
+/// The custom section in which the guest SDK stamps its name and version
+/// (`cpi-guest-sdk 0.1.0`), so a bug report can say which SDK built a component.
+pub const SDK_SECTION: &str = "cpi:sdk-version";
+
+/// The text of the first [`SDK_SECTION`] in `bytes` (the component, or a module inside it),
+/// at most 64 bytes of it; `None` without one or past a part that does not parse.
+pub fn sdk_stamp(bytes: &[u8]) -> Option<String> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(wasmparser::Payload::CustomSection(section)) if section.name() == SDK_SECTION => {
+                let text = String::from_utf8_lossy(section.data());
+                return Some(crate::exec::excerpt(text.trim(), 64));
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// How errors name a component: the provider name it runs as, and its file.
 fn who(name: &str, path: &Path) -> String {
     format!(
@@ -297,35 +332,45 @@ fn who(name: &str, path: &Path) -> String {
     )
 }
 
+/// The `cpi:provider` version the component exports, if cpi runs it.
 fn check_api_version(
     engine: &wasmtime::Engine,
     component: &wasmtime::component::Component,
     shown: &str,
-) -> Result<()> {
+) -> Result<&'static str> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
     match exports.iter().find_map(|name| name.strip_prefix(EXPORT)) {
-        Some(API_VERSION) => Ok(()),
+        Some(version) if API_VERSIONS.contains(&version) => Ok(API_VERSIONS
+            .into_iter()
+            .find(|v| *v == version)
+            .unwrap_or(API_VERSION)),
         Some(other) => Err(Error::validation(format!(
-            "{shown} was built for cpi:provider@{other}; this cpi implements cpi:provider@{API_VERSION}. \
-             Rebuild it against the current guest SDK"
+            "{shown} was built for cpi:provider@{other}; this cpi runs cpi:provider@{}. \
+             Rebuild it against the current guest SDK",
+            API_VERSIONS.join(", @")
         ))
         .with_detail("api_version", other)),
         None => Err(Error::validation(format!(
             "{shown} is not a cpi provider component: it does not export cpi:provider/provider (it exports: {})",
-            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
         ))),
     }
 }
 
-fn convert_manifest(raw: types::Manifest, shown: &str) -> Result<Manifest> {
+/// Checks a manifest (from a component exporting `version`) and converts it.
+fn convert_manifest(raw: types::Manifest, shown: &str, version: &str) -> Result<Manifest> {
     let bad = |why: String| Error::validation(format!("{shown}: invalid manifest: {why}"));
-    if raw.api_version != API_VERSION {
+    if raw.api_version != version {
         return Err(bad(format!(
-            "api-version {:?} does not match {API_VERSION}",
+            "api-version {:?} does not match the cpi:provider@{version} it exports",
             raw.api_version
         )));
     }
@@ -349,7 +394,9 @@ fn convert_manifest(raw: types::Manifest, shown: &str) -> Result<Manifest> {
                 .iter()
                 .flat_map(|c| std::iter::once(&c.program).chain(&c.args)),
         )
-        .chain(&raw.http);
+        .chain(&raw.http)
+        .chain(raw.env.iter().map(|e| &e.name))
+        .chain(raw.parameters.iter().map(|p| &p.name));
     for text in shown {
         if text.chars().any(crate::escape::is_unsafe) {
             return Err(bad(format!(
@@ -373,6 +420,17 @@ fn convert_manifest(raw: types::Manifest, shown: &str) -> Result<Manifest> {
             .http
             .push(HttpRule::parse(&http).map_err(|e| bad(e.message().to_string()))?);
     }
+    let env = raw
+        .env
+        .into_iter()
+        .map(|e| env_request(e).map_err(&bad))
+        .collect::<Result<_>>()?;
+    let mut parameters = indexmap::IndexMap::new();
+    for decl in raw.parameters {
+        let name = decl.name.clone();
+        let decl = param_decl(decl).map_err(|why| bad(format!("parameter {name:?}: {why}")))?;
+        parameters.insert(name, decl);
+    }
     Ok(Manifest {
         name: raw.name,
         version: raw.version,
@@ -382,7 +440,63 @@ fn convert_manifest(raw: types::Manifest, shown: &str) -> Result<Manifest> {
         parses: raw.parses,
         invokes: raw.invokes,
         maps_status: raw.maps_status,
+        env,
+        parameters,
     })
+}
+
+/// A requested environment variable: a plain name (never a dynamic loader's, which no grant
+/// can give).
+fn env_request(raw: types::EnvRequest) -> std::result::Result<EnvRequest, String> {
+    let name = &raw.name;
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let upper = name.to_ascii_uppercase();
+    if !plain || upper.starts_with("LD_") || upper.starts_with("DYLD_") {
+        return Err(format!(
+            "environment variable {:?} must be letters, digits and '_' (and not LD_* or DYLD_*)",
+            crate::escape::line(name)
+        ));
+    }
+    Ok(EnvRequest {
+        name: raw.name,
+        description: raw.description,
+    })
+}
+
+/// A parameter declaration as a provider definition's `parameters` holds it (and checked as
+/// one: its pattern must compile).
+fn param_decl(raw: types::ParamDecl) -> std::result::Result<crate::provider::ParamDecl, String> {
+    let kind = match raw.type_ {
+        types::ParamType::String => "string",
+        types::ParamType::Integer => "integer",
+        types::ParamType::Number => "number",
+        types::ParamType::Boolean => "boolean",
+    };
+    let mut json = serde_json::json!({"type": kind});
+    let fields = [
+        ("description", raw.description.map(Value::from)),
+        ("pattern", raw.pattern.map(Value::from)),
+        ("min", raw.min.map(Value::from)),
+        ("max", raw.max.map(Value::from)),
+        ("secret", raw.secret.then_some(Value::Bool(true))),
+        (
+            "enum",
+            (!raw.choices.is_empty()).then(|| Value::from(raw.choices)),
+        ),
+    ];
+    for (key, value) in fields {
+        if let Some(value) = value {
+            json[key] = value;
+        }
+    }
+    let decl: crate::provider::ParamDecl =
+        serde_json::from_value(json).map_err(|e| e.to_string())?;
+    if let Some(Err(why)) = decl.regex() {
+        return Err(format!("its pattern does not compile: {why}"));
+    }
+    Ok(decl)
 }
 
 /// Which wall-clock limit a call runs under.
@@ -433,7 +547,7 @@ fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit, budge
             return Err(wasmtime::Error::new(Expired(limit)));
         }
         let used = budget.saturating_sub(cx.get_fuel()?);
-        if used.saturating_add(cx.data().host_fuel) >= budget {
+        if used.saturating_add(cx.data().host_fuel()) >= budget {
             return Err(wasmtime::Trap::OutOfFuel.into());
         }
         Ok(wasmtime::UpdateDeadline::Continue(1))
@@ -493,20 +607,48 @@ mod tests {
             parses: Vec::new(),
             invokes: Vec::new(),
             maps_status: false,
+            env: Vec::new(),
+            parameters: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_sdk_stamp_is_read_from_a_module_inside_the_component() {
+        let module =
+            wat::parse_str(r#"(module (@custom "cpi:sdk-version" "cpi-guest-sdk 9.8.7"))"#)
+                .unwrap();
+        assert_eq!(sdk_stamp(&module).as_deref(), Some("cpi-guest-sdk 9.8.7"));
+        let component = wat::parse_str(
+            r#"(component (core module (@custom "cpi:sdk-version" "cpi-guest-sdk 1.2.3")))"#,
+        )
+        .unwrap();
+        assert_eq!(
+            sdk_stamp(&component).as_deref(),
+            Some("cpi-guest-sdk 1.2.3")
+        );
+        let plain = wat::parse_str("(component (core module))").unwrap();
+        assert_eq!(sdk_stamp(&plain), None);
+        assert_eq!(sdk_stamp(b"\0asm garbage"), None);
     }
 
     #[test]
     fn manifest_rules_that_could_rewrite_the_grant_screen_are_refused() {
         let path = &who("spoof", Path::new("spoof.wasm"));
-        assert!(convert_manifest(manifest("echo", &["*"], &["https://a.example"]), path).is_ok());
+        assert!(
+            convert_manifest(
+                manifest("echo", &["*"], &["https://a.example"]),
+                path,
+                API_VERSION
+            )
+            .is_ok()
+        );
         for raw in [
             manifest("\u{1b}[1A\u{1b}[2Kecho", &[], &[]),
             manifest("sh", &["-c", "**\u{202e}"], &[]),
             manifest("echo", &["zero\u{200b}width"], &[]),
             manifest("echo", &[], &["https://a.example\u{1b}]52;c;Zm9v\u{7}"]),
         ] {
-            let err = convert_manifest(raw, path).unwrap_err();
+            let err = convert_manifest(raw, path, API_VERSION).unwrap_err();
             assert!(err.message().contains("bidi or zero-width"), "{err}");
             assert!(!err.message().contains('\u{1b}'), "{err}");
             assert!(!err.message().contains('\u{202e}'), "{err}");

@@ -3,6 +3,7 @@
 //! the grants (and each redirect hop), scrubs the environment and classifies failures.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -11,9 +12,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::cpi::provider::{host, types};
 use super::guest_log::{self, GuestLog, Level};
+use super::http::GateHooks;
 use crate::error::{Error, ErrorKind};
 use crate::exec::gate::{self, Gate, Scope};
 use crate::exec::http::{Request, Tls};
@@ -22,8 +25,8 @@ use crate::secret::Redactor;
 /// Fuel charged for each `log` call, so a guest that loops on the host still runs out of
 /// its CPU budget (about a millisecond of guest code).
 pub const LOG_CALL_FUEL: u64 = 1_000_000;
-/// Fuel charged for each `run-command` or `http-request` call (about 0.1 s of guest code):
-/// 200 calls per hook call at the default budget.
+/// Fuel charged for each `run-command`, `http-request` or wasi:http request (about 0.1 s of
+/// guest code): 200 calls per hook call at the default budget.
 pub const EFFECT_CALL_FUEL: u64 = 100_000_000;
 
 /// Resource limits for component calls, with sane defaults.
@@ -106,14 +109,18 @@ pub struct State {
     pub(super) limits: StoreLimits,
     ctx: Arc<CallContext>,
     log: LogSink,
-    /// The first capability denial of the call, reported even if the guest swallows it.
-    pub(super) denied: Option<Error>,
+    /// wasi:http's context and the hooks that send its requests through the gate.
+    http: WasiHttpCtx,
+    hooks: GateHooks,
+    /// The first capability denial of the call, reported even if the guest swallows it
+    /// (shared with the wasi:http hooks).
+    denied: Arc<Mutex<Option<Error>>>,
     /// The last host call's failure: when the guest returns it unchanged, the host's own
     /// error (with its details and transient flag) is what the run reports.
     pub(super) failed: Option<Error>,
     /// Fuel charged for host calls so far; with the fuel the guest's code used, it must
     /// stay within the budget (checked here and at every epoch tick, see `Component::call`).
-    pub(super) host_fuel: u64,
+    host_fuel: Arc<AtomicU64>,
     fuel_budget: u64,
 }
 
@@ -128,6 +135,14 @@ impl State {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let denied = Arc::default();
+        let host_fuel = Arc::default();
+        let hooks = GateHooks {
+            ctx: ctx.clone(),
+            denied: Arc::clone(&denied),
+            host_fuel: Arc::clone(&host_fuel),
+            fuel_budget: limits.fuel,
+        };
         State {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -140,11 +155,23 @@ impl State {
                 .build(),
             ctx,
             log,
-            denied: None,
+            http: WasiHttpCtx::new(),
+            hooks,
+            denied,
             failed: None,
-            host_fuel: 0,
+            host_fuel,
             fuel_budget: limits.fuel,
         }
+    }
+
+    /// The call's first capability denial, if any.
+    pub(super) fn denied(&self) -> Option<Error> {
+        self.denied.lock().expect("denial lock").clone()
+    }
+
+    /// Fuel charged for host calls so far.
+    pub(super) fn host_fuel(&self) -> u64 {
+        self.host_fuel.load(Ordering::Relaxed)
     }
 
     /// Everything the guest printed during the call, cut at the per-call cap.
@@ -155,8 +182,11 @@ impl State {
     /// Charges a host call against the CPU budget: a guest whose host calls alone use it
     /// up is stopped here, one whose code and host calls together do at the next tick.
     fn charge(&mut self, fuel: u64) -> wasmtime::Result<()> {
-        self.host_fuel = self.host_fuel.saturating_add(fuel);
-        if self.host_fuel >= self.fuel_budget {
+        let used = self
+            .host_fuel
+            .fetch_add(fuel, Ordering::Relaxed)
+            .saturating_add(fuel);
+        if used >= self.fuel_budget {
             return Err(wasmtime::Trap::OutOfFuel.into());
         }
         Ok(())
@@ -166,24 +196,25 @@ impl State {
     /// reported even if the guest swallows it.
     fn fail(&mut self, err: Error) -> types::Error {
         if err.kind() == ErrorKind::CapabilityDenied {
-            self.record_denial(&err);
+            record_denial(&self.ctx, &self.denied, &err);
         }
         let wit = to_wit(&err);
         self.failed = Some(err);
         wit
     }
+}
 
-    /// Warns about a denial (within the run's caps) and keeps the call's first one, cut and
-    /// redacted, to report whatever the guest makes of it.
-    fn record_denial(&mut self, err: &Error) {
-        self.ctx.log.denial(&self.ctx.name, err.message());
-        if self.denied.is_none() {
-            let log = &self.ctx.log;
-            self.denied = Some(
-                err.clone()
-                    .map_text(|t| log.redact_cut(t, guest_log::MESSAGE_BYTES / 2)),
-            );
-        }
+/// Warns about a denial (within the run's caps) and keeps the call's first one in `denied`,
+/// cut and redacted, to report whatever the guest makes of it.
+pub(super) fn record_denial(ctx: &CallContext, denied: &Mutex<Option<Error>>, err: &Error) {
+    ctx.log.denial(&ctx.name, err.message());
+    let mut first = denied.lock().expect("denial lock");
+    if first.is_none() {
+        let log = &ctx.log;
+        *first = Some(
+            err.clone()
+                .map_text(|t| log.redact_cut(t, guest_log::MESSAGE_BYTES / 2)),
+        );
     }
 }
 
@@ -192,6 +223,16 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
         }
     }
 }
@@ -264,6 +305,39 @@ impl host::Host for State {
             .log
             .message(&self.ctx.name, level, &message, guest_log::MESSAGE_BYTES);
         Ok(())
+    }
+
+    fn classify_error(
+        &mut self,
+        message: String,
+        http_status: Option<u16>,
+        body: Option<String>,
+    ) -> wasmtime::Result<types::ErrorCategory> {
+        self.charge(LOG_CALL_FUEL)?;
+        Ok(to_wit(&Error::new(
+            classify(&message, http_status, body.as_deref()),
+            "",
+        ))
+        .category)
+    }
+}
+
+/// Text a guest asks to classify is read up to this many bytes (message and body each): the
+/// rules look at what a failure says first, and a huge body costs no more than this.
+const CLASSIFIED_BYTES: usize = 64 << 10;
+
+/// The standard category of a guest's failure, by the contract's rules (the ones the host
+/// applies to JSON providers' commands and requests): an HTTP answer's by its status,
+/// corrected by what the message and body say; otherwise by the text.
+fn classify(message: &str, http_status: Option<u16>, body: Option<&str>) -> ErrorKind {
+    let cut = |text: &str| crate::exec::excerpt(text, CLASSIFIED_BYTES);
+    let said = match body {
+        Some(body) => format!("{}\n{}", cut(message), cut(body)),
+        None => cut(message),
+    };
+    match http_status {
+        Some(status) => cpi_contract::classify_http(status, &said),
+        None => cpi_contract::classify_text(&said),
     }
 }
 
@@ -381,5 +455,33 @@ impl tokio::io::AsyncWrite for LogSink {
     }
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `classify-error` answers as the host classifies its own commands and requests.
+    #[test]
+    fn guests_get_the_hosts_classification() {
+        let quota = r#"{"error": {"code": "resource_limit_exceeded", "message": "limit"}}"#;
+        assert_eq!(
+            classify("GET /servers", Some(403), Some(quota)),
+            ErrorKind::QuotaExceeded
+        );
+        assert_eq!(classify("", Some(401), None), ErrorKind::Authentication);
+        assert_eq!(classify("", Some(503), None), ErrorKind::Provider);
+        assert_eq!(
+            classify("Error: worker 'x' not found", None, None),
+            ErrorKind::ResourceNotFound
+        );
+        assert_eq!(
+            classify("exit 1", None, Some("Rate exceeded")),
+            ErrorKind::RateLimit
+        );
+        // Only the start of a huge text is read.
+        let long = format!("{}not found", "x".repeat(CLASSIFIED_BYTES));
+        assert_eq!(classify(&long, None, None), ErrorKind::Provider);
     }
 }

@@ -5,17 +5,19 @@
 //!   on-disk compile cache.
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
-//! - The host imports a component may call ([`host`]) go through the same
-//!   [`Gate`](crate::exec::Gate) as JSON providers' targets, which checks them against the
-//!   component's [`Capabilities`](crate::policy::Capabilities) first.
+//! - The host imports a component may call ([`host`]), and the requests it sends through
+//!   `wasi:http/outgoing-handler` ([`http`]), go through the same [`Gate`](crate::exec::Gate)
+//!   as JSON providers' targets, which checks them against the component's
+//!   [`Capabilities`](crate::policy::Capabilities) first.
 
 mod bindings;
 mod cache;
 mod component;
 mod guest_log;
 mod host;
+mod http;
 
-pub use component::{Component, Manifest};
+pub use component::{Component, EnvRequest, Manifest, SDK_SECTION, sdk_stamp};
 pub use host::CallContext;
 pub use host::SandboxLimits;
 pub use host::{EFFECT_CALL_FUEL, LOG_CALL_FUEL};
@@ -26,8 +28,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// The WIT package version this host implements (the contract's, checked against `wit/`).
-pub use cpi_contract::API_VERSION;
+/// The WIT package version this host implements (the contract's, checked against `wit/`),
+/// and every version it runs (the older ones adapted onto it, see `bindings`).
+pub use cpi_contract::{API_VERSION, API_VERSIONS};
 
 /// Component instances the pooling allocator has slots for at once: a call holds one from
 /// instantiation until it returns, so this bounds concurrent hook calls, not calls in all.
@@ -128,11 +131,11 @@ impl Sandbox {
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking WASI: {e:#}")))?;
-        bindings::ProviderComponent::add_to_linker::<
-            host::State,
-            wasmtime::component::HasSelf<host::State>,
-        >(&mut linker, |state| state)
-        .map_err(|e| Error::internal(format!("linking the cpi host interface: {e:#}")))?;
+        // wasi:http's outgoing handler, whose requests the gate sends (see `http`).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| Error::internal(format!("linking wasi:http: {e:#}")))?;
+        bindings::add_to_linker(&mut linker)
+            .map_err(|e| Error::internal(format!("linking the cpi host interface: {e:#}")))?;
         Ok(Sandbox {
             engine,
             linker,

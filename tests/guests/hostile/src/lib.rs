@@ -1,9 +1,10 @@
 //! A hostile provider component for the sandbox tests: every `invoke` action is an attack.
-//! Built for `wasm32-wasip2`; see `tests/e2e/wasm.rs`.
+//! Built for `wasm32-wasip2` against the frozen `cpi:provider@0.1.0` (`wit/v0.1.0/`), so the
+//! sandbox tests run through the host's adapter for that version; see `tests/e2e/wasm.rs`.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/v0.1.0",
     world: "provider-component",
 });
 

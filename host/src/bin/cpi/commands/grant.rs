@@ -347,11 +347,21 @@ pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> 
                    "sha256": component.sha256(), "stale_grant": stale && !choosing,
                    "capabilities_sha256": digest,
                    "requested": manifest.requested, "granted": caps,
+                   "requested_env": manifest.env, "parameters": manifest.parameters,
                    "env": granted.as_ref().map(|gr| gr.env.clone()).unwrap_or_default()}),
         );
         return Ok(granted.is_some());
     }
     show_component(provider, &component, &caps, stale && !choosing);
+    let env = granted
+        .as_ref()
+        .map(|gr| gr.env.clone())
+        .unwrap_or_default();
+    print_declared(
+        &json!(manifest.env),
+        &json!(manifest.parameters),
+        Some(&env),
+    );
     Ok(granted.is_some())
 }
 
@@ -414,5 +424,40 @@ fn show_component(
     }
     if manifest.requested.is_empty() {
         outln!("  (nothing: this component cannot run commands or reach the network)");
+    }
+}
+
+/// The environment variables and parameters a component declares (`env` and `parameters` of
+/// its manifest, as JSON), with whether each variable is granted when `granted` is given;
+/// every manifest string escaped.
+pub(super) fn print_declared(
+    env: &serde_json::Value,
+    parameters: &serde_json::Value,
+    granted: Option<&[String]>,
+) {
+    let text = |v: &serde_json::Value| escape::line(v.as_str().unwrap_or("")).into_owned();
+    for var in env.as_array().into_iter().flatten() {
+        let name = var["name"].as_str().unwrap_or("");
+        let mark = match granted {
+            Some(env) if env.iter().any(|g| g == name) => " yes",
+            Some(_) => " no (grant it with --env)",
+            None => "",
+        };
+        let why = match var.get("description") {
+            Some(d) if d.is_string() => format!(" ({})", text(d)),
+            _ => String::new(),
+        };
+        outln!("  env  {}{why}{mark}", escape::line(name));
+    }
+    let declared = parameters.as_object().filter(|p| !p.is_empty());
+    if let Some(declared) = declared {
+        outln!("  parameters (declared by the component):");
+        for (name, decl) in declared {
+            let what = match decl.get("description") {
+                Some(d) if d.is_string() => format!(": {}", text(d)),
+                _ => String::new(),
+            };
+            outln!("    {} ({}){what}", escape::line(name), text(&decl["type"]));
+        }
     }
 }

@@ -71,8 +71,9 @@ fn overview(p: &cpi::Provider, component: Option<&cpi::wasm::Component>) -> Valu
     let component_json = component.map(|c| {
         let m = c.manifest();
         json!({"path": c.path().display().to_string(), "sha256": c.sha256(), "name": m.name,
-               "version": m.version, "requested": m.requested, "parses": m.parses,
-               "invokes": m.invokes, "maps_status": m.maps_status})
+               "version": m.version, "api_version": m.api_version, "requested": m.requested,
+               "parses": m.parses, "invokes": m.invokes, "maps_status": m.maps_status,
+               "env": m.env, "parameters": m.parameters, "sdk": c.sdk_version()})
     });
     let mut defaults = Map::new();
     for (k, v) in &p.default_settings {
@@ -166,6 +167,12 @@ fn print_component(p: &cpi::Provider, c: &Value) {
         line(&c["requested"].to_string()),
         line(&p.name)
     );
+    let sdk = match c["sdk"].as_str() {
+        Some(sdk) => format!(" with {}", line(sdk)),
+        None => " without the guest SDK".to_string(),
+    };
+    outln!("  built for cpi:provider@{}{sdk}", str_of("api_version"));
+    super::grant::print_declared(&c["env"], &c["parameters"], None);
 }
 
 /// One action's summary for people.
