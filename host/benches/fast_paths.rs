@@ -30,6 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One row of the table: measures and prints.
+type Row = fn(&Bench);
+
 /// The two regexes of the parse row, as the provider file below spells them.
 const NAME_RE: &str = r#"^"(.+)" \{"#;
 const ID_RE: &str = r"\{([0-9a-fA-F-]{36})\}$";
@@ -43,7 +46,7 @@ fn main() {
     let bench = Bench::new();
     // ONLY=parse|true|version|cloudco|serve runs one row.
     let only = std::env::var("ONLY").unwrap_or_default();
-    let rows: [(&str, fn(&Bench)); 5] = [
+    let rows: [(&str, Row); 5] = [
         ("parse", Bench::parse_rows),
         ("true", Bench::run_true_row),
         ("version", Bench::version_row),
