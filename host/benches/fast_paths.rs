@@ -18,7 +18,7 @@
 //! row: parse, true, version, cloudco or serve):
 //!
 //! ```sh
-//! cargo build --release -p cpi -p cpi-sim
+//! cargo build --release -p cpi-cli -p cpi-sim
 //! BEFORE=/tmp/cpi-main cargo bench -p cpi --bench fast_paths
 //! ```
 //!
@@ -112,7 +112,7 @@ impl Bench {
         for exe in [&cpi, &cloudco_cli] {
             assert!(
                 exe.is_file(),
-                "missing {}: cargo build --release -p cpi -p cpi-sim",
+                "missing {}: cargo build --release -p cpi-cli -p cpi-sim",
                 exe.display()
             );
         }

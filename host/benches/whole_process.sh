@@ -3,7 +3,7 @@
 # (providers/cloudco.json) and through each example component, as real processes side by
 # side against the simulated cloud, with a warm compile cache.
 #
-#   cargo build --release -p cpi -p cpi-sim
+#   cargo build --release -p cpi-cli -p cpi-sim
 #   cargo build --release --target wasm32-wasip2 -p cpi-example-rust-cloudco
 #   host/benches/whole_process.sh            # 30 rounds; RUNS=50 for more
 #
@@ -29,7 +29,7 @@ runs=${RUNS:-30}
 port=${PORT:-18999}
 
 for exe in cpi cloudco-cli; do
-    [[ -x $bin/$exe ]] || { echo "missing $bin/$exe: cargo build --release -p cpi -p cpi-sim" >&2; exit 2; }
+    [[ -x $bin/$exe ]] || { echo "missing $bin/$exe: cargo build --release -p cpi-cli -p cpi-sim" >&2; exit 2; }
 done
 
 tmp=$(mktemp -d)

@@ -51,7 +51,6 @@ pub mod request;
 pub mod scaffold;
 pub mod schema;
 pub mod secret;
-pub mod serve;
 pub mod status;
 pub mod target;
 pub mod template;

@@ -1,6 +1,6 @@
 //! Load: `cpi serve` against the simulator with many concurrent clients. Ignored by default
 //! (it runs for 30 s); run it with
-//! `cargo test --release -p cpi --test e2e load -- --ignored --nocapture`
+//! `cargo test --release -p cpi-cli --test e2e load -- --ignored --nocapture`
 //! (`CPI_LOAD_CLIENTS`, `CPI_LOAD_SECS` and `CPI_LOAD_ROUNDS` change the defaults of 200
 //! clients for 30 s in 3 rounds; RSS after the first round must hold over the others).
 //!

@@ -24,9 +24,11 @@ pub const SHIPPED_PROVIDERS: [&str; 11] = [
 
 /// The repository root (providers/, tests/fixtures/ live here).
 pub fn repo() -> PathBuf {
+    // The e2e tests belong to host/cli (they need its `cpi` binary).
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("host/cli is two levels below the repository")
         .to_path_buf()
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cpi::serve::{self, ServeOptions, Server};
+use crate::serve::{self, ServeOptions, Server};
 use cpi::{Error, Result};
 
 use super::{config, engine, registry, runtime};

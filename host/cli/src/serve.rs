@@ -25,11 +25,11 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::Config;
-use crate::engine::Engine;
-use crate::error::{Error, ErrorKind, Result};
-use crate::params::Inputs;
-use crate::provider::Registry;
+use cpi::config::Config;
+use cpi::engine::Engine;
+use cpi::error::{Error, ErrorKind, Result};
+use cpi::params::Inputs;
+use cpi::provider::Registry;
 
 /// Limits and settings of a server.
 #[derive(Debug, Clone)]
@@ -408,8 +408,8 @@ async fn run(State(server): State<Arc<Server>>, request: Request) -> Response {
     };
     let outcome = execute(&server, &request).await;
     tracing::info!(
-        provider = %crate::escape::line(&request.provider),
-        action = %crate::escape::line(&request.action),
+        provider = %cpi::escape::line(&request.provider),
+        action = %cpi::escape::line(&request.action),
         ok = outcome.is_ok(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "request"
@@ -477,7 +477,7 @@ async fn execute(server: &Server, request: &RunRequest) -> Result<Value> {
     let config = server.config.values_for(provider)?;
     if provider.component.is_none() {
         let action = provider.action(&request.action)?;
-        let known = crate::params::known_names(
+        let known = cpi::params::known_names(
             provider,
             action,
             &Inputs {
@@ -485,14 +485,14 @@ async fn execute(server: &Server, request: &RunRequest) -> Result<Value> {
                 ..Inputs::default()
             },
         );
-        crate::params::check_unknown(&request.params, &known)?;
+        cpi::params::check_unknown(&request.params, &known)?;
     }
-    crate::exposed::check(
+    cpi::exposed::check(
         &request.params,
         provider,
         &config,
         server.config.serve_allow(&provider.name),
-        crate::exposed::Caller::Request,
+        cpi::exposed::Caller::Request,
     )?;
     let inputs = Inputs {
         cli: request.params.clone(),
@@ -546,7 +546,7 @@ impl RunRequest {
                             .with_detail("parameter", name.as_str()));
                         }
                         other => {
-                            params.insert(name.clone(), crate::params::value_to_param(other));
+                            params.insert(name.clone(), cpi::params::value_to_param(other));
                         }
                     }
                 }
@@ -579,7 +579,7 @@ pub fn default_token_path() -> Option<PathBuf> {
 /// that group or others can read is refused.
 pub fn load_or_create_token(path: &Path) -> Result<String> {
     // Stored trust: the user's own regular file, not a symlink, not writable by others.
-    let read = crate::fsread::read_private(path, crate::fsread::Kind::Secret)
+    let read = cpi::fsread::read_private(path, cpi::fsread::Kind::Secret)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     match read {
         Ok(text) => {
