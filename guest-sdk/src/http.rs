@@ -1,6 +1,8 @@
 //! HTTP requests through the host.
 //!
-//! A component has no sockets. [`Request::send`] asks cpi, which checks the URL against the
+//! A component has no sockets. [`Request::send`] asks cpi (its `host.http-request`);
+//! [`Request::fetch`] sends the same request over the standard
+//! `wasi:http/outgoing-handler`, which cpi hands to the same gate. Either way cpi checks the URL against the
 //! destinations the user granted (see [`Manifest::http`](crate::Manifest::http)), follows
 //! redirects only to granted destinations, and enforces its timeout and response-size cap.
 //! A refused request fails with
@@ -103,6 +105,160 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Sends the request over standard `wasi:http/outgoing-handler` (what any wasi:http client
+    /// library does) and returns the response, whatever its status. cpi checks it exactly as
+    /// [`send`](Request::send): granted destinations, every redirect hop, the same timeouts and
+    /// caps; a refused request fails with
+    /// [`ErrorCategory::CapabilityDenied`](crate::ErrorCategory::CapabilityDenied).
+    pub fn fetch(&self) -> Result<Response> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            wasi::send(self)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            Err(Error::unsupported(format!(
+                "{} {}: wasi:http exists only inside a component",
+                self.method, self.url
+            )))
+        }
+    }
+}
+
+/// `scheme`, `authority` and `path?query` of an `http://` or `https://` URL (used inside a
+/// component; natively only by its tests).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn split_url(url: &str) -> Result<(&str, &str, &str)> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .ok_or_else(|| Error::validation(format!("not an http(s) URL: {url}")))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(Error::validation(format!("no host in the URL {url}")));
+    }
+    Ok((scheme, authority, path))
+}
+
+/// The wasi:http client behind [`Request::fetch`].
+#[cfg(target_arch = "wasm32")]
+mod wasi {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasip2::io::streams::StreamError;
+
+    use super::{Request, Response, split_url};
+    use crate::error::{Error, ErrorCategory, Result};
+
+    /// What a wasi:http failure is, in the standard's categories.
+    fn failed(request: &Request, code: ErrorCode) -> Error {
+        let category = match code {
+            ErrorCode::HttpRequestDenied => ErrorCategory::CapabilityDenied,
+            ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout => ErrorCategory::Timeout,
+            _ => ErrorCategory::Provider,
+        };
+        Error::new(
+            category,
+            format!("{} {}: {code:?}", request.method, request.url),
+        )
+    }
+
+    fn refused(request: &Request, what: &str) -> Error {
+        Error::validation(format!("{} {}: {what}", request.method, request.url))
+    }
+
+    pub(super) fn send(req: &Request) -> Result<Response> {
+        let (scheme, authority, path) = split_url(&req.url)?;
+        let entries: Vec<(String, Vec<u8>)> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+            .collect();
+        let headers = Fields::from_list(&entries)
+            .map_err(|e| refused(req, &format!("a header was refused ({e:?})")))?;
+        let request = OutgoingRequest::new(headers);
+        let method = match req.method.as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            "OPTIONS" => Method::Options,
+            other => Method::Other(other.to_string()),
+        };
+        let scheme = if scheme == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        request
+            .set_method(&method)
+            .and_then(|()| request.set_scheme(Some(&scheme)))
+            .and_then(|()| request.set_authority(Some(authority)))
+            .and_then(|()| request.set_path_with_query(Some(path)))
+            .map_err(|()| refused(req, "the method or URL was refused"))?;
+        let body = request
+            .body()
+            .map_err(|()| refused(req, "no request body"))?;
+        let pending = outgoing_handler::handle(request, None).map_err(|c| failed(req, c))?;
+        if let Some(bytes) = &req.body {
+            let stream = body.write().map_err(|()| refused(req, "no body stream"))?;
+            for chunk in bytes.chunks(4096) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|e| Error::provider(format!("{} {}: {e:?}", req.method, req.url)))?;
+            }
+        }
+        OutgoingBody::finish(body, None).map_err(|c| failed(req, c))?;
+        let response = loop {
+            match pending.get() {
+                Some(Ok(answer)) => break answer.map_err(|c| failed(req, c))?,
+                Some(Err(())) => return Err(refused(req, "the response was taken twice")),
+                None => pending.subscribe().block(),
+            }
+        };
+        let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let incoming = response
+            .consume()
+            .map_err(|()| refused(req, "no response body"))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| refused(req, "no response body stream"))?;
+        let mut body = Vec::new();
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => {
+                    return Err(Error::provider(format!(
+                        "{} {}: reading the body: {e:?}",
+                        req.method, req.url
+                    )));
+                }
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 /// An HTTP response, whatever its status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Response {
@@ -171,6 +327,29 @@ impl Response {
 mod tests {
     use super::*;
     use crate::ErrorCategory;
+
+    #[test]
+    fn urls_split_into_what_wasi_http_asks_for() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8787/instances?region=eu").unwrap(),
+            ("http", "127.0.0.1:8787", "/instances?region=eu")
+        );
+        assert_eq!(
+            split_url("https://api.example.com").unwrap(),
+            ("https", "api.example.com", "/")
+        );
+        assert_eq!(split_url("https://h?x=1").unwrap(), ("https", "h", "?x=1"));
+        for bad in ["ftp://h/x", "h/x", "https:///x"] {
+            assert_eq!(
+                split_url(bad).unwrap_err().category,
+                ErrorCategory::Validation,
+                "{bad}"
+            );
+        }
+        // Outside a component there is no wasi:http: a clear error, not a panic.
+        let err = Request::new("GET", "http://h/x").fetch().unwrap_err();
+        assert_eq!(err.category, ErrorCategory::Unsupported);
+    }
 
     fn response(status: u16, body: &str) -> Response {
         Response {

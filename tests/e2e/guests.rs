@@ -262,10 +262,10 @@ fn c_component_built_from_the_wit_alone_runs_like_its_json_provider() {
 /// address; the manifest requests `http://127.0.0.1:8787/instances`).
 const SIM_PORT: u16 = 8787;
 
-/// The JavaScript example lists workers with `fetch()` (wasi:http, sent by cpi's gate): a
-/// redirect to an origin it was not granted is stopped at that hop, which sees no request;
-/// without a grant the request is a CapabilityDeniedError and the simulator sees nothing;
-/// with one, it lists what the JSON provider lists. One test, as every step needs port 8787.
+/// Port 8787 is where both examples' `fetch_workers` look for the API: one test at a time.
+static PORT_8787: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The JavaScript example lists workers with `fetch()` (wasi:http, sent by cpi's gate).
 #[test]
 fn js_component_fetches_only_what_it_was_granted() {
     let wasm = match js_guest() {
@@ -275,15 +275,33 @@ fn js_component_fetches_only_what_it_was_granted() {
             return;
         }
     };
+    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
+    fetches_only_what_it_was_granted("cloudco-js", wasm);
+}
+
+/// The Rust example lists workers with the guest SDK's wasi:http client
+/// (`http::Request::fetch`), checked by the same gate.
+#[test]
+fn rust_component_fetches_with_the_sdk_wasi_http_client_only_what_it_was_granted() {
+    let wasm = crate::wasm::guest("cpi-example-rust-cloudco", "cpi_example_rust_cloudco.wasm");
+    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
+    fetches_only_what_it_was_granted("cloudco-wasm", &wasm);
+}
+
+/// A component's `fetch_workers` over wasi:http: a redirect to an origin it was not granted is
+/// stopped at that hop, which sees no request; without a grant the request is a
+/// CapabilityDeniedError and the simulator sees nothing; with one, it lists what the JSON
+/// provider lists.
+fn fetches_only_what_it_was_granted(name: &str, wasm: &std::path::Path) {
     let setup = |w: &World| {
         let dir = w.dir.path().join("components");
         std::fs::create_dir(&dir).unwrap();
-        std::fs::copy(wasm, dir.join("cloudco-js.wasm")).unwrap();
+        std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
         dir.display().to_string()
     };
     let fetch = |w: &World, pd: &str, extra: &[&str]| {
         let key = format!("api_key={}", w.token());
-        let mut args = vec!["--provider-dir", pd, "run", "cloudco-js", "fetch_workers"];
+        let mut args = vec!["--provider-dir", pd, "run", name, "fetch_workers"];
         args.extend_from_slice(&["-p", &key, "--json"]);
         args.extend_from_slice(extra);
         w.cpi(&args)
@@ -336,15 +354,8 @@ fn js_component_fetches_only_what_it_was_granted() {
         "an ungranted fetch() reached the simulator"
     );
 
-    w.cpi(&[
-        "--provider-dir",
-        &pd,
-        "grant",
-        "cloudco-js",
-        "--all",
-        "--json",
-    ])
-    .ok();
+    w.cpi(&["--provider-dir", &pd, "grant", name, "--all", "--json"])
+        .ok();
     let listed = fetch(&w, &pd, &[]).ok();
     let json = w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok();
     let ids = |v: &Value| -> Vec<Value> {

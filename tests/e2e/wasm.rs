@@ -377,11 +377,16 @@ fn show_presents_a_component_provider() {
         .ok();
     assert_eq!(
         shown["component"]["invokes"],
-        serde_json::json!(["get_worker", "count_workers"])
+        serde_json::json!(["get_worker", "count_workers", "fetch_workers"])
     );
     assert_eq!(
         shown["component"]["requested"]["commands"][0]["program"],
         "cloudco-cli"
+    );
+    assert_eq!(
+        shown["component"]["requested"]["http"],
+        serde_json::json!(["http://127.0.0.1:8787/instances"]),
+        "{shown}"
     );
     assert!(shown["actions"].get("create_worker").is_some(), "{shown}");
 }

@@ -9,10 +9,14 @@
 //! - `invoke`: `get_worker` runs entirely here (`cloudco-cli worker describe ID --output
 //!   json`, returning `id`, `name`, `status`, `type`, `ip_address`), and `count_workers`, an
 //!   action the definition does not have, counts a region's workers;
-//! - `map_status`: the simulator's raw statuses (`rebooting` → `starting`, ...).
+//! - `map_status`: the simulator's raw statuses (`rebooting` → `starting`, ...);
+//! - `invoke` of `fetch_workers`: lists the workers from the CloudCo API at `api_url`
+//!   (default: `cpi sim`'s address) with the SDK's wasi:http client
+//!   ([`http::Request::fetch`](cpi_guest_sdk::http::Request::fetch)), which cpi checks against
+//!   the grants like every other request.
 //!
 //! It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version` (for
-//! `test_install`).
+//! `test_install`), and to reach only `http://127.0.0.1:8787/instances`.
 
 use cpi_guest_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,11 @@ struct CloudCo;
 /// The provider definition the component ships.
 const DEFINITION: &str = include_str!("../cloudco-wasm.json");
 
+/// The CloudCo API `fetch_workers` asks for by default (`cpi sim`'s address).
+const API_URL: &str = "http://127.0.0.1:8787";
+/// The part of it the component asks to reach.
+const API_PATH: &str = "/instances";
+
 impl Provider for CloudCo {
     fn manifest() -> Manifest {
         Manifest::new("cloudco-wasm", env!("CARGO_PKG_VERSION"))
@@ -30,7 +39,8 @@ impl Provider for CloudCo {
             .command("cloudco-cli", &["--version"])
             .provider_json(DEFINITION)
             .parses(&["list_workers"])
-            .invokes(&["get_worker", "count_workers"])
+            .invokes(&["get_worker", "count_workers", "fetch_workers"])
+            .http(&format!("{API_URL}{API_PATH}"))
             .maps_status()
             .env("CLOUDCO_API_URL", "the CloudCo API cloudco-cli talks to")
             .env("CLOUDCO_API_KEY", "cloudco-cli's API key")
@@ -85,6 +95,7 @@ impl Provider for CloudCo {
                 log::debug!("{count} workers in {region}");
                 Ok(json!({ "region": region, "count": count }))
             }
+            "fetch_workers" => fetch_workers(params),
             other => Err(Error::unsupported(format!(
                 "cloudco-wasm does not invoke '{other}'"
             ))),
@@ -93,6 +104,39 @@ impl Provider for CloudCo {
 }
 
 register_provider!(CloudCo);
+
+/// `GET {api_url}/instances[?region=R]` over wasi:http: the workers' summaries.
+fn fetch_workers(params: &Params) -> Result<Value> {
+    let base = params
+        .get_opt("api_url")
+        .filter(|u| !u.is_empty())
+        .unwrap_or(API_URL);
+    let key = params.get("api_key")?;
+    let mut url = format!("{}{API_PATH}", base.trim_end_matches('/'));
+    if let Some(region) = params.get_opt("region").filter(|r| !r.is_empty()) {
+        url.push_str("?region=");
+        url.push_str(&query_value(region));
+    }
+    let workers: Vec<WorkerSummary> = cpi_guest_sdk::http::Request::new("GET", &url)
+        .header("authorization", &format!("Bearer {key}"))
+        .header("accept", "application/json")
+        .fetch()?
+        .json()?;
+    Ok(serde_json::to_value(workers)?)
+}
+
+/// `value` percent-encoded for a query string (unreserved characters kept).
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 /// A worker as `list_workers` reports it (the JSON provider's fields).
 #[derive(Debug, Deserialize, Serialize, PartialEq)]
@@ -175,7 +219,7 @@ mod tests {
 "#;
 
     #[test]
-    fn manifest_asks_for_exactly_the_cli() {
+    fn manifest_asks_for_exactly_the_cli_and_the_api() {
         let m = CloudCo::manifest();
         assert_eq!(m.name(), "cloudco-wasm");
         let commands: Vec<(&str, Vec<&str>)> = m
@@ -195,7 +239,7 @@ mod tests {
                 ("cloudco-cli", vec!["--version"])
             ]
         );
-        assert!(m.http_destinations().is_empty());
+        assert_eq!(m.http_destinations(), ["http://127.0.0.1:8787/instances"]);
         let definition: Value = serde_json::from_str(m.provider_definition().unwrap()).unwrap();
         assert_eq!(definition["name"], "cloudco-wasm");
         for action in m.parsed_actions().iter().chain(&m.invoked_actions()[..1]) {
