@@ -75,17 +75,14 @@ fn install_asks_then_update_asks_again_only_when_the_provider_grows() {
     );
 
     // A new program: shown as growth, refused without approval; the old version still runs.
-    std::fs::write(
-        &file,
-        provider(
-            "v2",
-            &[
-                ("list_workers", "echo one"),
-                ("test_install", "sh -c 'echo two'"),
-            ],
-        ),
-    )
-    .unwrap();
+    source(
+        &w,
+        "v2",
+        &[
+            ("list_workers", "echo one"),
+            ("test_install", "sh -c 'echo two'"),
+        ],
+    );
     let asked = w.cpi(&["update", "hello", "--json"]);
     assert_ne!(asked.code, 0, "{}", asked.all_output());
     assert!(
@@ -104,17 +101,14 @@ fn install_asks_then_update_asks_again_only_when_the_provider_grows() {
     );
 
     // Nothing new asked for: the approval moves without a question.
-    std::fs::write(
-        &file,
-        provider(
-            "v3",
-            &[
-                ("list_workers", "echo one"),
-                ("test_install", "sh -c 'echo two'"),
-            ],
-        ),
-    )
-    .unwrap();
+    source(
+        &w,
+        "v3",
+        &[
+            ("list_workers", "echo one"),
+            ("test_install", "sh -c 'echo two'"),
+        ],
+    );
     let moved = w.cpi(&["update", "hello"]);
     moved.ok_text();
     assert!(
@@ -289,14 +283,11 @@ fn approve_with_a_digest_approves_that_exact_capability_set_and_refuses_growth()
     );
 
     // Growth: the old digest no longer approves it, the new one does.
-    std::fs::write(
-        &file,
-        provider(
-            "v2",
-            &[("list_workers", "echo one"), ("test_install", "echo two")],
-        ),
-    )
-    .unwrap();
+    source(
+        &w,
+        "v2",
+        &[("list_workers", "echo one"), ("test_install", "echo two")],
+    );
     let grown = w.cpi(&["update", "hello", "--approve", &v1, "--json"]);
     grown.err("CapabilityDeniedError");
     let v2 = asked_digest(&grown);
