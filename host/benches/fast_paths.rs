@@ -22,6 +22,9 @@
 //! BEFORE=/tmp/cpi-main cargo bench -p cpi --bench fast_paths
 //! ```
 //!
+//! `PROFILE=dir` also records the serve row's `cpi serve` with `perf record` into
+//! `dir/serve-LABEL.data` (`perf report -i …`); its CPU figure then includes perf's overhead.
+//!
 //! Figures are medians of interleaved whole processes (wall time from spawn to exit, peak RSS
 //! and page faults from `wait4`). Everything runs in a temporary HOME.
 
@@ -394,45 +397,79 @@ impl Bench {
         let private = std::fs::Permissions::from_mode(0o600);
         std::fs::set_permissions(config.join("cpi.toml"), private).expect("chmod");
         let body = r#"{"provider": "truenas", "action": "list_workers"}"#;
-        let direct = load(&format!("{url}/api/v2.0/pool/dataset"), &token, None);
-        heading_serve();
+        // Every server runs at once; rounds alternate between them (and the simulator
+        // answering directly), so they share the machine's load; medians are printed.
+        let mut servers = Vec::new();
         for (label, cpi) in self.cpis() {
-            let port = free_port();
-            let token_file = self.path(&format!("serve-{label}.token"));
-            let mut cmd = self.command(&cpi, &["serve", "--concurrency", "50", "--addr"]);
-            cmd.arg(format!("127.0.0.1:{port}"))
-                .arg("--token-file")
-                .arg(&token_file);
-            let mut served = cmd.spawn().expect("cpi serve");
-            let base = format!("http://127.0.0.1:{port}");
-            let ready = (0..100).any(|_| {
-                std::thread::sleep(Duration::from_millis(50));
-                token_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if ready {
-                let bearer = std::fs::read_to_string(&token_file).expect("token");
-                let run = format!("{base}/v1/run");
-                load(&run, bearer.trim(), Some(body)); // warm-up
-                let cpu = process_cpu(served.id());
-                let through = load(&run, bearer.trim(), Some(body));
-                let spent = process_cpu(served.id()) - cpu;
-                println!(
-                    "  {label:<22} {:>9.0} req/s {:>8.2}× {:>9.1} µs CPU per request  (goal ≤ 20 µs)",
-                    through.per_second(),
-                    through.per_second() / direct.per_second(),
-                    spent.as_secs_f64() * 1e6 / through.requests as f64
-                );
+            match self.start_serve(label, &cpi) {
+                Some((child, run, bearer)) => servers.push((label, child, run, bearer)),
+                None => println!("  ({label}: cpi serve did not start)"),
             }
-            let _ = served.kill();
-            let _ = served.wait();
+        }
+        let sim_dataset = format!("{url}/api/v2.0/pool/dataset");
+        let rounds = (self.runs / 3).max(3);
+        let mut served: Vec<Vec<(f64, f64)>> = vec![Vec::new(); servers.len()];
+        let mut direct: Vec<(f64, f64)> = Vec::new();
+        for (_, _, run, bearer) in &servers {
+            load(run, bearer, Some(body)); // warm-up
+        }
+        for _ in 0..rounds {
+            for (i, (label, child, run, bearer)) in servers.iter().enumerate() {
+                let profiler = profile(child.id(), label);
+                let cpu = process_cpu(child.id());
+                let through = load(run, bearer, Some(body));
+                let spent = process_cpu(child.id()) - cpu;
+                stop_profile(profiler);
+                served[i].push(per_request(&through, spent));
+            }
+            let cpu = process_cpu(sim.id());
+            let through = load(&sim_dataset, &token, None);
+            direct.push(per_request(&through, process_cpu(sim.id()) - cpu));
+        }
+        heading_serve();
+        let direct = median_pair(&mut direct);
+        for ((label, mut child, _, _), mut figures) in servers.into_iter().zip(served) {
+            let (rate, cpu) = median_pair(&mut figures);
+            println!(
+                "  {label:<22} {rate:>9.0} req/s {:>8.2}× {cpu:>9.1} µs CPU per request  (goal ≤ 20 µs)",
+                rate / direct.0
+            );
+            let _ = child.kill();
+            let _ = child.wait();
         }
         println!(
-            "  {:<22} {:>9.0} req/s  (the simulator's own, same requests)",
-            "simulator direct",
-            direct.per_second()
+            "  {:<22} {:>9.0} req/s {:>19.1} µs CPU per request  (the simulator answering the same requests itself)",
+            "simulator direct", direct.0, direct.1
         );
         let _ = sim.kill();
         let _ = sim.wait();
+    }
+
+    /// `cpi serve --concurrency 50` on a free port: the child, its run URL and its token.
+    fn start_serve(
+        &self,
+        label: &str,
+        cpi: &Path,
+    ) -> Option<(std::process::Child, String, String)> {
+        let port = free_port();
+        let token_file = self.path(&format!("serve-{label}.token"));
+        let mut cmd = self.command(cpi, &["serve", "--concurrency", "50", "--addr"]);
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .arg("--token-file")
+            .arg(&token_file);
+        let mut child = cmd.spawn().expect("cpi serve");
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            token_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        let bearer = std::fs::read_to_string(&token_file).expect("token");
+        let run = format!("http://127.0.0.1:{port}/v1/run");
+        Some((child, run, bearer.trim().to_string()))
     }
 
     /// `cpi sim` on a free loopback port: the child, its URL and its token.
@@ -505,6 +542,34 @@ fn load(url: &str, token: &str, body: Option<&str>) -> Throughput {
     }
 }
 
+/// With `PROFILE=dir`, `perf record` of process `pid` into `dir/serve-LABEL.data` (DWARF
+/// call graphs: release builds keep no frame pointers) while the load runs.
+fn profile(pid: u32, label: &str) -> Option<std::process::Child> {
+    let dir = PathBuf::from(std::env::var_os("PROFILE")?);
+    let out = dir.join(format!("serve-{label}.data"));
+    let child = Command::new("perf")
+        .args(["record", "-F", "4000", "--call-graph", "dwarf,16384", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    println!("  (profiling into {})", out.display());
+    Some(child)
+}
+
+/// Ends a `perf record` started by [`profile`] (SIGINT, so it writes its file).
+fn stop_profile(profiler: Option<std::process::Child>) {
+    if let Some(mut child) = profiler {
+        // SAFETY: kill has no memory preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let _ = child.wait();
+    }
+}
+
 /// User plus system CPU time of a running process, from `/proc/PID/stat`.
 fn process_cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -532,7 +597,24 @@ fn free_port() -> u16 {
 }
 
 fn heading_serve() {
-    println!("\n`cpi serve`, `truenas list_workers`, 50 connections × 100 requests");
+    println!("\n`cpi serve`, `truenas list_workers`, 50 connections × 100 requests, medians");
+}
+
+/// Requests per second and CPU µs per request of one load.
+fn per_request(through: &Throughput, cpu: Duration) -> (f64, f64) {
+    (
+        through.per_second(),
+        cpu.as_secs_f64() * 1e6 / through.requests as f64,
+    )
+}
+
+/// The medians of (requests per second, CPU µs per request) figures.
+fn median_pair(figures: &mut [(f64, f64)]) -> (f64, f64) {
+    let mid = figures.len() / 2;
+    figures.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let rate = figures[mid].0;
+    figures.sort_by(|a, b| a.1.total_cmp(&b.1));
+    (rate, figures[mid].1)
 }
 
 /// Spawns `cmd` and waits for it with `wait4`, for its peak RSS and page faults.

@@ -792,7 +792,7 @@ impl Doc<'_> {
         let inputs = Inputs {
             cli: example.clone(),
             config: Map::new(),
-            use_env: false,
+            ..Inputs::default()
         };
         match self.engine.plan(p, name, &inputs) {
             Ok(plan) => {

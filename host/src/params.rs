@@ -6,6 +6,7 @@
 //! value before anything runs; otherwise it is a ValidationError naming each missing one.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -43,6 +44,10 @@ pub struct Inputs {
     pub config: Map<String, Value>,
     /// Whether `CPI_PARAM_<NAME>` environment variables are consulted.
     pub use_env: bool,
+    /// The defaults and `config` already resolved for the action ([`prepare`]), so that a
+    /// server resolves them once per provider and action rather than per request. Only
+    /// used without `use_env`; it must come from the same provider, action and `config`.
+    pub prepared: Option<Arc<Resolved>>,
 }
 
 /// The values an action runs with.
@@ -89,17 +94,12 @@ impl Resolved {
         // Fields a pre_exec step parses become values of the steps after it.
         let mut produced: BTreeSet<String> = BTreeSet::new();
         for step in action.pre_exec.iter().chain(std::iter::once(action)) {
-            for name in step
-                .params
-                .iter()
-                .cloned()
-                .chain(step.target.placeholders())
-            {
-                let known = self.values.contains_key(&name)
-                    || produced.contains(&name)
-                    || step.default_settings.contains_key(&name);
+            for name in step.params.iter().chain(step.placeholders()) {
+                let known = self.values.contains_key(name)
+                    || produced.contains(name)
+                    || step.default_settings.contains_key(name);
                 if !known && reported.insert(name.clone()) {
-                    missing.push(name);
+                    missing.push(name.clone());
                 }
             }
             if let Some(rules) = &step.parse_rules {
@@ -134,13 +134,13 @@ impl Resolved {
     pub fn check(&self, provider: &Provider, action: &Action) -> Result<()> {
         self.require(action)?;
         let all_steps = || steps(action).map(|(_, step)| step);
-        let mut used: BTreeSet<String> = TLS_SETTINGS.map(String::from).into();
+        let mut used: BTreeSet<&str> = TLS_SETTINGS.into();
         for step in all_steps() {
-            used.extend(step.params.iter().cloned());
-            used.extend(step.target.placeholders());
-            used.extend(step.default_settings.keys().cloned());
+            used.extend(step.params.iter().map(String::as_str));
+            used.extend(step.placeholders().iter().map(String::as_str));
+            used.extend(step.default_settings.keys().map(String::as_str));
         }
-        self.check_declared(provider, used.iter().map(String::as_str))?;
+        self.check_declared(provider, used)?;
         for step in all_steps() {
             let Target::Command(cmd) = &step.target else {
                 continue;
@@ -188,9 +188,9 @@ impl Resolved {
         let missing: Vec<String> = step
             .params
             .iter()
+            .chain(step.placeholders())
+            .filter(|name| !self.values.contains_key(*name))
             .cloned()
-            .chain(step.target.placeholders())
-            .filter(|name| !self.values.contains_key(name))
             .collect();
         if missing.is_empty() {
             Ok(())
@@ -212,8 +212,31 @@ impl Resolved {
     }
 }
 
+/// What [`resolve`] gives for `action` of `provider` before any caller's value: its
+/// defaults and `config`, with their secret names; kept in [`Inputs::prepared`].
+pub fn prepare(provider: &Provider, action: &Action, config: &Map<String, Value>) -> Resolved {
+    let inputs = Inputs {
+        config: config.clone(),
+        ..Inputs::default()
+    };
+    resolve(provider, action, &inputs)
+}
+
 /// Resolves every value known for `action` of `provider` from `inputs`.
 pub fn resolve(provider: &Provider, action: &Action, inputs: &Inputs) -> Resolved {
+    if let Some(prepared) = inputs.prepared.as_deref().filter(|_| !inputs.use_env) {
+        // The same as below: the caller's values override the prepared ones in place, and
+        // only their names remain to be classified.
+        let mut resolved = prepared.clone();
+        for (name, value) in &inputs.cli {
+            resolved.values.insert(name.clone(), value.clone());
+            resolved.sources.insert(name.clone(), Source::CommandLine);
+            if secret::is_secret_name(name, provider) {
+                resolved.secret_names.insert(name.clone());
+            }
+        }
+        return resolved;
+    }
     let mut resolved = Resolved::default();
     let mut set = |name: &str, value: String, source: Source| {
         resolved.values.insert(name.to_string(), value);
@@ -403,12 +426,7 @@ pub fn action_params<'a>(provider: &'a Provider, action: &'a Action) -> Vec<Acti
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut produced: std::collections::HashMap<String, Step> = std::collections::HashMap::new();
     for (place, step) in steps(action) {
-        for name in step
-            .params
-            .iter()
-            .cloned()
-            .chain(step.target.placeholders())
-        {
+        for name in step.params.iter().chain(step.placeholders()).cloned() {
             if !seen.insert(name.clone()) {
                 continue;
             }
@@ -465,7 +483,7 @@ pub fn known_names(provider: &Provider, action: &Action, inputs: &Inputs) -> BTr
     for step in all_steps() {
         names.extend(step.default_settings.keys().cloned());
         names.extend(step.params.iter().cloned());
-        names.extend(step.target.placeholders());
+        names.extend(step.placeholders().iter().cloned());
     }
     names
 }
@@ -518,6 +536,40 @@ pub fn value_to_param(value: &Value) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_prepared_base_resolves_exactly_as_a_full_resolution() {
+        let p = provider();
+        let action = &p.actions["a"];
+        let mut config = Map::new();
+        config.insert("region".into(), Value::from("conf"));
+        config.insert("api_key".into(), Value::from("key-from-config"));
+        let cli: IndexMap<String, String> = [("name", "n1"), ("region", "cli"), ("token", "t")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let full = resolve(
+            &p,
+            action,
+            &Inputs {
+                cli: cli.clone(),
+                config: config.clone(),
+                ..Inputs::default()
+            },
+        );
+        let fast = resolve(
+            &p,
+            action,
+            &Inputs {
+                cli,
+                config: config.clone(),
+                prepared: Some(Arc::new(prepare(&p, action, &config))),
+                ..Inputs::default()
+            },
+        );
+        assert_eq!(format!("{full:?}"), format!("{fast:?}"));
+        assert!(fast.secret_names.contains("token") && fast.secret_names.contains("api_key"));
+        assert_eq!(fast.values["region"], "cli");
+    }
 
     fn provider() -> Provider {
         Provider::from_json(

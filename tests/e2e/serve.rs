@@ -239,6 +239,37 @@ fn serve_runs_the_standard_request_shape_and_answers_errors_in_the_standard_form
     assert_eq!(resp.status().as_u16(), 413);
 }
 
+/// What requests share is rebuilt when the configuration changes: a key kept in a file
+/// (`{ file = … }`) is read per request, so a rotated key is used by the next request.
+#[test]
+fn serve_uses_a_rotated_key_file_on_the_next_request() {
+    let w = World::new();
+    let key = w.dir.path().join("truenas.key");
+    let write_key = |text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&key, text).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write_key(w.token());
+    let dir = w.dir.path().join("config/cpi");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[providers.truenas]\napi_url = \"{}/api/v2.0\"\napi_key = {{ file = \"{}\" }}\n",
+        w.url(),
+        key.display()
+    );
+    std::fs::write(dir.join("cpi.toml"), config).unwrap();
+    let served = Served::start(&w, &[]);
+    let body = json!({"provider": "truenas", "action": "list_workers"});
+    assert_eq!(served.run(&body).0, 200);
+    write_key("not-the-key");
+    let (status, answer) = served.run(&body);
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["error"]["code"], "AuthenticationError", "{answer}");
+    write_key(w.token());
+    assert_eq!(served.run(&body).0, 200);
+}
+
 #[test]
 fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
     let w = World::new();

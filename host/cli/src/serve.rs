@@ -10,6 +10,7 @@
 //! Parameters are data here exactly as on the command line: they are substituted as single
 //! argv tokens, JSON-escaped or percent-encoded, never interpreted by a shell.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -22,14 +23,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use indexmap::IndexMap;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore};
 
 use cpi::config::Config;
 use cpi::engine::Engine;
 use cpi::error::{Error, ErrorKind, Result};
-use cpi::params::Inputs;
-use cpi::provider::Registry;
+use cpi::params::{Inputs, Resolved};
+use cpi::provider::{Action, Provider, Registry};
 
 /// Limits and settings of a server.
 #[derive(Debug, Clone)]
@@ -69,6 +70,18 @@ pub struct Server {
     token: String,
     slots: Semaphore,
     options: ServeOptions,
+    /// Per provider and action (of the registry: a bounded set), what requests share.
+    prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
+}
+
+/// What every request to one action of one provider shares while the provider's configured
+/// values stay the same: the parameter names the action accepts, and its defaults and
+/// configured values resolved ([`cpi::params::prepare`]). The configuration is still read
+/// per request (a `{ file = … }` value may change), and a change rebuilds this.
+struct Prepared {
+    config: Map<String, Value>,
+    known: BTreeSet<String>,
+    base: Arc<Resolved>,
 }
 
 impl Server {
@@ -87,7 +100,35 @@ impl Server {
             token,
             slots: Semaphore::new(options.concurrency.max(1)),
             options,
+            prepared: Mutex::default(),
         }
+    }
+
+    /// The shared state of `action` of `provider` with the values `config` gives it: built
+    /// by the first request, and again when the configured values change.
+    fn prepared(
+        &self,
+        provider: &Provider,
+        action: &Action,
+        action_name: &str,
+        config: Map<String, Value>,
+    ) -> Arc<Prepared> {
+        let key = (provider.name.clone(), action_name.to_string());
+        let lock = || self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().get(&key).filter(|p| p.config == config) {
+            return hit.clone();
+        }
+        let inputs = Inputs {
+            config,
+            ..Inputs::default()
+        };
+        let prepared = Arc::new(Prepared {
+            known: cpi::params::known_names(provider, action, &inputs),
+            base: Arc::new(cpi::params::prepare(provider, action, &inputs.config)),
+            config: inputs.config,
+        });
+        lock().insert(key, prepared.clone());
+        prepared
     }
 
     /// The HTTP routes.
@@ -475,30 +516,24 @@ async fn read_body(
 async fn execute(server: &Server, request: &RunRequest) -> Result<Value> {
     let provider = server.registry.get(&request.provider)?;
     let config = server.config.values_for(provider)?;
+    let mut inputs = Inputs::default();
     if provider.component.is_none() {
         let action = provider.action(&request.action)?;
-        let known = cpi::params::known_names(
-            provider,
-            action,
-            &Inputs {
-                config: config.clone(),
-                ..Inputs::default()
-            },
-        );
-        cpi::params::check_unknown(&request.params, &known)?;
+        let prepared = server.prepared(provider, action, &request.action, config);
+        cpi::params::check_unknown(&request.params, &prepared.known)?;
+        inputs.config = prepared.config.clone();
+        inputs.prepared = Some(prepared.base.clone());
+    } else {
+        inputs.config = config;
     }
     cpi::exposed::check(
         &request.params,
         provider,
-        &config,
+        &inputs.config,
         server.config.serve_allow(&provider.name),
         cpi::exposed::Caller::Request,
     )?;
-    let inputs = Inputs {
-        cli: request.params.clone(),
-        config,
-        use_env: false,
-    };
+    inputs.cli = request.params.clone();
     server.engine.run(provider, &request.action, &inputs).await
 }
 

@@ -41,7 +41,9 @@ impl Default for Limits {
 /// matches decides.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorRules {
-    rules: Vec<CompiledErrorRule>,
+    // Shared: an action's rules are chained with its provider's on every call, and cloning a
+    // compiled regex builds its match cache again.
+    rules: Vec<std::sync::Arc<CompiledErrorRule>>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,11 +70,11 @@ impl ErrorRules {
                     ),
                 ));
             }
-            compiled.push(CompiledErrorRule {
+            compiled.push(std::sync::Arc::new(CompiledErrorRule {
                 when,
                 kind: rule.category.kind(),
                 exit_code: rule.exit_code,
-            });
+            }));
         }
         Ok(ErrorRules { rules: compiled })
     }

@@ -284,6 +284,8 @@ pub struct Action {
     compiled: OnceLock<std::result::Result<CompiledRules, Error>>,
     #[serde(skip)]
     compiled_errors: OnceLock<std::result::Result<ErrorRules, Error>>,
+    #[serde(skip)]
+    placeholders: OnceLock<Vec<String>>,
 }
 
 /// One provider-declared error rule: a failed command or request whose error text matches
@@ -392,6 +394,12 @@ impl Action {
             Ok(compiled) => Ok(Some(compiled)),
             Err(err) => Err(err.clone()),
         }
+    }
+
+    /// The `{name}` placeholders of the action's target ([`Target::placeholders`]), found
+    /// on first use and kept: every run checks them against its values.
+    pub fn placeholders(&self) -> &[String] {
+        self.placeholders.get_or_init(|| self.target.placeholders())
     }
 
     /// The action's own error rules, compiled on first use and cached.

@@ -122,6 +122,7 @@ fn current_values(g: &Global, provider: &Provider) -> cpi::template::Values {
             .and_then(|c| c.provider(&provider.name))
             .unwrap_or_default(),
         use_env: true,
+        ..Default::default()
     };
     let mut values = cpi::template::Values::new();
     for action in provider.actions.values() {

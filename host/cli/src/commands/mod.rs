@@ -142,6 +142,7 @@ pub fn inputs(g: &Global, provider: &cpi::Provider, args: &ParamArgs) -> Result<
         cli,
         config: config(g)?.values_for(provider)?,
         use_env: true,
+        ..Inputs::default()
     })
 }
 
