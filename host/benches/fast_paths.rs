@@ -20,6 +20,7 @@
 //! ```sh
 //! cargo build --release -p cpi-cli -p cpi-sim
 //! BEFORE=/tmp/cpi-main cargo bench -p cpi --bench fast_paths
+//! BEFORE=target/release-lto/cpi BEFORE_LABEL=lto ONLY=version cargo bench -p cpi --bench fast_paths
 //! ```
 //!
 //! `PROFILE=dir` also records the serve row's `cpi serve` with `perf record` into
@@ -99,6 +100,8 @@ struct Sample {
 struct Bench {
     cpi: PathBuf,
     before: Option<PathBuf>,
+    /// BEFORE_LABEL: what the BEFORE binary is, when not an older build (a release option).
+    before_label: &'static str,
     cloudco_cli: PathBuf,
     tmp: tempfile::TempDir,
     runs: usize,
@@ -128,9 +131,11 @@ impl Bench {
         for dir in ["home", "providers"] {
             std::fs::create_dir_all(tmp.path().join(dir)).expect("mkdir");
         }
+        let label = std::env::var("BEFORE_LABEL").unwrap_or_else(|_| "before".into());
         let bench = Bench {
             cpi,
             before,
+            before_label: label.leak(),
             cloudco_cli,
             tmp,
             runs,
@@ -171,7 +176,7 @@ impl Bench {
     fn cpis(&self) -> Vec<(&'static str, PathBuf)> {
         let mut list = vec![("after", self.cpi.clone())];
         if let Some(before) = &self.before {
-            list.insert(0, ("before", before.clone()));
+            list.insert(0, (self.before_label, before.clone()));
         }
         list
     }
