@@ -57,8 +57,6 @@ pub mod template;
 pub mod throttle;
 pub mod validate;
 pub mod wait;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

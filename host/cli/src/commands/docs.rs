@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use cpi::{Engine, Error, Provider, Result};
+use cpi::{Error, Provider, Result};
 use serde_json::json;
 
 use super::registry;
@@ -37,7 +37,7 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
         // A standalone component carries its definition inside; there is no file to document.
         providers.retain(|p| !(p.component.is_some() && p.actions.is_empty()));
     }
-    let engine = Engine::new()?;
+    let engine = super::default_engine()?;
     let mut pages = Vec::new();
     for p in &providers {
         if p.actions.is_empty() && p.component.is_some() {

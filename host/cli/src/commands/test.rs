@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use cpi::escape;
 use cpi::fixture::{self, CaseReport};
-use cpi::{Engine, Error, Result};
+use cpi::{Error, Result};
 use serde_json::Value;
 
 use crate::cli::{Global, ParamArgs};
@@ -46,7 +46,7 @@ pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
 fn run_fixtures(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
     let providers = super::select(&registry, names)?;
-    let engine = Engine::new()?;
+    let engine = super::default_engine()?;
     let mut all: Vec<(String, Vec<CaseReport>)> = Vec::new();
     for provider in providers {
         let cases = fixture::run_all(&engine, provider)?;
