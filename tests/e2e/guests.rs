@@ -279,7 +279,6 @@ fn js_component_fetches_only_what_it_was_granted() {
     let Some(wasm) = built_or_skipped("cloudco-js fetch()", js_guest()) else {
         return;
     };
-    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     fetches_only_what_it_was_granted("cloudco-js", wasm);
 }
 
@@ -290,7 +289,6 @@ fn python_component_fetches_with_componentize_py_wasi_http_only_what_it_was_gran
     let Some(wasm) = built_or_skipped("cloudco-py wasi:http", python_guest()) else {
         return;
     };
-    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     fetches_only_what_it_was_granted("cloudco-py", wasm);
 }
 
@@ -299,15 +297,15 @@ fn python_component_fetches_with_componentize_py_wasi_http_only_what_it_was_gran
 #[test]
 fn rust_component_fetches_with_the_sdk_wasi_http_client_only_what_it_was_granted() {
     let wasm = crate::wasm::guest("cpi-example-rust-cloudco", "cpi_example_rust_cloudco.wasm");
-    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     fetches_only_what_it_was_granted("cloudco-wasm", &wasm);
 }
 
 /// A component's `fetch_workers` over wasi:http: a redirect to an origin it was not granted is
 /// stopped at that hop, which sees no request; without a grant the request is a
 /// CapabilityDeniedError and the simulator sees nothing; with one, it lists what the JSON
-/// provider lists.
+/// provider lists. One such test at a time (they all need port 8787).
 fn fetches_only_what_it_was_granted(name: &str, wasm: &std::path::Path) {
+    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     let setup = |w: &World| {
         let dir = w.dir.path().join("components");
         std::fs::create_dir(&dir).unwrap();
