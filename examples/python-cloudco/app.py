@@ -172,8 +172,9 @@ async def get(url, headers):
     network error; cpi reports the run as the CapabilityDeniedError it is, whatever this
     code makes of it.
     """
+    request = outgoing(url, headers)
     try:
-        response = await poll_loop.send(outgoing(url, headers))
+        response = await poll_loop.send(request)
     except Err as e:
         raise fail(ErrorCategory.PROVIDER, f"GET {url} failed: {e.value}")
     body = bytearray()

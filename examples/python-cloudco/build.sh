@@ -19,10 +19,10 @@ command -v componentize-py >/dev/null || {
     exit 127
 }
 
-# cpi's own WIT (wit/, unchanged) plus this example's world over it, which adds standard
-# wasi:http/outgoing-handler (wit/world.wit says why it lives here). componentize-py's bundled
-# `poll_loop` imports wasi:http's types as `wit_world.imports.types`, so cpi's `types` is
-# named `cpi_types`.
+# cpi's own WIT (the repository's wit/, unchanged) plus this example's world over it, which
+# adds standard wasi:http/outgoing-handler (examples/python-cloudco/wit/world.wit says why it
+# lives here). componentize-py's bundled `poll_loop` imports wasi:http's types as
+# `wit_world.imports.types`, so cpi's `types` is named `cpi_types`.
 world=(
     -d "$repo/wit" -d "$here/wit" -w cpi:cloudco-py/provider-component-http
     --import-interface-name wasi:http/types@0.2.12=types
