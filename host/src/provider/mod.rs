@@ -26,7 +26,7 @@ use crate::exec::ErrorRules;
 use crate::parse::CompiledRules;
 pub use crate::parse::rules::{ArrayPattern, ParseRules, Pattern, RuleKind};
 
-pub(crate) use discover::provider_files;
+pub use discover::provider_files;
 pub use discover::{Registry, default_search_dirs};
 
 /// A loaded provider file.

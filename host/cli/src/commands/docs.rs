@@ -46,7 +46,10 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
                 p.name
             )));
         }
-        pages.push((format!("{}.md", p.name), cpi::docs::markdown(&engine, p)?));
+        pages.push((
+            format!("{}.md", p.name),
+            cpi_authoring::docs::markdown(&engine, p)?,
+        ));
     }
     let Some(dir) = out else {
         let text: Vec<&str> = pages.iter().map(|(_, md)| md.as_str()).collect();
@@ -54,9 +57,12 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
         return Ok(ExitCode::SUCCESS);
     };
     if all {
-        pages.push(("README.md".to_string(), cpi::docs::index(&providers)));
+        pages.push((
+            "README.md".to_string(),
+            cpi_authoring::docs::index(&providers),
+        ));
     }
-    let written: Vec<String> = cpi::docs::write_pages(dir, &pages)?
+    let written: Vec<String> = cpi_authoring::docs::write_pages(dir, &pages)?
         .iter()
         .map(|path| path.display().to_string())
         .collect();

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cpi::escape;
-use cpi::fixture::{self, CaseReport};
 use cpi::{Error, Result};
+use cpi_authoring::fixture::{self, CaseReport};
 use serde_json::Value;
 
 use crate::cli::{Global, ParamArgs};
@@ -134,14 +134,15 @@ fn record(g: &Global, names: &[String], out: Option<&Path>, args: &ParamArgs) ->
         None => fixture::dir_for(provider).join(format!("{action}.recorded.json")),
     };
     let engine = super::engine(args)?;
-    let recorded =
-        super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
+    let recorded = super::runtime()?.block_on(cpi_authoring::record::record(
+        &engine, provider, action, &inputs,
+    ))?;
     let earlier: Option<Value> = cpi::fsread::read_string(&path, cpi::fsread::Kind::Fixture)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     let changes = earlier
         .as_ref()
-        .map(|old| cpi::record::changes(old, &recorded));
+        .map(|old| cpi_authoring::record::changes(old, &recorded));
     write_fixture(&path, &recorded)?;
     if g.json {
         output::print_machine(
