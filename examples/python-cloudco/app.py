@@ -9,18 +9,27 @@ command targets as `providers/cloudco.json`), so cpi runs most actions itself, a
 - `invoke`: `get_worker` runs entirely here (`cloudco-cli worker describe ID --output json`
   through the host's `run-command`, returning `id`, `name`, `status`, `type`, `ip_address`),
   and `count_workers`, an action the definition does not have, counts a region's workers;
-- `map_status`: the simulator's raw statuses (`rebooting` -> `starting`, ...).
+- `map_status`: the simulator's raw statuses (`rebooting` -> `starting`, ...);
+- `invoke` of `fetch_workers`: lists the workers from the CloudCo API at `api_url` (default:
+  `cpi sim`'s address), with `api_key` as the bearer token, over standard
+  `wasi:http/outgoing-handler` with componentize-py's own helpers (`poll_loop.send`), which
+  cpi sends through the same gate as every other request, under the grants.
 
-It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`.
+It asks to run only `cloudco-cli worker ...` and `cloudco-cli --version`, and to reach only
+`http://127.0.0.1:8787/instances` (the workers of the simulated cloud `cpi sim` serves).
 """
 
+import asyncio
 import json
 import os
+from urllib.parse import quote, urlsplit
 
+import poll_loop
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import host
-from wit_world.imports.types import (
+from wit_world.imports.types import Fields, Method_Get, OutgoingRequest, Scheme_Http, Scheme_Https
+from wit_world.imports.cpi_types import (
     CommandCapability,
     EnvRequest,
     ErrorCategory,
@@ -57,6 +66,10 @@ STATUSES = {
 }
 
 SUMMARY_FIELDS = ("id", "name", "status", "type")
+
+# The CloudCo API `fetch_workers` asks for by default, and the part of it it asks to reach.
+API_URL = "http://127.0.0.1:8787"
+API_PATH = "/instances"
 
 
 def fail(category, message):
@@ -138,6 +151,67 @@ def worker_id(params):
     return wid
 
 
+def outgoing(url, headers):
+    """A wasi:http `GET url` request with `headers` (the URL must be http or https)."""
+    parts = urlsplit(url)
+    schemes = {"http": Scheme_Http(), "https": Scheme_Https()}
+    if parts.scheme not in schemes or not parts.netloc:
+        raise fail(ErrorCategory.VALIDATION, f"not an http(s) URL: {url}")
+    request = OutgoingRequest(Fields.from_list([(k, v.encode()) for k, v in headers]))
+    request.set_method(Method_Get())
+    request.set_scheme(schemes[parts.scheme])
+    request.set_authority(parts.netloc)
+    request.set_path_with_query(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return request
+
+
+async def get(url, headers):
+    """`GET url` over wasi:http with componentize-py's `poll_loop.send`: status and body.
+
+    A refused request (not granted, or redirected somewhere not granted) fails like any
+    network error; cpi reports the run as the CapabilityDeniedError it is, whatever this
+    code makes of it.
+    """
+    request = outgoing(url, headers)
+    try:
+        response = await poll_loop.send(request)
+    except Err as e:
+        raise fail(ErrorCategory.PROVIDER, f"GET {url} failed: {e.value}")
+    body = bytearray()
+    stream = poll_loop.Stream(response.consume())
+    while (chunk := await stream.next()) is not None:
+        body += chunk
+    return response.status(), body.decode("utf-8", "replace")
+
+
+async def fetch_workers(values):
+    """`GET {api_url}/instances[?region=R]`: the workers' summaries, as JSON text."""
+    base = values.get("api_url")
+    if not isinstance(base, str) or not base:
+        base = API_URL
+    key = param(values, "api_key")
+    region = values.get("region")
+    query = f"?region={quote(region, safe='')}" if isinstance(region, str) and region else ""
+    url = f"{base.rstrip('/')}{API_PATH}{query}"
+    status, body = await get(url, [("authorization", f"Bearer {key}"),
+                                   ("accept", "application/json")])
+    if not 200 <= status < 300:
+        said = f"GET {base}{API_PATH} returned HTTP {status}"
+        # The category by cpi's own rules, from the status and the body.
+        raise fail(host.classify_error(said, status, body), f"{said}: {body[:512]}")
+    workers = load_json(body, "the API's worker list")
+    if not isinstance(workers, list):
+        raise fail(ErrorCategory.PROVIDER, "the API's worker list is not a JSON array")
+    return json.dumps([summary(w, "API worker list") for w in workers])
+
+
+def run(coroutine):
+    """Runs `coroutine` to the end on componentize-py's wasi:io event loop."""
+    loop = poll_loop.PollLoop()
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(coroutine)
+
+
 class Provider(exports.Provider):
     def describe(self) -> Manifest:
         return Manifest(
@@ -148,10 +222,10 @@ class Provider(exports.Provider):
                 CommandCapability(program="cloudco-cli", args=["worker", "**"]),
                 CommandCapability(program="cloudco-cli", args=["--version"]),
             ],
-            http=[],
+            http=[API_URL + API_PATH],
             provider_json=DEFINITION,
             parses=["list_workers"],
-            invokes=["get_worker", "count_workers"],
+            invokes=["get_worker", "count_workers", "fetch_workers"],
             maps_status=True,
             env=[
                 EnvRequest(name="CLOUDCO_API_URL", description="the CloudCo API cloudco-cli talks to"),
@@ -161,6 +235,9 @@ class Provider(exports.Provider):
                 ParamDecl(name="worker_id", type=ParamType.STRING,
                           description="the worker's ID", pattern="[a-z0-9][a-z0-9-]*",
                           choices=[], min=None, max=None, secret=False),
+                ParamDecl(name="api_key", type=ParamType.STRING,
+                          description="fetch_workers: the CloudCo API token", pattern=None,
+                          choices=[], min=None, max=None, secret=True),
             ],
         )
 
@@ -188,4 +265,6 @@ class Provider(exports.Provider):
             count = len(parse_list(cli("worker", "list", "--region", region, "--output", "json")))
             host.log(host.LogLevel.DEBUG, f"{count} workers in {region}")
             return json.dumps({"region": region, "count": count})
+        if action == "fetch_workers":
+            return run(fetch_workers(values))
         raise fail(ErrorCategory.UNSUPPORTED, f"{NAME} does not invoke '{action}'")

@@ -19,10 +19,20 @@ command -v componentize-py >/dev/null || {
     exit 127
 }
 
+# cpi's own WIT (the repository's wit/, unchanged) plus this example's world over it, which
+# adds standard wasi:http/outgoing-handler (examples/python-cloudco/wit/world.wit says why it
+# lives here). componentize-py's bundled `poll_loop` imports wasi:http's types as
+# `wit_world.imports.types`, so cpi's `types` is named `cpi_types`.
+world=(
+    -d "$repo/wit" -d "$here/wit" -w cpi:cloudco-py/provider-component-http
+    --import-interface-name wasi:http/types@0.2.12=types
+    --import-interface-name cpi:provider/types@0.2.0=cpi_types
+)
+
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1
 rm -rf "$bindings"
-componentize-py -d "$repo/wit" -w provider-component bindings "$bindings"
-componentize-py -d "$repo/wit" -w provider-component componentize app -o "$out.tmp"
+componentize-py "${world[@]}" bindings "$bindings"
+componentize-py "${world[@]}" componentize app -o "$out.tmp"
 mv "$out.tmp" "$out"
 echo "built $out ($(wc -c <"$out") bytes)" >&2

@@ -16,7 +16,7 @@ fn visit(action: &Action) {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let path = Path::new("fuzz.json");
-    let _ = cpi::validate::validate_text(&text, path);
+    let _ = cpi_authoring::validate::validate_text(&text, path);
     if let Ok(provider) = Provider::from_json(&text, path) {
         provider.actions.values().for_each(visit);
     }

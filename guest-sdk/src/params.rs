@@ -38,7 +38,7 @@ impl Params {
             Ok(Value::Object(values)) => Ok(Params { values }),
             Ok(other) => Err(Error::validation(format!(
                 "action parameters must be a JSON object, not {}",
-                kind(&other)
+                cpi_contract::json_kind(&other)
             ))),
             Err(e) => Err(Error::validation(format!(
                 "action parameters are not valid JSON: {e}"
@@ -56,7 +56,7 @@ impl Params {
             Some(Value::String(s)) => Ok(s),
             Some(other) => Err(Error::validation(format!(
                 "parameter '{name}' must be a string, not {}",
-                kind(other)
+                cpi_contract::json_kind(other)
             ))),
         }
     }
@@ -121,17 +121,6 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Params {
                 .map(|(k, v)| (k.into(), Value::String(v.into())))
                 .collect(),
         }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

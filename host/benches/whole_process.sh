@@ -77,7 +77,7 @@ add cloudco-js "$repo/target/guests/cloudco-js.wasm"
 add cloudco-c "$repo/target/guests/cloudco-c.wasm"
 
 # cpi remembers a component's sha256 only once the file has been left unchanged for a few
-# seconds (host/src/wasm/cache.rs); until then each run reads and hashes it.
+# seconds (host/sandbox/src/cache.rs); until then each run reads and hashes it.
 sleep 3
 for i in 1 2 3; do
     "$bin/cpi" --provider-dir "$tmp/providers" run cloudco create_worker -p "name=bench-$i" >/dev/null

@@ -14,7 +14,9 @@
 //! 5. [`parse`] applies the parse rules, [`status`] normalizes statuses;
 //! 6. errors at any step are an [`Error`](error::Error) whose kind is a §10 category.
 //!
-//! [`engine::Engine`] ties the pipeline together; [`validate`] checks provider files.
+//! [`engine::Engine`] ties the pipeline together. The component sandbox is crate
+//! `cpi-sandbox` (the engine reaches it through [`engine::ComponentHost`]); the tools for
+//! writing providers (validate, docs, scaffolding, fixtures) are crate `cpi-authoring`.
 //!
 //! # Example
 //!
@@ -32,13 +34,11 @@
 pub mod approval;
 pub mod cache;
 pub mod config;
-pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod escape;
 pub mod exec;
 pub mod exposed;
-pub mod fixture;
 pub mod fsread;
 pub mod grants;
 pub mod install;
@@ -46,19 +46,13 @@ pub mod params;
 pub mod parse;
 pub mod policy;
 pub mod provider;
-pub mod record;
 pub mod request;
-pub mod scaffold;
-pub mod schema;
 pub mod secret;
 pub mod status;
 pub mod target;
 pub mod template;
 pub mod throttle;
-pub mod validate;
 pub mod wait;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

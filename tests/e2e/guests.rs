@@ -127,6 +127,18 @@ fn c_guest() -> &'static Built {
     })
 }
 
+/// The component `built`, or `None` after a `SKIPPED: {what}: ...` line when its toolchain is
+/// missing.
+fn built_or_skipped<'a>(what: &str, built: &'a Built) -> Option<&'a PathBuf> {
+    match built {
+        Ok(wasm) => Some(wasm),
+        Err(reason) => {
+            eprintln!("SKIPPED: {what}: {reason}");
+            None
+        }
+    }
+}
+
 /// Runs `f` and returns its result with the time it took.
 fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     let started = Instant::now();
@@ -139,12 +151,8 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
 /// The scenario every language's example runs: refused before a grant, then the same
 /// answers as the JSON `cloudco` provider.
 pub(crate) fn runs_like_its_json_provider(name: &str, built: &Built) {
-    let wasm = match built {
-        Ok(wasm) => wasm,
-        Err(reason) => {
-            eprintln!("SKIPPED: {name}: {reason}");
-            return;
-        }
+    let Some(wasm) = built_or_skipped(name, built) else {
+        return;
     };
     // Workers leave `provisioning` after 2 s (not 100 ms): an interpreter-based component
     // takes longer per call than the Rust one, and the list below should see them first.
@@ -258,25 +266,30 @@ fn c_component_built_from_the_wit_alone_runs_like_its_json_provider() {
     runs_like_its_json_provider("cloudco-c", c_guest());
 }
 
-/// Where the JavaScript example's `fetch_workers` asks to reach by default (`cpi sim`'s
-/// address; the manifest requests `http://127.0.0.1:8787/instances`).
+/// Where the examples' `fetch_workers` asks to reach by default (`cpi sim`'s address; their
+/// manifests request `http://127.0.0.1:8787/instances`).
 const SIM_PORT: u16 = 8787;
 
-/// Port 8787 is where both examples' `fetch_workers` look for the API: one test at a time.
+/// Port 8787 is where every example's `fetch_workers` looks for the API: one test at a time.
 static PORT_8787: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The JavaScript example lists workers with `fetch()` (wasi:http, sent by cpi's gate).
 #[test]
 fn js_component_fetches_only_what_it_was_granted() {
-    let wasm = match js_guest() {
-        Ok(wasm) => wasm,
-        Err(reason) => {
-            eprintln!("SKIPPED: cloudco-js fetch(): {reason}");
-            return;
-        }
+    let Some(wasm) = built_or_skipped("cloudco-js fetch()", js_guest()) else {
+        return;
     };
-    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     fetches_only_what_it_was_granted("cloudco-js", wasm);
+}
+
+/// The Python example lists workers over wasi:http with componentize-py's own helpers
+/// (`poll_loop.send`), checked by the same gate.
+#[test]
+fn python_component_fetches_with_componentize_py_wasi_http_only_what_it_was_granted() {
+    let Some(wasm) = built_or_skipped("cloudco-py wasi:http", python_guest()) else {
+        return;
+    };
+    fetches_only_what_it_was_granted("cloudco-py", wasm);
 }
 
 /// The Rust example lists workers with the guest SDK's wasi:http client
@@ -284,15 +297,15 @@ fn js_component_fetches_only_what_it_was_granted() {
 #[test]
 fn rust_component_fetches_with_the_sdk_wasi_http_client_only_what_it_was_granted() {
     let wasm = crate::wasm::guest("cpi-example-rust-cloudco", "cpi_example_rust_cloudco.wasm");
-    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     fetches_only_what_it_was_granted("cloudco-wasm", &wasm);
 }
 
 /// A component's `fetch_workers` over wasi:http: a redirect to an origin it was not granted is
 /// stopped at that hop, which sees no request; without a grant the request is a
 /// CapabilityDeniedError and the simulator sees nothing; with one, it lists what the JSON
-/// provider lists.
+/// provider lists. One such test at a time (they all need port 8787).
 fn fetches_only_what_it_was_granted(name: &str, wasm: &std::path::Path) {
+    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
     let setup = |w: &World| {
         let dir = w.dir.path().join("components");
         std::fs::create_dir(&dir).unwrap();

@@ -12,6 +12,21 @@ pub mod verbs;
 pub use classify::{classify_http, classify_text, retry_after_in_text, says_not_found};
 pub use kind::ErrorKind;
 
+/// How a JSON value's type is named in an error ("a string", "an array"), so host and guests
+/// word type mismatches alike.
+#[cfg(feature = "json")]
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Keeps at most `max` bytes of `text` (on a character boundary), marking the cut: how an
 /// error quotes what a CLI or a server said.
 pub fn excerpt(text: &str, max: usize) -> String {
@@ -58,6 +73,34 @@ pub const AUTH_STATUSES: [&str; 6] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_kinds_read_as_english() {
+        use serde_json::json;
+        let named: Vec<_> = [
+            json!(null),
+            json!(true),
+            json!(1),
+            json!("x"),
+            json!([]),
+            json!({}),
+        ]
+        .iter()
+        .map(json_kind)
+        .collect();
+        assert_eq!(
+            named,
+            [
+                "null",
+                "a boolean",
+                "a number",
+                "a string",
+                "an array",
+                "an object"
+            ]
+        );
+    }
 
     /// The version here is the one `wit/provider.wit` declares.
     #[test]

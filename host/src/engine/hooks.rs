@@ -1,71 +1,61 @@
 //! What bounds a run: an approved JSON provider's scope, or a component's grants and hooks
-//! (`invoke`, `parse`, `map-status`). The engine asks the [`Guard`]; the `wasm` feature
-//! decides only which guards exist.
+//! (`invoke`, `parse`, `map-status`). The engine asks the [`Guard`]; components reach it only
+//! through the [`ComponentHost`] trait, which the sandbox (crate `cpi-sandbox`) implements, so
+//! the runtime builds and runs JSON providers without wasmtime.
 
 use std::borrow::Cow;
-#[cfg(feature = "wasm")]
 use std::sync::Arc;
 
-#[cfg(feature = "wasm")]
 use serde_json::{Map, Value};
 
-use super::Engine;
-#[cfg(feature = "wasm")]
-use super::Run;
+use super::{Engine, Run};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::Scope;
-use crate::params::Resolved;
-#[cfg(feature = "wasm")]
-use crate::params::{self, Inputs};
+use crate::exec::{Gate, Scope};
+use crate::params::{self, Inputs, Resolved};
 use crate::provider::Provider;
 
-/// Settings for WebAssembly component providers.
-#[cfg(feature = "wasm")]
-#[derive(Debug, Clone)]
-pub struct WasmOptions {
-    /// CPU, memory, log and result limits per call.
-    pub limits: crate::wasm::SandboxLimits,
-    /// Where compiled components are cached (`None`: no cache).
-    pub cache_dir: Option<std::path::PathBuf>,
-    /// Where grants are stored (`None`: nothing is granted but the one-off grants).
-    pub grants: Option<crate::grants::GrantStore>,
-    /// Grants for this run only (`--allow-run`, `--allow-net`), within the manifest's request.
-    pub one_off: crate::policy::Capabilities,
+/// A sandbox that runs component providers: the engine asks it for the component behind a
+/// provider, bound to the grants in force for it.
+pub trait ComponentHost: Send + Sync + std::fmt::Debug + 'static {
+    /// Loads `provider`'s component (compiled, or from a cache) and binds it to the grants in
+    /// force for it, its host calls going through `gate`; with the component's own provider
+    /// definition when a standalone component brings one. Blocking.
+    fn bind(&self, provider: &Provider, gate: &Gate) -> Result<Bound>;
 }
 
-#[cfg(feature = "wasm")]
-impl Default for WasmOptions {
-    fn default() -> Self {
-        WasmOptions {
-            limits: Default::default(),
-            cache_dir: crate::wasm::Sandbox::default_cache_dir(),
-            grants: crate::grants::GrantStore::default_store(),
-            one_off: Default::default(),
-        }
-    }
+/// A component bound to the grants of a run, and the provider definition it brings.
+pub struct Bound {
+    /// Its hooks, under its grants.
+    pub hooks: Arc<dyn ComponentHooks>,
+    /// The provider definition a standalone component brings (its file has no actions).
+    pub defined: Option<Provider>,
 }
 
-/// The component behind a provider during one run: its hooks and the grants in force.
-#[cfg(feature = "wasm")]
-pub(super) struct ComponentGuard {
-    pub component: Arc<crate::wasm::Component>,
-    pub ctx: Arc<crate::wasm::CallContext>,
-}
-
-#[cfg(feature = "wasm")]
-impl ComponentGuard {
-    /// The component's `parse` hook: `output` of the action `name` as JSON.
-    pub async fn parse(&self, name: &str, output: String) -> Result<Value> {
-        let (component, ctx, action) = (self.component.clone(), self.ctx.clone(), name.to_string());
-        blocking(move || component.parse(ctx, &action, &output)).await
-    }
+/// The hooks of a component bound to a run's grants. Calls block (the engine makes them on
+/// the blocking pool).
+pub trait ComponentHooks: Send + Sync {
+    /// The scope its host calls, and the provider's targets, go through the gate with.
+    fn scope(&self) -> &Scope;
+    /// Whether it runs `action` itself (its `invoke` hook).
+    fn invokes(&self, action: &str) -> bool;
+    /// Whether it parses the output of `action` (its `parse` hook).
+    fn parses(&self, action: &str) -> bool;
+    /// Whether it maps raw statuses (its `map-status` hook).
+    fn maps_status(&self) -> bool;
+    /// The same component with its logs, output and denials redacted of `secrets`.
+    fn with_secrets(&self, secrets: Vec<String>) -> Arc<dyn ComponentHooks>;
+    /// Runs `action` with `params`: its raw result.
+    fn invoke(&self, action: &str, params: &Map<String, Value>) -> Result<Value>;
+    /// Parses `output` of `action`.
+    fn parse(&self, action: &str, output: &str) -> Result<Value>;
+    /// The standard status for a raw one.
+    fn map_status(&self, raw: &str) -> Result<String>;
 }
 
 /// What bounds one run of a provider that is not built in.
 pub(super) enum Guard {
     /// A component: its hooks and grants.
-    #[cfg(feature = "wasm")]
-    Component(ComponentGuard),
+    Component(Arc<dyn ComponentHooks>),
     /// An approved JSON provider: its derived argv patterns and origins, its approved
     /// environment, and the parameters whose configured base URL it may reach.
     Approved {
@@ -78,16 +68,10 @@ pub(super) enum Guard {
 
 impl Guard {
     /// The same guard for a run with these secret values: the guest's logs, output and
-    /// denials are redacted of them. (Without the wasm feature only approved JSON providers
-    /// have guards, and nothing of theirs needs the secrets.)
-    #[cfg_attr(not(feature = "wasm"), allow(dead_code, unused_variables))]
+    /// denials are redacted of them.
     pub fn with_secrets(&self, resolved: &Resolved) -> Guard {
         match self {
-            #[cfg(feature = "wasm")]
-            Guard::Component(c) => Guard::Component(ComponentGuard {
-                component: c.component.clone(),
-                ctx: Arc::new((*c.ctx).clone().with_secrets(resolved.secret_values())),
-            }),
+            Guard::Component(c) => Guard::Component(c.with_secrets(resolved.secret_values())),
             Guard::Approved { scope, bases } => Guard::Approved {
                 scope: scope.clone(),
                 bases: bases.clone(),
@@ -97,23 +81,17 @@ impl Guard {
 
     /// Whether the component runs `action` itself (its `invoke` hook), with or without a
     /// JSON definition of it.
-    #[cfg_attr(not(feature = "wasm"), allow(unused_variables))]
     pub fn invokes(&self, action: &str) -> bool {
-        match self {
-            #[cfg(feature = "wasm")]
-            Guard::Component(c) => c.component.manifest().invokes.iter().any(|a| a == action),
-            Guard::Approved { .. } => false,
-        }
+        self.component().is_some_and(|c| c.invokes(action))
     }
 
     /// Whether a component is behind the provider.
     pub fn is_component(&self) -> bool {
-        !matches!(self, Guard::Approved { .. })
+        self.component().is_some()
     }
 
     /// The component, when the provider has one.
-    #[cfg(feature = "wasm")]
-    pub fn component(&self) -> Option<&ComponentGuard> {
+    pub fn component(&self) -> Option<&Arc<dyn ComponentHooks>> {
         match self {
             Guard::Component(c) => Some(c),
             Guard::Approved { .. } => None,
@@ -121,10 +99,8 @@ impl Guard {
     }
 
     /// The component, when it has a `parse` hook for the action `name`.
-    #[cfg(feature = "wasm")]
-    pub fn parser(&self, name: &str) -> Option<&ComponentGuard> {
-        self.component()
-            .filter(|c| c.component.manifest().parses.iter().any(|a| a == name))
+    pub fn parser(&self, name: &str) -> Option<&Arc<dyn ComponentHooks>> {
+        self.component().filter(|c| c.parses(name))
     }
 
     /// The scope a step goes through the gate with: a component's grants; an approved
@@ -136,8 +112,7 @@ impl Guard {
         resolved: &Resolved,
     ) -> Cow<'g, Scope> {
         match guard {
-            #[cfg(feature = "wasm")]
-            Some(Guard::Component(guard)) => Cow::Borrowed(&guard.ctx.scope),
+            Some(Guard::Component(hooks)) => Cow::Borrowed(hooks.scope()),
             Some(Guard::Approved { scope, bases }) => {
                 let mut scope = scope.clone();
                 if let Some(grants) = scope.grants.as_mut() {
@@ -180,7 +155,6 @@ impl Engine {
         &self,
         provider: &Provider,
     ) -> Result<(Option<Guard>, Option<Provider>)> {
-        #[cfg(feature = "wasm")]
         if provider.component.is_some() {
             let (guard, defined) = self.component_guard(provider).await?;
             return Ok((Some(guard), defined));
@@ -188,48 +162,36 @@ impl Engine {
         Ok((self.approved(provider)?, None))
     }
 
-    /// Loads a provider's component and the grants in force for it: the guard every step of
-    /// a run goes through, and the component's own provider definition when it brings one
-    /// (a standalone component named by a file without actions).
-    #[cfg(feature = "wasm")]
+    /// Binds a provider's component to the grants in force for it (on the blocking pool: it
+    /// may compile): the guard every step of a run goes through, and the component's own
+    /// provider definition when it brings one (a standalone component named by a file without
+    /// actions).
     async fn component_guard(&self, provider: &Provider) -> Result<(Guard, Option<Provider>)> {
-        let component = self.load_component(provider).await?;
-        let defined = own_definition(provider, &component)?;
-        let manifest = component.manifest();
-        let stored = match &self.wasm.grants {
-            Some(store) => store.load(&provider.name)?,
-            None => None,
-        };
-        // A component with nothing granted can do nothing outside its sandbox (and the JSON
-        // targets of a component-backed provider run under its grants), so only a grant is
-        // pinned: to the component and to the provider's JSON file and path.
-        if let Some(grant) = stored.as_ref().filter(|_| !provider.is_builtin()) {
-            crate::approval::check_pins(grant, provider)?;
-        }
-        let (grants, env) = crate::grants::effective(
-            stored.as_ref(),
-            component.sha256(),
-            &manifest.requested,
-            &self.wasm.one_off,
-        )?;
-        let scope = Scope {
-            provider: provider.name.clone(),
-            grants: Some(grants),
-            env,
-        };
-        let ctx = crate::wasm::CallContext::new(self.gate.clone(), scope)?;
-        let guard = Guard::Component(ComponentGuard {
-            component,
-            ctx: Arc::new(ctx),
-        });
-        Ok((guard, defined))
+        let host = self.components.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "provider '{}' is a WebAssembly component, and this build of cpi has no \
+                     component sandbox",
+                    provider.name
+                ),
+            )
+        })?;
+        // The provider is borrowed, so the call cannot move to the blocking pool: on a
+        // multi-threaded runtime this worker hands its other tasks over while it blocks; a
+        // current-thread runtime (`cpi run`) has nothing else to run meanwhile.
+        let bind = || host.bind(provider, &self.gate);
+        let bound = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(bind),
+            _ => bind(),
+        }?;
+        Ok((Guard::Component(bound.hooks), bound.defined))
     }
 
     /// One attempt at an action of a component-backed provider: `invoke` if the component
     /// implements the action, otherwise the provider's targets (checked against the grants)
     /// with the component's `parse` and `map-status` hooks where it has them. The result
     /// comes back redacted of the caller's secrets.
-    #[cfg(feature = "wasm")]
     pub(super) async fn attempt_component(
         &self,
         provider: &Provider,
@@ -263,7 +225,6 @@ impl Engine {
 
     /// Runs an action the component implements itself (its `invoke` hook) with the run's
     /// values; the result is status-normalized, not yet redacted.
-    #[cfg(feature = "wasm")]
     pub(super) async fn invoke(&self, run: &Run<'_>) -> Result<Value> {
         if let Some(action) = run.provider.actions.get(run.name) {
             run.resolved.check(run.provider, action)?;
@@ -277,20 +238,16 @@ impl Engine {
         let hooks = run
             .guard
             .and_then(Guard::component)
-            .ok_or_else(|| Error::internal("invoke without a component"))?;
-        let (call, ctx, action) = (
-            hooks.component.clone(),
-            hooks.ctx.clone(),
-            run.name.to_string(),
-        );
-        let mut value = blocking(move || call.invoke(ctx, &action, &params)).await?;
+            .ok_or_else(|| Error::internal("invoke without a component"))?
+            .clone();
+        let action = run.name.to_string();
+        let mut value = blocking(move || hooks.invoke(&action, &params)).await?;
         self.normalize(run, &mut value).await?;
         Ok(value)
     }
 
     /// The component's `map-status` for each distinct raw status in `value`, when it has the
     /// hook: entries for the status table, checked before the provider's.
-    #[cfg(feature = "wasm")]
     pub(super) async fn mapped_statuses(
         &self,
         run: &Run<'_>,
@@ -299,7 +256,7 @@ impl Engine {
         let Some(hooks) = run
             .guard
             .and_then(Guard::component)
-            .filter(|g| g.component.manifest().maps_status)
+            .filter(|g| g.maps_status())
         else {
             return Ok(Vec::new());
         };
@@ -314,9 +271,9 @@ impl Engine {
         }
         let mut mapped = Vec::new();
         for raw in raws {
-            let (component, ctx, text) = (hooks.component.clone(), hooks.ctx.clone(), raw.clone());
-            let status = blocking(move || component.map_status(ctx, &text)).await?;
-            mapped.push((raw, status.to_string()));
+            let (hooks, text) = (hooks.clone(), raw.clone());
+            let status = blocking(move || hooks.map_status(&text)).await?;
+            mapped.push((raw, status));
         }
         Ok(mapped)
     }
@@ -338,8 +295,7 @@ pub(super) fn check_component_tls(
 }
 
 /// Runs a component call on the blocking pool.
-#[cfg(feature = "wasm")]
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(call)
@@ -349,7 +305,6 @@ async fn blocking<T: Send + 'static>(
 
 /// The values for an action a component implements without a JSON definition of it: the
 /// provider's defaults and the caller's values, each checked against its declaration.
-#[cfg(feature = "wasm")]
 fn invoke_inputs(provider: &Provider, inputs: &Inputs) -> Result<Resolved> {
     let mut resolved = Resolved::default();
     for (k, v) in &provider.default_settings {
@@ -369,40 +324,11 @@ fn invoke_inputs(provider: &Provider, inputs: &Inputs) -> Result<Resolved> {
     Ok(resolved)
 }
 
-/// A standalone component's own provider definition, when its file has no actions and the
-/// component brings one (it must carry the file's name).
-#[cfg(feature = "wasm")]
-fn own_definition(
-    provider: &Provider,
-    component: &crate::wasm::Component,
-) -> Result<Option<Provider>> {
-    let (Some(json), true) = (
-        &component.manifest().provider_json,
-        provider.actions.is_empty(),
-    ) else {
-        return Ok(None);
-    };
-    let mut defined = Provider::from_json(json, component.path())?;
-    if defined.name != provider.name {
-        return Err(Error::validation(format!(
-            "component {} defines provider '{}' but its file is named '{}'",
-            component.path().display(),
-            defined.name,
-            provider.name
-        )));
-    }
-    defined.component = provider.component.clone();
-    defined.source = component.path().to_path_buf();
-    Ok(Some(defined))
-}
-
 /// Distinct statuses a component's `map-status` hook is called for per result, at most.
-#[cfg(feature = "wasm")]
 const MAX_STATUS_CALLS: usize = 1000;
 
 /// Every string under a `status` key, deduplicated; stops once it has one more than
 /// [`MAX_STATUS_CALLS`] (enough to know there are too many).
-#[cfg(feature = "wasm")]
 fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>) {
     if out.len() > MAX_STATUS_CALLS {
         return;
@@ -418,5 +344,30 @@ fn collect_statuses(value: &Value, out: &mut std::collections::BTreeSet<String>)
             map.values().for_each(|v| collect_statuses(v, out));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime alone runs JSON providers; a component provider asks for the sandbox by
+    /// name instead of failing somewhere inside.
+    #[tokio::test]
+    async fn a_component_provider_without_a_sandbox_is_unsupported() {
+        let provider = Provider::from_json(
+            r#"{"name": "boxed", "type": "command", "component": "boxed.wasm",
+                "actions": {"list_workers": {"target": {"Command": {"command": "true"}}}}}"#,
+            std::path::Path::new("/nowhere/boxed.json"),
+        )
+        .unwrap();
+        let err = Engine::new()
+            .unwrap()
+            .run(&provider, "list_workers", &Inputs::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.message().contains("no component sandbox"), "{err}");
+        assert!(err.message().contains("boxed"), "{err}");
     }
 }

@@ -122,7 +122,6 @@ impl Engine {
         let guard = scoped.as_ref();
         let mut run = Run::new(provider, name, resolved, guard);
         let outcome = match (action, guard) {
-            #[cfg(feature = "wasm")]
             (_, Some(guard)) if guard.invokes(name) => {
                 // A component's own results come back redacted of the caller's secrets.
                 self.invoke(&run).await.map(|v| run.show(v))

@@ -22,21 +22,16 @@ mod run;
 mod steps;
 
 use std::sync::Arc;
-#[cfg(feature = "wasm")]
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
-#[cfg(feature = "wasm")]
-use crate::error::Error;
 use crate::error::Result;
 use crate::exec::{Gate, Limits};
 use crate::params::{self, Inputs};
 use crate::provider::Provider;
 use crate::secret::Redactor;
 
-#[cfg(feature = "wasm")]
-pub use hooks::WasmOptions;
+pub use hooks::{Bound, ComponentHooks, ComponentHost};
 pub use lifecycle::{LIFECYCLE, StepReport};
 pub use plan::Plan;
 pub use retry::{RetryPolicy, is_repeatable};
@@ -50,10 +45,8 @@ pub struct Engine {
     retry: RetryPolicy,
     throttle: Arc<crate::throttle::Throttle>,
     approvals: Option<crate::grants::GrantStore>,
-    #[cfg(feature = "wasm")]
-    wasm: WasmOptions,
-    #[cfg(feature = "wasm")]
-    sandbox: Arc<OnceLock<Arc<crate::wasm::Sandbox>>>,
+    /// The sandbox component providers run in (`None`: they cannot run).
+    components: Option<Arc<dyn ComponentHost>>,
 }
 
 impl Engine {
@@ -69,10 +62,7 @@ impl Engine {
             retry: RetryPolicy::default(),
             throttle: Arc::default(),
             approvals: crate::grants::GrantStore::default_store(),
-            #[cfg(feature = "wasm")]
-            wasm: WasmOptions::default(),
-            #[cfg(feature = "wasm")]
-            sandbox: Arc::new(OnceLock::new()),
+            components: None,
         })
     }
 
@@ -104,36 +94,11 @@ impl Engine {
         &self.gate
     }
 
-    /// Settings for component providers.
-    #[cfg(feature = "wasm")]
-    pub fn with_wasm(mut self, wasm: WasmOptions) -> Engine {
-        self.wasm = wasm;
-        self.sandbox = Arc::new(OnceLock::new());
+    /// The sandbox component providers run in (crate `cpi-sandbox`); without one, running a
+    /// component provider is an `UnsupportedError`.
+    pub fn with_components(mut self, host: Arc<dyn ComponentHost>) -> Engine {
+        self.components = Some(host);
         self
-    }
-
-    /// The component sandbox, created on first use.
-    #[cfg(feature = "wasm")]
-    pub fn sandbox(&self) -> Result<Arc<crate::wasm::Sandbox>> {
-        if let Some(sandbox) = self.sandbox.get() {
-            return Ok(sandbox.clone());
-        }
-        let sandbox =
-            crate::wasm::Sandbox::new(self.wasm.limits.clone(), self.wasm.cache_dir.clone())?;
-        Ok(self.sandbox.get_or_init(|| Arc::new(sandbox)).clone())
-    }
-
-    /// Loads a provider's component (compiling it, or taking it from the cache).
-    #[cfg(feature = "wasm")]
-    pub async fn load_component(&self, provider: &Provider) -> Result<Arc<crate::wasm::Component>> {
-        let path = provider.component_path().ok_or_else(|| {
-            Error::validation(format!("provider '{}' has no component", provider.name))
-        })?;
-        let sandbox = self.sandbox()?;
-        let name = provider.name.clone();
-        tokio::task::spawn_blocking(move || sandbox.load(&name, &path))
-            .await
-            .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
     }
 
     /// Runs `action_name` of `provider` and returns its parsed, status-normalized result as it
@@ -184,7 +149,6 @@ impl Engine {
         action_name: &str,
         inputs: &Inputs,
     ) -> Result<Value> {
-        #[cfg(feature = "wasm")]
         if provider.component.is_some() {
             return self.attempt_component(provider, action_name, inputs).await;
         }

@@ -20,14 +20,12 @@ impl Engine {
         name: Option<&str>,
         output: String,
     ) -> Result<Value> {
-        #[cfg(feature = "wasm")]
         if let (Some(name), Some(guard)) = (name, run.guard)
             && let Some(hooks) = guard.parser(name)
         {
-            return hooks.parse(name, output).await;
+            let (hooks, name) = (hooks.clone(), name.to_string());
+            return super::hooks::blocking(move || hooks.parse(&name, &output)).await;
         }
-        #[cfg(not(feature = "wasm"))]
-        let _ = (run, name);
         match step.rules()? {
             Some(rules) => rules.apply(&output),
             None => Ok(serde_json::from_str(output.trim()).unwrap_or(Value::String(output))),
@@ -46,9 +44,7 @@ impl Engine {
         let Some(vocabulary) = Vocabulary::for_flagged_action(run.name, flag) else {
             return Ok(());
         };
-        #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
         let mut table = run.provider.status_map.clone();
-        #[cfg(feature = "wasm")]
         table.extend(self.mapped_statuses(run, value).await?);
         StatusMapper::new(&table).normalize(value, vocabulary);
         Ok(())

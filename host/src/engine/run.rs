@@ -74,7 +74,6 @@ impl<'a> Run<'a> {
     /// A result as it may be shown: the caller's secrets redacted (a CLI echoing its key).
     /// Secrets an action produces (a fresh token) are what the caller asked for. (Only
     /// components' results are shown from inside a run.)
-    #[cfg_attr(not(feature = "wasm"), allow(dead_code))]
     pub fn show(&self, mut value: Value) -> Value {
         self.shown.redact_json(&mut value);
         value

@@ -102,7 +102,7 @@ impl Engine {
                 other => {
                     return Err(Error::provider(format!(
                         "{name} is paged, so each page must parse to a list, not {}",
-                        crate::parse::json::kind_of(&other)
+                        cpi_contract::json_kind(&other)
                     )));
                 }
             }

@@ -286,7 +286,7 @@ pub(super) fn items<'v>(doc: &'v Value, items: &Pointer) -> Result<Vec<&'v Value
         .with_detail("pointer", items.as_str())),
         Some(other) => Err(Error::provider(format!(
             "the output has {} at {:?} where the rules' \"items\" pointer expects a list",
-            kind_of(other),
+            cpi_contract::json_kind(other),
             items.as_str()
         ))
         .with_detail("pointer", items.as_str())),
@@ -377,17 +377,6 @@ impl JsonField {
                 _ => Ok(value),
             },
         }
-    }
-}
-
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -242,7 +242,7 @@ fn component_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The `*.json` files directly inside `dir`, sorted; a missing directory has none.
-pub(crate) fn provider_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn provider_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

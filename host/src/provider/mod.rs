@@ -26,7 +26,7 @@ use crate::exec::ErrorRules;
 use crate::parse::CompiledRules;
 pub use crate::parse::rules::{ArrayPattern, ParseRules, Pattern, RuleKind};
 
-pub(crate) use discover::provider_files;
+pub use discover::provider_files;
 pub use discover::{Registry, default_search_dirs};
 
 /// A loaded provider file.
@@ -497,7 +497,7 @@ impl<'de> Deserialize<'de> for CommandTarget {
             }
             other => Err(de::Error::custom(format!(
                 "expected a command string or {{\"command\": ..., \"in_vm\": false}}, found {}",
-                json_type(&other)
+                cpi_contract::json_kind(&other)
             ))),
         }
     }
@@ -808,18 +808,6 @@ pub fn check_name(name: &str) -> Result<()> {
              lowercase letters, digits, '-' and '_' (at most 64)",
             crate::escape::line(name)
         )))
-    }
-}
-
-/// The JSON type name of a value, for error messages.
-pub(crate) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

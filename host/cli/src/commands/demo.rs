@@ -35,7 +35,7 @@ pub fn exec(g: &Global) -> Result<ExitCode> {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let engine = Engine::new()?.with_env(vec![
+        let engine = super::default_engine()?.with_env(vec![
             ("PATH".into(), path),
             ("CLOUDCO_API_URL".into(), sim.url()),
             ("CLOUDCO_API_KEY".into(), sim.token().to_string()),

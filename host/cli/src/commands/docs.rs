@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use cpi::{Engine, Error, Provider, Result};
+use cpi::{Error, Provider, Result};
 use serde_json::json;
 
 use super::registry;
@@ -37,7 +37,7 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
         // A standalone component carries its definition inside; there is no file to document.
         providers.retain(|p| !(p.component.is_some() && p.actions.is_empty()));
     }
-    let engine = Engine::new()?;
+    let engine = super::default_engine()?;
     let mut pages = Vec::new();
     for p in &providers {
         if p.actions.is_empty() && p.component.is_some() {
@@ -46,7 +46,10 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
                 p.name
             )));
         }
-        pages.push((format!("{}.md", p.name), cpi::docs::markdown(&engine, p)?));
+        pages.push((
+            format!("{}.md", p.name),
+            cpi_authoring::docs::markdown(&engine, p)?,
+        ));
     }
     let Some(dir) = out else {
         let text: Vec<&str> = pages.iter().map(|(_, md)| md.as_str()).collect();
@@ -54,9 +57,12 @@ fn write_docs(g: &Global, names: &[String], all: bool, out: Option<&Path>) -> Re
         return Ok(ExitCode::SUCCESS);
     };
     if all {
-        pages.push(("README.md".to_string(), cpi::docs::index(&providers)));
+        pages.push((
+            "README.md".to_string(),
+            cpi_authoring::docs::index(&providers),
+        ));
     }
-    let written: Vec<String> = cpi::docs::write_pages(dir, &pages)?
+    let written: Vec<String> = cpi_authoring::docs::write_pages(dir, &pages)?
         .iter()
         .map(|path| path.display().to_string())
         .collect();

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use cpi::escape;
 use cpi::grants::{Grant, GrantStore};
 use cpi::policy::{Capabilities, CommandRule, HttpRule};
-use cpi::{Engine, Error, Provider, Result};
+use cpi::{Error, Provider, Result};
 use serde_json::json;
 
+use super::registry;
 use super::review::{self, Consent};
-use super::{registry, runtime};
 use crate::cli::Global;
 use crate::output::{self, outln};
 
@@ -279,8 +279,7 @@ fn widened_grant(
 /// Whether it is granted afterwards.
 pub fn grant_component(g: &Global, provider: &Provider, choice: &Choice<'_>) -> Result<bool> {
     let name = provider.name.as_str();
-    let engine = Engine::new()?;
-    let component = runtime()?.block_on(engine.load_component(provider))?;
+    let component = super::load_component(provider)?;
     let manifest = component.manifest();
     let store = store()?;
     let existing = store.load(name)?;
@@ -374,7 +373,7 @@ fn component_digest(requested: &Capabilities) -> String {
 /// The requested-versus-granted table of a component, every manifest string escaped.
 fn show_component(
     provider: &Provider,
-    component: &cpi::wasm::Component,
+    component: &cpi_sandbox::Component,
     caps: &Capabilities,
     stale: bool,
 ) {

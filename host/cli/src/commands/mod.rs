@@ -27,12 +27,14 @@ pub mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cpi::config::{self, Config};
 use cpi::exec::Limits;
 use cpi::params::Inputs;
 use cpi::{Engine, Error, Registry, Result};
+use cpi_sandbox::Components;
 
 use crate::cli::{Cli, Command, Global, ParamArgs};
 
@@ -184,8 +186,8 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
                 ))
             })
     };
-    let wasm = cpi::engine::WasmOptions {
-        limits: cpi::wasm::SandboxLimits {
+    let wasm = cpi_sandbox::Options {
+        limits: cpi_sandbox::SandboxLimits {
             fuel: args.wasm_fuel,
             memory_bytes: args.wasm_memory_mb.saturating_mul(1 << 20),
             call_time: seconds("--wasm-timeout", args.wasm_timeout)?,
@@ -203,8 +205,29 @@ pub fn engine(args: &ParamArgs) -> Result<Engine> {
         ..Default::default()
     };
     Ok(Engine::with_limits(limits)?
-        .with_wasm(wasm)
+        .with_components(Arc::new(Components::new(wasm)))
         .with_retry(retry))
+}
+
+/// An engine with default limits, component providers running in a sandbox with default
+/// settings.
+pub fn default_engine() -> Result<Engine> {
+    let components = Components::new(cpi_sandbox::Options::default());
+    Ok(Engine::new()?.with_components(Arc::new(components)))
+}
+
+/// Loads a provider's component (compiling it, or taking it from the cache) in a sandbox with
+/// default settings: what `show` and `grant` read its manifest from.
+pub fn load_component(provider: &cpi::Provider) -> Result<Arc<cpi_sandbox::Component>> {
+    let path = provider.component_path().ok_or_else(|| {
+        Error::validation(format!("provider '{}' has no component", provider.name))
+    })?;
+    let (name, components) = (provider.name.clone(), Components::new(Default::default()));
+    runtime()?.block_on(async move {
+        tokio::task::spawn_blocking(move || components.sandbox()?.load(&name, &path))
+            .await
+            .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
+    })
 }
 
 /// A single-threaded tokio runtime, for a command that runs one thing at a time (`run`,

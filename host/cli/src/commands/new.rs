@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cpi::scaffold::{self, Kind, Language};
 use cpi::{Error, Result};
+use cpi_authoring::scaffold::{self, Kind, Language};
 use serde_json::json;
 
 use crate::cli::{Global, NewComponent, NewType};

@@ -7,6 +7,6 @@ use cpi::Result;
 use crate::output::out;
 
 pub fn exec() -> Result<ExitCode> {
-    out!("{}", cpi::schema::provider_schema_text());
+    out!("{}", cpi_authoring::schema::provider_schema_text());
     Ok(ExitCode::SUCCESS)
 }

@@ -49,12 +49,11 @@ fn show(g: &Global, name: &str, action: Option<&str>) -> Result<ExitCode> {
 /// actions.
 fn load(
     listed: &cpi::Provider,
-) -> Result<(Option<Arc<cpi::wasm::Component>>, Option<cpi::Provider>)> {
+) -> Result<(Option<Arc<cpi_sandbox::Component>>, Option<cpi::Provider>)> {
     if listed.component.is_none() {
         return Ok((None, None));
     }
-    let engine = cpi::Engine::new()?;
-    let component = super::runtime()?.block_on(engine.load_component(listed))?;
+    let component = super::load_component(listed)?;
     let defined = match (
         &component.manifest().provider_json,
         listed.actions.is_empty(),
@@ -67,7 +66,7 @@ fn load(
 
 /// One provider as data: its component's manifest, its defaults (secrets redacted) and a
 /// summary of each action.
-fn overview(p: &cpi::Provider, component: Option<&cpi::wasm::Component>) -> Value {
+fn overview(p: &cpi::Provider, component: Option<&cpi_sandbox::Component>) -> Value {
     let component_json = component.map(|c| {
         let m = c.manifest();
         json!({"path": c.path().display().to_string(), "sha256": c.sha256(), "name": m.name,

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cpi::escape;
-use cpi::fixture::{self, CaseReport};
-use cpi::{Engine, Error, Result};
+use cpi::{Error, Result};
+use cpi_authoring::fixture::{self, CaseReport};
 use serde_json::Value;
 
 use crate::cli::{Global, ParamArgs};
@@ -46,7 +46,7 @@ pub fn exec(g: &Global, args: Args) -> Result<ExitCode> {
 fn run_fixtures(g: &Global, names: &[String]) -> Result<ExitCode> {
     let registry = super::registry(g)?;
     let providers = super::select(&registry, names)?;
-    let engine = Engine::new()?;
+    let engine = super::default_engine()?;
     let mut all: Vec<(String, Vec<CaseReport>)> = Vec::new();
     for provider in providers {
         let cases = fixture::run_all(&engine, provider)?;
@@ -134,14 +134,15 @@ fn record(g: &Global, names: &[String], out: Option<&Path>, args: &ParamArgs) ->
         None => fixture::dir_for(provider).join(format!("{action}.recorded.json")),
     };
     let engine = super::engine(args)?;
-    let recorded =
-        super::runtime()?.block_on(cpi::record::record(&engine, provider, action, &inputs))?;
+    let recorded = super::runtime()?.block_on(cpi_authoring::record::record(
+        &engine, provider, action, &inputs,
+    ))?;
     let earlier: Option<Value> = cpi::fsread::read_string(&path, cpi::fsread::Kind::Fixture)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     let changes = earlier
         .as_ref()
-        .map(|old| cpi::record::changes(old, &recorded));
+        .map(|old| cpi_authoring::record::changes(old, &recorded));
     write_fixture(&path, &recorded)?;
     if g.json {
         output::print_machine(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cpi::Result;
-use cpi::validate::{self, Severity};
+use cpi_authoring::validate::{self, Severity};
 
 use crate::cli::Global;
 use crate::output::{self, BAD, GOOD, WARN, outln, outln_styled, paint};

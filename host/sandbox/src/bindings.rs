@@ -14,7 +14,7 @@ use wasmtime::component::InstancePre;
 use super::host::State;
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "provider-component",
     imports: { default: trappable },
 });
@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
 /// `cpi:provider@0.1.0`, frozen (`wit/v0.1.0/provider.wit`).
 pub mod v0_1_0 {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "../../wit/v0.1.0",
         world: "provider-component",
         imports: { default: trappable },
     });

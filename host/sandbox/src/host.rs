@@ -17,10 +17,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::cpi::provider::{host, types};
 use super::guest_log::{self, GuestLog, Level};
 use super::http::GateHooks;
-use crate::error::{Error, ErrorKind};
-use crate::exec::gate::{self, Gate, Scope};
-use crate::exec::http::{Request, Tls};
-use crate::secret::Redactor;
+use cpi::error::{Error, ErrorKind};
+use cpi::exec::gate::{self, Gate, Scope};
+use cpi::exec::http::{Request, Tls};
+use cpi::secret::Redactor;
 
 /// Fuel charged for each `log` call, so a guest that loops on the host still runs out of
 /// its CPU budget (about a millisecond of guest code).
@@ -80,7 +80,7 @@ pub struct CallContext {
 impl CallContext {
     /// A context running through `gate` under `scope` (whose grants must be set: a component
     /// gets nothing it was not granted).
-    pub fn new(gate: Gate, mut scope: Scope) -> crate::Result<CallContext> {
+    pub fn new(gate: Gate, mut scope: Scope) -> cpi::Result<CallContext> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::internal("component calls need a tokio runtime"))?;
         scope.grants.get_or_insert_with(Default::default);
@@ -330,7 +330,7 @@ const CLASSIFIED_BYTES: usize = 64 << 10;
 /// applies to JSON providers' commands and requests): an HTTP answer's by its status,
 /// corrected by what the message and body say; otherwise by the text.
 fn classify(message: &str, http_status: Option<u16>, body: Option<&str>) -> ErrorKind {
-    let cut = |text: &str| crate::exec::excerpt(text, CLASSIFIED_BYTES);
+    let cut = |text: &str| cpi_contract::excerpt(text, CLASSIFIED_BYTES);
     let said = match body {
         Some(body) => format!("{}\n{}", cut(message), cut(body)),
         None => cut(message),
@@ -389,8 +389,8 @@ pub fn from_wit(err: types::Error) -> Error {
         C::CapabilityDenied => ErrorKind::CapabilityDenied,
         C::Unsupported => ErrorKind::Unsupported,
     };
-    let message = crate::exec::excerpt(&err.message, 4096);
-    Error::new(kind, crate::escape::text(&message))
+    let message = cpi_contract::excerpt(&err.message, 4096);
+    Error::new(kind, cpi::escape::text(&message))
 }
 
 /// Guest stdout/stderr: kept up to a byte budget per call, the rest counted and dropped.

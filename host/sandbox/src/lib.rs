@@ -6,10 +6,13 @@
 //! - [`Component`] is one loaded component: its sha256, manifest and pre-instantiated form.
 //!   Every hook call gets a fresh `Store`, so a trap or a bad state never leaks into the next.
 //! - The host imports a component may call ([`host`]), and the requests it sends through
-//!   `wasi:http/outgoing-handler` ([`http`]), go through the same [`Gate`](crate::exec::Gate)
+//!   `wasi:http/outgoing-handler` ([`http`]), go through the same [`Gate`](cpi::exec::Gate)
 //!   as JSON providers' targets, which checks them against the component's
-//!   [`Capabilities`](crate::policy::Capabilities) first.
+//!   [`Capabilities`](cpi::policy::Capabilities) first.
 
+#![deny(missing_docs)]
+
+mod bind;
 mod bindings;
 mod cache;
 mod component;
@@ -17,6 +20,7 @@ mod guest_log;
 mod host;
 mod http;
 
+pub use bind::{Components, Options};
 pub use component::{Component, EnvRequest, Manifest, SDK_SECTION, sdk_stamp};
 pub use host::CallContext;
 pub use host::SandboxLimits;
@@ -26,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use cpi::error::{Error, Result};
 
 /// The WIT package version this host implements (the contract's, checked against `wit/`),
 /// and every version it runs (the older ones adapted onto it, see `bindings`).
@@ -157,7 +161,7 @@ impl Sandbox {
     /// load (see [`cache`] for why that is safe).
     /// `name` is the provider it is loaded as, the name its errors use.
     pub fn load(&self, name: &str, path: &std::path::Path) -> Result<Arc<Component>> {
-        use crate::fsread::{self, Kind};
+        use cpi::fsread::{self, Kind};
         let (file, before) = fsread::open(path, Kind::Component)?;
         if let Some(dir) = &self.cache_dir
             && let Some(sha) = cache::recall_digest(dir, &before)

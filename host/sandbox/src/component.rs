@@ -12,8 +12,8 @@ use super::bindings::{Instance, Pre, cpi::provider::types};
 use super::guest_log::Level;
 use super::host::{CallContext, State, from_guest, from_wit};
 use super::{API_VERSION, API_VERSIONS, Sandbox, SandboxLimits, cache};
-use crate::error::{Error, ErrorKind, Result};
-use crate::policy::{Capabilities, CommandRule, HttpRule};
+use cpi::error::{Error, ErrorKind, Result};
+use cpi::policy::{Capabilities, CommandRule, HttpRule};
 
 /// What a component declares about itself.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub struct Manifest {
     /// Environment variables its commands need (granted with `cpi grant --env`).
     pub env: Vec<EnvRequest>,
     /// The parameters its actions take, as a provider definition declares them.
-    pub parameters: indexmap::IndexMap<String, crate::provider::ParamDecl>,
+    pub parameters: indexmap::IndexMap<String, cpi::provider::ParamDecl>,
 }
 
 /// An environment variable a component asks for.
@@ -110,13 +110,13 @@ impl Component {
             limits: sandbox.limits.clone(),
         };
         // `describe` may run nothing and reach nothing: an empty capability set.
-        let scope = crate::exec::Scope {
+        let scope = cpi::exec::Scope {
             provider: name.into(),
             grants: Some(Capabilities::default()),
             env: Vec::new(),
         };
         let ctx = Arc::new(CallContext::new(
-            crate::exec::Gate::new(Default::default()),
+            cpi::exec::Gate::new(Default::default()),
             scope,
         )?);
         let raw = component.call(ctx, |p, store| p.describe(store))?;
@@ -142,7 +142,7 @@ impl Component {
     /// Which guest SDK built the component (its [`SDK_SECTION`] custom section), read from
     /// the file; `None` when it has none (built without the SDK) or cannot be read.
     pub fn sdk_version(&self) -> Option<String> {
-        let bytes = crate::fsread::read(&self.path, crate::fsread::Kind::Component).ok()?;
+        let bytes = cpi::fsread::read(&self.path, cpi::fsread::Kind::Component).ok()?;
         sdk_stamp(&bytes)
     }
 
@@ -286,7 +286,7 @@ pub(super) fn compile(
     if !bytes.starts_with(b"\0asm") {
         return Err(Error::validation(format!(
             "{} is not a WebAssembly component (it does not start with the `\\0asm` header)",
-            crate::escape::line(&path.display().to_string())
+            cpi::escape::line(&path.display().to_string())
         ))
         .with_detail("file", path.display().to_string()));
     }
@@ -315,7 +315,7 @@ pub fn sdk_stamp(bytes: &[u8]) -> Option<String> {
         match payload {
             Ok(wasmparser::Payload::CustomSection(section)) if section.name() == SDK_SECTION => {
                 let text = String::from_utf8_lossy(section.data());
-                return Some(crate::exec::excerpt(text.trim(), 64));
+                return Some(cpi_contract::excerpt(text.trim(), 64));
             }
             Ok(_) => {}
             Err(_) => return None,
@@ -328,7 +328,7 @@ pub fn sdk_stamp(bytes: &[u8]) -> Option<String> {
 fn who(name: &str, path: &Path) -> String {
     format!(
         "component '{name}' ({})",
-        crate::escape::line(&path.display().to_string())
+        cpi::escape::line(&path.display().to_string())
     )
 }
 
@@ -398,11 +398,11 @@ fn convert_manifest(raw: types::Manifest, shown: &str, version: &str) -> Result<
         .chain(raw.env.iter().map(|e| &e.name))
         .chain(raw.parameters.iter().map(|p| &p.name));
     for text in shown {
-        if text.chars().any(crate::escape::is_unsafe) {
+        if text.chars().any(cpi::escape::is_unsafe) {
             return Err(bad(format!(
                 "{} holds control, bidi or zero-width characters, which could disguise a \
                  requested capability",
-                crate::escape::line(text)
+                cpi::escape::line(text)
             )));
         }
     }
@@ -456,7 +456,7 @@ fn env_request(raw: types::EnvRequest) -> std::result::Result<EnvRequest, String
     if !plain || upper.starts_with("LD_") || upper.starts_with("DYLD_") {
         return Err(format!(
             "environment variable {:?} must be letters, digits and '_' (and not LD_* or DYLD_*)",
-            crate::escape::line(name)
+            cpi::escape::line(name)
         ));
     }
     Ok(EnvRequest {
@@ -467,7 +467,7 @@ fn env_request(raw: types::EnvRequest) -> std::result::Result<EnvRequest, String
 
 /// A parameter declaration as a provider definition's `parameters` holds it (and checked as
 /// one: its pattern must compile).
-fn param_decl(raw: types::ParamDecl) -> std::result::Result<crate::provider::ParamDecl, String> {
+fn param_decl(raw: types::ParamDecl) -> std::result::Result<cpi::provider::ParamDecl, String> {
     let kind = match raw.type_ {
         types::ParamType::String => "string",
         types::ParamType::Integer => "integer",
@@ -491,8 +491,7 @@ fn param_decl(raw: types::ParamDecl) -> std::result::Result<crate::provider::Par
             json[key] = value;
         }
     }
-    let decl: crate::provider::ParamDecl =
-        serde_json::from_value(json).map_err(|e| e.to_string())?;
+    let decl: cpi::provider::ParamDecl = serde_json::from_value(json).map_err(|e| e.to_string())?;
     if let Some(Err(why)) = decl.regex() {
         return Err(format!("its pattern does not compile: {why}"));
     }
@@ -582,7 +581,7 @@ fn trap_error(name: &str, limits: &SandboxLimits, err: wasmtime::Error) -> Error
             } else {
                 Error::provider(format!(
                     "component '{name}' failed: {}",
-                    crate::escape::text(&text)
+                    cpi::escape::text(&text)
                 ))
             }
         }

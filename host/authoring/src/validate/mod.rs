@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::provider::Provider;
+use cpi::provider::Provider;
 
 pub use names::{standard_action_name, standard_param_name};
 
@@ -97,7 +97,7 @@ impl Report {
 
 /// Validates one file on disk.
 pub fn validate_file(path: &Path) -> Report {
-    match crate::fsread::read_string(path, crate::fsread::Kind::Provider) {
+    match cpi::fsread::read_string(path, cpi::fsread::Kind::Provider) {
         Ok(text) => validate_text(&text, path),
         Err(err) => {
             let mut report = Report::for_file(path);
@@ -154,7 +154,7 @@ pub fn validate_text(text: &str, path: &Path) -> Report {
 /// What the review screen flags (shells given scripts, runners, downloads run, fixed temp
 /// paths, programs by path) as warnings; a program or origin a parameter chooses as an error.
 fn check_request(provider: &Provider, report: &mut Report) {
-    match crate::request::derive(provider) {
+    match cpi::request::derive(provider) {
         Ok(request) => {
             for (at, message) in request.warnings() {
                 report.push(Severity::Warning, format!("actions.{at}.target"), message);
@@ -185,11 +185,11 @@ fn finish(mut report: Report) -> Report {
 }
 
 /// Every `*.json` file under the given paths (files as given, directories one level deep).
-pub fn expand_paths(paths: &[PathBuf]) -> crate::Result<Vec<PathBuf>> {
+pub fn expand_paths(paths: &[PathBuf]) -> cpi::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            files.extend(crate::provider::provider_files(path)?);
+            files.extend(cpi::provider::provider_files(path)?);
         } else {
             files.push(path.clone());
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cpi::policy::Capabilities;
-use cpi::wasm::{CallContext, Sandbox, SandboxLimits};
+use cpi_sandbox::{CallContext, Sandbox, SandboxLimits};
 use criterion::Criterion;
 
 const LIST: &str = "[\n  {\"id\": \"wrk-1\", \"name\": \"a\", \"status\": \"running\", \"type\": \"standard-2\", \"region\": \"us-central\"},\n  {\"id\": \"wrk-2\", \"name\": \"b\", \"status\": \"stopped\", \"type\": \"standard-2\", \"region\": \"us-central\"}\n]\n";
@@ -24,7 +24,7 @@ const TARGET: Duration = Duration::from_micros(50);
 
 fn main() {
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/release/cpi_example_rust_cloudco.wasm");
+        .join("../../target/wasm32-wasip2/release/cpi_example_rust_cloudco.wasm");
     if !wasm.is_file() {
         eprintln!(
             "skipping component benches: build the example first ({})",

@@ -48,7 +48,7 @@ fn euid() -> u32 {
 
 /// Whether `dir` can hold the cache this run: created private (0700) when missing; an
 /// existing one must already be the user's own and not writable by group or others
-/// ([`crate::fsread::check_private_dir`]). Decided before anything is read or written there.
+/// ([`cpi::fsread::check_private_dir`]). Decided before anything is read or written there.
 pub fn usable_dir(dir: &Path) -> bool {
     if fs::symlink_metadata(dir).is_err() {
         if let Some(parent) = dir.parent() {
@@ -56,7 +56,7 @@ pub fn usable_dir(dir: &Path) -> bool {
         }
         let _ = fs::DirBuilder::new().mode(0o700).create(dir);
     }
-    match crate::fsread::check_private_dir(dir) {
+    match cpi::fsread::check_private_dir(dir) {
         Ok(()) => true,
         Err(err) => {
             tracing::warn!("not using the component compile cache: {err}");
@@ -73,7 +73,7 @@ pub fn trusted(path: &Path) -> bool {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return false;
     };
-    crate::fsread::check_private_dir(dir).is_ok()
+    cpi::fsread::check_private_dir(dir).is_ok()
         && meta.file_type().is_file()
         && meta.uid() == euid()
         && meta.permissions().mode() & 0o077 == 0
@@ -113,7 +113,7 @@ pub fn recall_digest(dir: &Path, meta: &fs::Metadata) -> Option<String> {
     if !trusted(&entry) {
         return None;
     }
-    let bytes = crate::fsread::read_private(&entry, crate::fsread::Kind::Stored).ok()?;
+    let bytes = cpi::fsread::read_private(&entry, cpi::fsread::Kind::Stored).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (recorded, sha) = text.trim_end().rsplit_once(' ')?;
     let valid = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));

@@ -9,14 +9,14 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::exec::gate::{Command, Scope};
 use crate::fixture::{self, Fixture, Recorded};
-use crate::params::{self, Inputs};
-use crate::provider::{Provider, Target};
-use crate::secret::{REDACTED, Redactor};
-use crate::target::{self, Invocation};
+use cpi::engine::Engine;
+use cpi::error::{Error, Result};
+use cpi::exec::gate::{Command, Scope};
+use cpi::params::{self, Inputs};
+use cpi::provider::{Provider, Target};
+use cpi::secret::{REDACTED, Redactor};
+use cpi::target::{self, Invocation};
 
 /// The longest `--version` line kept.
 const MAX_VERSION_LEN: usize = 200;
@@ -104,7 +104,7 @@ pub async fn record(
 
 /// Why an action cannot be recorded, if it cannot: a component's, one with `pre_exec` steps
 /// (a single output cannot show their effects), or one that is not a command.
-fn unrecordable(provider: &Provider, action: &crate::provider::Action) -> Option<&'static str> {
+fn unrecordable(provider: &Provider, action: &cpi::provider::Action) -> Option<&'static str> {
     if provider.component.is_some() {
         return Some("it is a component provider");
     }
@@ -122,7 +122,7 @@ fn unrecordable(provider: &Provider, action: &crate::provider::Action) -> Option
 fn recorded_case(
     action_name: &str,
     output: &str,
-    raw: &crate::exec::command::RawOutput,
+    raw: &cpi::exec::command::RawOutput,
     redactor: &Redactor,
 ) -> Fixture {
     let failed = raw.exit_code != 0;
@@ -148,7 +148,7 @@ fn given_params(provider: &Provider, inputs: &Inputs) -> Map<String, Value> {
         .cli
         .iter()
         .map(|(name, value)| {
-            let shown = if crate::secret::is_secret_name(name, provider) {
+            let shown = if cpi::secret::is_secret_name(name, provider) {
                 REDACTED.to_string()
             } else {
                 value.clone()
@@ -218,7 +218,7 @@ async fn version_of(
         .map(str::trim)
         .find(|l| !l.is_empty())?;
     let line: String = line.chars().take(MAX_VERSION_LEN).collect();
-    Some(crate::escape::line(&redactor.redact(&line)).into_owned())
+    Some(cpi::escape::line(&redactor.redact(&line)).into_owned())
 }
 
 /// What changed between an earlier recording and a new one, one line per change (empty when

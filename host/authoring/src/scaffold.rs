@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use cpi::error::{Error, Result};
 
 /// What a scaffolded provider's actions do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl File {
 }
 
 /// The WIT contract, copied into Python and JavaScript projects (their build tools read it).
-const PROVIDER_WIT: &str = include_str!("../../wit/provider.wit");
+const PROVIDER_WIT: &str = include_str!("../../../wit/provider.wit");
 
 /// Checks a provider name: a lowercase letter, then lowercase letters, digits, `-` and `_`
 /// (it names a file, a CLI program, a crate and a component).

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::names::{check_name, standard_action_name};
 use super::step::{self, Step};
 use super::{REQUIRED_METHODS, Report, Severity};
-use crate::params::{self, value_to_param};
-use crate::provider::{Action, ErrorRule, ParamDecl, Provider, ProviderKind, Target};
-use crate::status::{AUTH_STATUSES, WORKER_STATUSES};
-use crate::template;
+use cpi::params::{self, value_to_param};
+use cpi::provider::{Action, ErrorRule, ParamDecl, Provider, ProviderKind, Target};
+use cpi::status::{AUTH_STATUSES, WORKER_STATUSES};
+use cpi::template;
 
 /// One check of a whole provider.
 pub(super) type ProviderCheck = fn(&Provider, &mut Report);
@@ -64,7 +64,7 @@ fn provider_error_rules(provider: &Provider, report: &mut Report) {
 /// Error rules: each regex compiles and cannot match the empty text; exit code 0 never fails.
 pub(super) fn error_rules(rules: &[ErrorRule], path: &str, report: &mut Report) {
     for (i, rule) in rules.iter().enumerate() {
-        if let Err((_, why)) = crate::exec::ErrorRules::compile(std::slice::from_ref(rule)) {
+        if let Err((_, why)) = cpi::exec::ErrorRules::compile(std::slice::from_ref(rule)) {
             report.push(Severity::Error, format!("{path}[{i}].when"), why);
         }
         if rule.exit_code == Some(0) {
@@ -120,7 +120,7 @@ fn tls_defaults(provider: &Provider, report: &mut Report) {
         .iter()
         .map(|(k, v)| (k.clone(), value_to_param(v)))
         .collect();
-    match crate::exec::http::Tls::from_values(&defaults) {
+    match cpi::exec::http::Tls::from_values(&defaults) {
         Err(err) => report.push(
             Severity::Error,
             "default_settings.verify_ssl",
@@ -139,7 +139,7 @@ fn tls_defaults(provider: &Provider, report: &mut Report) {
 /// No secret has a value in the provider file.
 fn secret_defaults(provider: &Provider, report: &mut Report) {
     for (name, value) in &provider.default_settings {
-        if crate::secret::is_secret_name(name, provider)
+        if cpi::secret::is_secret_name(name, provider)
             && value.as_str().is_some_and(|s| !s.is_empty())
         {
             report.push(
@@ -219,8 +219,7 @@ fn declaration_rules(
     {
         error("min", format!("min {min} is greater than max {max}"));
     }
-    if decl.kind == crate::provider::ParamType::Boolean
-        && (decl.min.is_some() || decl.max.is_some())
+    if decl.kind == cpi::provider::ParamType::Boolean && (decl.min.is_some() || decl.max.is_some())
     {
         error("type", "a boolean has no min or max".into());
     }
@@ -241,7 +240,7 @@ fn declared_values(
     at: &str,
     report: &mut Report,
 ) {
-    let secret = crate::secret::is_secret_name(name, provider);
+    let secret = cpi::secret::is_secret_name(name, provider);
     for (i, choice) in decl.choices.iter().flatten().enumerate() {
         let text = value_to_param(choice);
         if let Err(err) = params::check_value(name, decl, &text, !secret) {

@@ -5,8 +5,8 @@
 
 use std::sync::Mutex;
 
-use crate::escape;
-use crate::secret::Redactor;
+use cpi::escape;
+use cpi::secret::Redactor;
 
 /// Bytes of one guest message (a `log` call, a denial) shown; the rest is cut.
 pub const MESSAGE_BYTES: usize = 2 << 10;

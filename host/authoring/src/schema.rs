@@ -9,7 +9,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::provider::Provider;
+use cpi::provider::Provider;
 
 /// The JSON Schema (draft 2020-12) of a provider file.
 pub fn provider_schema() -> Value {

@@ -1,7 +1,7 @@
 //! `wasi:http/outgoing-handler` for components (wasmtime-wasi-http's `send_request` hook):
 //! every request a component sends with its language's own HTTP client (`fetch()`, a wasi:http
-//! client crate) is sent by the same [`Gate`](crate::exec::Gate) as `host.http-request`, so it
-//! gets the same grant check (each redirect hop included, in [`crate::exec::http::follow`]),
+//! client crate) is sent by the same [`Gate`](cpi::exec::Gate) as `host.http-request`, so it
+//! gets the same grant check (each redirect hop included, in [`cpi::exec::http::follow`]),
 //! refused connection headers, timeouts, body caps, TLS policy and error classification. There
 //! is no second sender: the crate's own (`default-send-request`) is not built.
 //!
@@ -20,9 +20,9 @@ use wasmtime_wasi_http::{
 };
 
 use super::host::{CallContext, EFFECT_CALL_FUEL, record_denial};
-use crate::error::{Error, ErrorKind};
-use crate::exec::gate::FORBIDDEN_HEADERS;
-use crate::exec::http::{RawResponse, Request, Tls};
+use cpi::error::{Error, ErrorKind};
+use cpi::exec::gate::FORBIDDEN_HEADERS;
+use cpi::exec::http::{RawResponse, Request, Tls};
 
 /// What `send_request` returns: the response and the future of its body's end.
 type Sent = wasmtime_wasi_http::Result<(
@@ -163,7 +163,7 @@ fn headers(map: &http::HeaderMap) -> Result<Vec<(String, String)>, HttpError> {
 }
 
 /// The guest's request body, at most `max` bytes (the gate's output cap); none when empty.
-async fn collect(body: WasiBody, max: usize, url: &str) -> crate::Result<Option<Vec<u8>>> {
+async fn collect(body: WasiBody, max: usize, url: &str) -> cpi::Result<Option<Vec<u8>>> {
     let bytes = Limited::new(body, max)
         .collect()
         .await

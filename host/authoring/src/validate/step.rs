@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::names::standard_param_name;
 use super::provider::error_rules;
 use super::{Report, Severity};
-use crate::params::value_to_param;
-use crate::parse;
-use crate::provider::{Action, Provider, RuleKind, Target};
-use crate::template;
+use cpi::params::value_to_param;
+use cpi::parse;
+use cpi::provider::{Action, Provider, RuleKind, Target};
+use cpi::template;
 
 /// Where a step is checked: its provider, the step, its JSON path, the action it belongs to
 /// (for `pre_exec`/`post_exec` steps), what earlier steps produce.
@@ -26,7 +26,7 @@ pub(super) struct Step<'a> {
     /// The action a `pre_exec`/`post_exec` step belongs to.
     pub parent: Option<&'a Action>,
     /// The default of each of the action's parameters that has one
-    /// ([`crate::params::action_params`]).
+    /// ([`cpi::params::action_params`]).
     pub defaults: &'a HashMap<&'a str, &'a Value>,
     /// Fields the steps before this one parse (they become values of this one).
     pub produced: &'a BTreeSet<String>,
@@ -36,7 +36,7 @@ pub(super) struct Step<'a> {
 
 impl Step<'_> {
     /// The value a parameter takes when nobody gives one: the step's own default, else the
-    /// one [`crate::params::action_params`] finds (the action's, then the provider's).
+    /// one [`cpi::params::action_params`] finds (the action's, then the provider's).
     fn default_of(&self, name: &str) -> Option<&Value> {
         self.step.default_settings.get(name).or_else(|| {
             self.defaults
@@ -105,9 +105,9 @@ fn cache(step: &Step<'_>, report: &mut Report) {
     let Some(cache) = &step.step.cache else {
         return;
     };
-    if let Err(err) = crate::cache::parse_ttl(cache) {
+    if let Err(err) = cpi::cache::parse_ttl(cache) {
         step.push(report, Severity::Error, ".cache", err.message());
-    } else if crate::cache::is_state(step.path.rsplit('.').next().unwrap_or_default()) {
+    } else if cpi::cache::is_state(step.path.rsplit('.').next().unwrap_or_default()) {
         step.push(
             report,
             Severity::Warning,
@@ -461,7 +461,7 @@ mod tests {
         let json = format!(r#"{{"name":"t","type":"command","actions":{actions}}}"#);
         let provider = Provider::from_json(&json, std::path::Path::new("t.json")).unwrap();
         let action = &provider.actions["a"];
-        let params = crate::params::action_params(&provider, action);
+        let params = cpi::params::action_params(&provider, action);
         let defaults = crate::validate::provider::action_defaults(&params);
         let (produced, seen) = (BTreeSet::new(), RefCell::new(BTreeSet::new()));
         let step = Step {

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::engine::Engine;
-use crate::error::{Error, ErrorKind, Result};
-use crate::params::Inputs;
-use crate::provider::Provider;
+use cpi::engine::Engine;
+use cpi::error::{Error, ErrorKind, Result};
+use cpi::params::Inputs;
+use cpi::provider::Provider;
 
 /// One fixture file.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,7 +131,7 @@ impl FixtureFile {
 pub fn files_for(provider: &Provider) -> Result<Vec<FixtureFile>> {
     let dir = dir_for(provider);
     if provider.is_builtin() {
-        return Ok(crate::provider::builtin::fixtures(&provider.name)
+        return Ok(cpi::provider::builtin::fixtures(&provider.name)
             .map(|(file, text)| FixtureFile {
                 path: dir.join(file),
                 builtin: Some(text),
@@ -161,7 +161,7 @@ pub fn load(file: &FixtureFile) -> Result<Fixture> {
     let path = &file.path;
     let text = match file.builtin {
         Some(text) => std::borrow::Cow::Borrowed(text),
-        None => crate::fsread::read_string(path, crate::fsread::Kind::Fixture)?.into(),
+        None => cpi::fsread::read_string(path, cpi::fsread::Kind::Fixture)?.into(),
     };
     let de = &mut serde_json::Deserializer::from_str(&text);
     let fixture: Fixture = serde_path_to_error::deserialize(de).map_err(|err| {
@@ -303,7 +303,7 @@ pub(crate) fn parse_case(
             let action = provider
                 .action(&fixture.action)
                 .map_err(|e| e.to_string())?;
-            let crate::provider::Target::Command(command) = &action.target else {
+            let cpi::provider::Target::Command(command) = &action.target else {
                 return Err("exit_code is for actions with a command target".to_string());
             };
             let program = command
@@ -311,7 +311,7 @@ pub(crate) fn parse_case(
                 .split_whitespace()
                 .next()
                 .unwrap_or("command");
-            let raw = crate::exec::command::RawOutput {
+            let raw = cpi::exec::command::RawOutput {
                 exit_code: code,
                 stdout: output.into_bytes(),
                 stderr: fixture.stderr.clone().unwrap_or_default(),
@@ -320,7 +320,7 @@ pub(crate) fn parse_case(
                 .error_rules()
                 .and_then(|own| Ok(own.then(provider.error_rules()?)))
                 .map_err(|e| e.to_string())?;
-            crate::exec::command::finish(program, raw, &action.accept_exit, &errors)
+            cpi::exec::command::finish(program, raw, &action.accept_exit, &errors)
                 .and_then(|out| Engine::parse_saved(provider, &fixture.action, &out.stdout))
         }
     })
@@ -331,7 +331,7 @@ pub(crate) fn parse_case(
 /// fixture can therefore never show `/proc/self/environ` or `~/.ssh/id_rsa` in a diff.
 fn read_output_file(file: &FixtureFile, rel: &Path) -> std::result::Result<String, String> {
     use std::path::Component;
-    let shown = crate::escape::line(&rel.display().to_string()).into_owned();
+    let shown = cpi::escape::line(&rel.display().to_string()).into_owned();
     if file.builtin.is_some() {
         return Err(format!(
             "output_file {shown}: a built-in fixture carries its output inline"
@@ -359,7 +359,7 @@ fn read_output_file(file: &FixtureFile, rel: &Path) -> std::result::Result<Strin
             "output_file {shown} leads outside the fixture's directory"
         ));
     }
-    crate::fsread::read_string(&real, crate::fsread::Kind::Fixture)
+    cpi::fsread::read_string(&real, cpi::fsread::Kind::Fixture)
         .map_err(|e| format!("output_file: {e}"))
 }
 

@@ -18,15 +18,15 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use crate::engine::{self, Engine};
-use crate::error::{Error, ErrorKind, Result};
 use crate::fixture;
-use crate::params::{self, Inputs};
-use crate::provider::{Action, ParamDecl, Pattern, Provider, ProviderKind, RuleKind, Target};
-use crate::secret::{self, REDACTED};
-use crate::status::{AUTH_STATUSES, Vocabulary, WORKER_STATUSES};
-use crate::template::{self, BodyKind};
 use crate::validate::REQUIRED_METHODS;
+use cpi::engine::{self, Engine};
+use cpi::error::{Error, ErrorKind, Result};
+use cpi::params::{self, Inputs};
+use cpi::provider::{Action, ParamDecl, Pattern, Provider, ProviderKind, RuleKind, Target};
+use cpi::secret::{self, REDACTED};
+use cpi::status::{AUTH_STATUSES, Vocabulary, WORKER_STATUSES};
+use cpi::template::{self, BodyKind};
 
 /// The command that regenerates the repository's provider docs.
 pub const REGENERATE: &str = "cpi docs --all --out docs/providers";
@@ -211,7 +211,7 @@ pub fn write_pages(dir: &Path, pages: &[(String, String)]) -> Result<Vec<PathBuf
         if !plain {
             return Err(Error::validation(format!(
                 "refusing to write {} outside {}",
-                crate::escape::line(file),
+                cpi::escape::line(file),
                 dir.display()
             )));
         }
@@ -538,9 +538,9 @@ impl Doc<'_> {
                 cell(&param_description(name, self.provider))
             );
         }
-        if self.provider.kind == crate::provider::ProviderKind::Endpoint {
+        if self.provider.kind == cpi::provider::ProviderKind::Endpoint {
             // Read by cpi's HTTP client for every endpoint action, declared or not.
-            // (crate::params::TLS_SETTINGS, with their built-in defaults.)
+            // (cpi::params::TLS_SETTINGS, with their built-in defaults.)
             for (name, builtin) in [("verify_ssl", "`true`"), ("ca_cert_file", "—")] {
                 if !all.contains_key(name) {
                     let default = match self.provider.default_settings.get(name) {
@@ -881,11 +881,11 @@ impl Doc<'_> {
             return Some(params::value_to_param(first));
         }
         match decl.kind {
-            crate::provider::ParamType::Boolean => Some("true".into()),
-            crate::provider::ParamType::Integer | crate::provider::ParamType::Number => {
+            cpi::provider::ParamType::Boolean => Some("true".into()),
+            cpi::provider::ParamType::Integer | cpi::provider::ParamType::Number => {
                 Some(decl.min.unwrap_or(1.0).to_string())
             }
-            crate::provider::ParamType::String => None,
+            cpi::provider::ParamType::String => None,
         }
     }
 
@@ -945,7 +945,7 @@ impl Doc<'_> {
         &self,
         name: &str,
         action: &Action,
-        rules: &crate::parse::CompiledRules,
+        rules: &cpi::parse::CompiledRules,
     ) -> Vec<(String, FieldInfo)> {
         let Some(raw) = action.parse_rules.as_ref() else {
             return Vec::new();
@@ -1064,7 +1064,7 @@ fn json_type_name(value: &Value) -> Option<&'static str> {
 
 /// The provider's `error_rules` as a table: which messages get which category, checked in
 /// order before the built-in rules.
-fn error_rules(out: &mut String, rules: &[crate::provider::ErrorRule], scope: &str) {
+fn error_rules(out: &mut String, rules: &[cpi::provider::ErrorRule], scope: &str) {
     if rules.is_empty() {
         return;
     }
@@ -1088,7 +1088,7 @@ fn error_rules(out: &mut String, rules: &[crate::provider::ErrorRule], scope: &s
     out.push('\n');
 }
 
-fn field_info(kind: RuleKind, field: &str, rules: &crate::provider::ParseRules) -> FieldInfo {
+fn field_info(kind: RuleKind, field: &str, rules: &cpi::provider::ParseRules) -> FieldInfo {
     if let Some(array) = rules.array_patterns.get(field) {
         let item: Map<String, Value> = array
             .object
