@@ -20,7 +20,7 @@
 //! ```sh
 //! cargo build --release -p cpi-cli -p cpi-sim
 //! BEFORE=/tmp/cpi-main cargo bench -p cpi --bench fast_paths
-//! BEFORE=target/release-lto/cpi BEFORE_LABEL=lto ONLY=version cargo bench -p cpi --bench fast_paths
+//! cargo build --profile dist -p cpi-cli && BEFORE=target/dist/cpi BEFORE_LABEL=dist ONLY=version cargo bench -p cpi --bench fast_paths
 //! ```
 //!
 //! `PROFILE=dir` also records the serve row's `cpi serve` with `perf record` into
