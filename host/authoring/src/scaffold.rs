@@ -57,20 +57,17 @@ impl File {
 /// The WIT contract, copied into Python and JavaScript projects (their build tools read it).
 const PROVIDER_WIT: &str = include_str!("../../../wit/provider.wit");
 
-/// Checks a provider name: a lowercase letter, then lowercase letters, digits, `-` and `_`
-/// (it names a file, a CLI program, a crate and a component).
+/// Checks a new provider's name: a valid provider name ([`cpi::provider::check_name`]) that
+/// starts with a letter, since it also names a CLI program, a crate and a component.
 pub fn check_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name.len() <= 64;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::validation(format!(
-            "invalid provider name {name:?}: use a lowercase letter, then lowercase letters, digits, '-' and '_' (at most 64)"
-        )))
+    cpi::provider::check_name(name)?;
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(Error::validation(format!(
+            "invalid name for a new provider \"{name}\": it also names a crate and a \
+             component, so it starts with a lowercase letter"
+        )));
     }
+    Ok(())
 }
 
 /// A provider file `NAME.json` and its fixture `fixtures/NAME/list_workers.json`.
