@@ -177,14 +177,10 @@ impl Engine {
                 ),
             )
         })?;
-        // The provider is borrowed, so the call cannot move to the blocking pool: on a
-        // multi-threaded runtime this worker hands its other tasks over while it blocks; a
-        // current-thread runtime (`cpi run`) has nothing else to run meanwhile.
-        let bind = || host.bind(provider, &self.gate);
-        let bound = match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(bind),
-            _ => bind(),
-        }?;
+        // Off the async threads: loading may compile, and the component's host calls block on
+        // the runtime, which must keep driving them meanwhile (a current-thread one too).
+        let (provider, gate) = (provider.clone(), self.gate.clone());
+        let bound = blocking(move || host.bind(&provider, &gate)).await?;
         Ok((Guard::Component(bound.hooks), bound.defined))
     }
 

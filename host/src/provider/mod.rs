@@ -30,7 +30,7 @@ pub use discover::provider_files;
 pub use discover::{Registry, default_search_dirs};
 
 /// A loaded provider file.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Provider {
     /// The provider's unique name (`cpi run NAME ...`).
@@ -103,7 +103,7 @@ pub enum Origin {
 
 /// What values a parameter accepts (§12.1 "validate and sanitize all user inputs"). Every
 /// rule given must hold; a value is checked as the text that is substituted.
-#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ParamDecl {
     /// `string` (the default), `integer`, `number` or `boolean` (`true`/`false`).
@@ -230,7 +230,7 @@ impl fmt::Display for ProviderKind {
 }
 
 /// One action (`create_worker`, ...) or a `pre_exec`/`post_exec` step of one.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Action {
     /// What runs: a command template or an HTTP endpoint template.

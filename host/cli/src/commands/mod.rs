@@ -219,15 +219,11 @@ pub fn default_engine() -> Result<Engine> {
 /// Loads a provider's component (compiling it, or taking it from the cache) in a sandbox with
 /// default settings: what `show` and `grant` read its manifest from.
 pub fn load_component(provider: &cpi::Provider) -> Result<Arc<cpi_sandbox::Component>> {
-    let path = provider.component_path().ok_or_else(|| {
-        Error::validation(format!("provider '{}' has no component", provider.name))
-    })?;
-    let (name, components) = (provider.name.clone(), Components::new(Default::default()));
-    runtime()?.block_on(async move {
-        tokio::task::spawn_blocking(move || components.sandbox()?.load(&name, &path))
-            .await
-            .map_err(|e| Error::internal(format!("component loader failed: {e}")))?
-    })
+    // Its host calls (none are granted while it describes itself) block on this runtime,
+    // whose worker threads drive them.
+    let runtime = runtime()?;
+    let _entered = runtime.enter();
+    Components::new(Default::default()).load(provider)
 }
 
 /// A single-threaded tokio runtime, for a command that runs one thing at a time (`run`,
