@@ -603,22 +603,11 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(ApiError::bad_request(format!(
             "request body must be a JSON object, got {}",
-            type_name(&other)
+            cpi_contract::json_kind(&other)
         ))),
         Err(e) => Err(ApiError::bad_request(format!(
             "request body is not valid JSON: {e}"
         ))),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -640,7 +629,7 @@ fn opt_str(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiE
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(ApiError::unprocessable(format!(
             "field '{field}' must be a string, got {}",
-            type_name(other)
+            cpi_contract::json_kind(other)
         ))),
     }
 }
