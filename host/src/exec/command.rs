@@ -165,7 +165,7 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
             .with_detail("program", program.as_str())
     })?;
     let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let stdin = child.stdin.take();
     let input = spec.stdin.map(<[u8]>::to_vec);
@@ -178,12 +178,15 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
             }
         };
         // Past the stdout cap the command is killed at once: only closing the pipe would
-        // leave it running (and holding stderr open) until it notices, if ever.
+        // leave it running (and holding stderr open) until it notices, if ever. The pipe stays
+        // open until the kill has been sent, so the command cannot take a closed pipe as a
+        // polite end and go on to its next line.
         let out = async {
-            let out = read_capped(stdout, limits.max_output, true).await;
+            let out = read_capped(&mut stdout, limits.max_output, true).await;
             if out.is_err() {
                 kill_group(pid);
             }
+            drop(stdout);
             out
         };
         let (out, err, ()) = tokio::join!(out, read_capped(stderr, limits.max_stderr, false), feed);
