@@ -193,6 +193,9 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
         let status = child.wait().await;
         (out, err, status)
     };
+    // Past the timeout the group is killed while `work` still holds the pipes, for the same
+    // reason as at the cap: nothing in the group may see a closed pipe before the kill.
+    let work = std::pin::pin!(work);
     let (out, err, status) = match tokio::time::timeout(limits.timeout, work).await {
         Ok(done) => done,
         Err(_) => {
