@@ -53,8 +53,16 @@ pub async fn wait_for(
 ) -> Result<Value> {
     let started = Instant::now();
     let mut delay = opts.interval;
+    let mut last: Option<String> = None;
     loop {
-        let worker = engine.run(provider, "get_worker", inputs).await?;
+        // A poll, retries and all, ends with the wait: a hung CLI cannot stretch it (a run
+        // dropped part-way kills its command's process group).
+        let left = opts.timeout.saturating_sub(started.elapsed());
+        let poll = tokio::time::timeout(left, engine.run(provider, "get_worker", inputs));
+        let Ok(worker) = poll.await else {
+            return Err(timed_out(opts, last.as_deref()));
+        };
+        let worker = worker?;
         let status = worker
             .get("status")
             .and_then(Value::as_str)
@@ -74,18 +82,34 @@ pub async fn wait_for(
         }
         let left = opts.timeout.saturating_sub(started.elapsed());
         if left.is_zero() {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the worker did not become '{}' within {:?}; its status is '{status}'",
-                    opts.target, opts.timeout
-                ),
-            )
-            .with_detail("status", status));
+            return Err(timed_out(opts, Some(&status)));
         }
+        last = Some(status);
         tokio::time::sleep(delay.min(left)).await;
         delay = delay.mul_f64(1.5).min(opts.max_interval);
     }
+}
+
+/// The wait ran out of time; `status` is the last one a poll answered, if any did.
+fn timed_out(opts: &WaitOptions, status: Option<&str>) -> Error {
+    let target = &opts.target;
+    let Some(status) = status else {
+        return Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the worker did not become '{target}' within {:?}: no poll answered in time",
+                opts.timeout
+            ),
+        );
+    };
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "the worker did not become '{target}' within {:?}; its status is '{status}'",
+            opts.timeout
+        ),
+    )
+    .with_detail("status", status)
 }
 
 /// Statuses a worker cannot leave for `target`: a terminating worker never runs again.

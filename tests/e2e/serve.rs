@@ -47,11 +47,20 @@ impl Served {
 
     /// Starts `cpi serve` allowed at most `files` open file descriptors (when given).
     pub fn start_with(w: &World, extra: &[&str], files: Option<u64>) -> Served {
+        Served::start_from(w, w.command(), extra, files)
+    }
+
+    /// `start_with`, from a `cpi` command the caller prepared (its environment, say).
+    pub fn start_from(
+        w: &World,
+        mut command: std::process::Command,
+        extra: &[&str],
+        files: Option<u64>,
+    ) -> Served {
         if !w.dir.path().join("config/cpi/cpi.toml").exists() {
             write_config(w, "");
         }
         let token_file = w.dir.path().join("serve.token");
-        let mut command = w.command();
         command
             .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
             .arg(&token_file)
@@ -274,7 +283,8 @@ fn serve_uses_a_rotated_key_file_on_the_next_request() {
 fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
     let w = World::new();
     let mut served = Served::start(&w, &[]);
-    w.set_faults(json!({"latency_ms": 1500}));
+    // Slow enough that the request is still in flight at SIGTERM on a loaded machine.
+    w.set_faults(json!({"latency_ms": 3000}));
     let (url, token, params) = (served.url.clone(), served.token.clone(), truenas_params(&w));
     let in_flight = std::thread::spawn(move || {
         reqwest::blocking::Client::new()
@@ -284,7 +294,7 @@ fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
             .send()
             .map(|r| r.status().as_u16())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1000));
     let status = served.terminate();
     assert!(status.success(), "graceful exit: {status:?}");
     assert_eq!(
@@ -308,4 +318,61 @@ fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
         assert_eq!(run.code, 10, "{}", run.all_output());
         assert!(run.all_output().contains("chmod 600"));
     }
+}
+
+#[test]
+fn serve_finishes_an_action_whose_client_hung_up() {
+    let w = World::new();
+    // A CLI that takes a second before it creates: the client gives up first.
+    let fake = w.dir.path().join("slow-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let script = fake.join("cloudco-cli");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n",
+            w.bin.join("cloudco-cli").display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut command = w.command();
+    command.env(
+        "PATH",
+        format!(
+            "{}:{}:{}",
+            fake.display(),
+            w.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let served = Served::start_from(&w, command, &[], None);
+    let hung_up = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/run", served.url))
+        .bearer_auth(&served.token)
+        .json(
+            &json!({"provider": "cloudco", "action": "create_worker", "params": {"name": "late"}}),
+        )
+        .timeout(Duration::from_millis(300))
+        .send();
+    assert!(hung_up.is_err(), "the client gave up first: {hung_up:?}");
+    // The create was started, so it is finished, not cut off half-way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let names = loop {
+        let list = w.cpi(&["run", "cloudco", "list_workers", "--json"]).ok();
+        let names: Vec<String> = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|x| x["name"].as_str().map(str::to_string))
+            .collect();
+        if names.iter().any(|n| n == "late") || std::time::Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(names, ["late"], "the create ran to its end");
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod interrupt;
 mod output;
 mod serve;
 
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let mut cli = cli::Cli::parse();
+    // `serve` and `sim` shut down gracefully on their own signals.
+    if !matches!(cli.command, cli::Command::Serve(_) | cli::Command::Sim(_)) {
+        interrupt::install();
+    }
     output::configure(&mut cli.global);
     output::init_logging(cli.global.verbose, cli.global.quiet);
     let (settings, json) = (cli.global.settings, cli.global.json);

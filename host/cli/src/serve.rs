@@ -68,7 +68,7 @@ pub struct Server {
     engine: Engine,
     config: Config,
     token: String,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     options: ServeOptions,
     /// Per provider and action (of the registry: a bounded set), what requests share.
     prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
@@ -98,7 +98,7 @@ impl Server {
             engine,
             config,
             token,
-            slots: Semaphore::new(options.concurrency.max(1)),
+            slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
             options,
             prepared: Mutex::default(),
         }
@@ -444,20 +444,29 @@ async fn run(State(server): State<Arc<Server>>, request: Request) -> Response {
         Ok(r) => r,
         Err(err) => return failure(&err),
     };
-    let Ok(_slot) = server.slots.acquire().await else {
+    let Ok(slot) = server.slots.clone().acquire_owned().await else {
         return failure(&Error::internal("the server is shutting down"));
     };
-    let outcome = execute(&server, &request).await;
-    tracing::info!(
-        provider = %cpi::escape::line(&request.provider),
-        action = %cpi::escape::line(&request.action),
-        ok = outcome.is_ok(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    match outcome {
-        Ok(value) => Json(value).into_response(),
-        Err(err) => failure(&err),
+    // A started action runs to its end in a task of its own, holding its slot: a client that
+    // hangs up does not abort a half-done create (nor free a slot while it still runs).
+    let task = tokio::spawn(async move {
+        let outcome = execute(&server, &request).await;
+        tracing::info!(
+            provider = %cpi::escape::line(&request.provider),
+            action = %cpi::escape::line(&request.action),
+            ok = outcome.is_ok(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        drop(slot);
+        outcome
+    });
+    match task.await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(err)) => failure(&err),
+        Err(err) => failure(&Error::internal(format!(
+            "the request's task failed: {err}"
+        ))),
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use super::group::{Group, Killer};
 use super::{ErrorRules, Limits, classify_text, excerpt, retry_after_in_text};
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::AcceptExit;
@@ -164,7 +165,7 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
         Error::provider(format!("cannot run program '{program}': {why}"))
             .with_detail("program", program.as_str())
     })?;
-    let pid = child.id();
+    let killer = Killer::of(child.id());
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let stdin = child.stdin.take();
@@ -184,7 +185,7 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
         let out = async {
             let out = read_capped(&mut stdout, limits.max_output, true).await;
             if out.is_err() {
-                kill_group(pid);
+                killer.kill();
             }
             drop(stdout);
             out
@@ -196,10 +197,13 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
     // Past the timeout the group is killed while `work` still holds the pipes, for the same
     // reason as at the cap: nothing in the group may see a closed pipe before the kill.
     let work = std::pin::pin!(work);
+    // Declared after `work`: should this run be dropped part-way (a client gone, a batch
+    // stopped, cpi interrupted), the group is killed before `work` closes the pipes.
+    let group = Group::register(killer);
     let (out, err, status) = match tokio::time::timeout(limits.timeout, work).await {
         Ok(done) => done,
         Err(_) => {
-            kill_group(pid);
+            group.kill();
             return Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -211,10 +215,13 @@ pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
             .with_detail("timeout_secs", limits.timeout.as_secs_f64()));
         }
     };
+    if status.is_ok() {
+        group.reaped();
+    }
     let stdout = match out {
         Ok(bytes) => bytes,
+        // The group was killed when the cap was passed.
         Err(Overflow) => {
-            kill_group(pid);
             return Err(Error::provider(format!(
                 "command '{program}' printed more than {} bytes on stdout; it was stopped",
                 limits.max_output
@@ -273,16 +280,6 @@ async fn read_capped(
             kept.extend_from_slice(&buf[..room]);
         } else {
             kept.extend_from_slice(&buf[..n]);
-        }
-    }
-}
-
-/// Kills the child's whole process group (it leads its own group).
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
         }
     }
 }

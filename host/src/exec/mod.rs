@@ -3,9 +3,11 @@
 
 pub mod command;
 pub mod gate;
+mod group;
 pub mod http;
 
 pub use gate::{Gate, Scope};
+pub use group::kill_all as kill_running_commands;
 
 use std::time::Duration;
 
