@@ -2,8 +2,7 @@
 //! config dir and pinned to the component's sha256, so a changed component loses its grants.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -123,21 +122,8 @@ impl GrantStore {
         // Never chmod-ed private: grants already there may have been written by someone else.
         crate::fsread::check_private_dir(&self.dir)
             .map_err(|e| Error::new(ErrorKind::CapabilityDenied, format!("grants: {e}")))?;
-        let tmp = self
-            .dir
-            .join(format!(".{}.tmp-{}", grant.provider, std::process::id()));
         let text = serde_json::to_string_pretty(grant).expect("grants serialize");
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)?;
+        crate::fswrite::write_atomic(&path, text.as_bytes()).map_err(io)?;
         Ok(path)
     }
 

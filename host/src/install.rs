@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -111,13 +111,29 @@ pub struct Fetch {
     pub revision: Option<String>,
 }
 
+/// Wall-clock limit of each git command and each download of a fetch, unless told otherwise.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Fetch options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FetchOptions {
     /// Allow plain `http://` to a loopback address (tests; never for other hosts).
     pub allow_http_loopback: bool,
     /// For git: fetch exactly this commit instead of resolving the requested revision.
     pub revision: Option<String>,
+    /// Wall-clock limit of each git command (then it and its process group are killed) and
+    /// of each download.
+    pub timeout: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            allow_http_loopback: false,
+            revision: None,
+            timeout: FETCH_TIMEOUT,
+        }
+    }
 }
 
 /// Fetches a provider's files from `source`.
@@ -130,10 +146,7 @@ pub async fn fetch(source: &Source, options: &FetchOptions) -> Result<Fetch> {
         Source::Url(url) => fetch_url(url, options).await,
         Source::Git { url, rev, subdir } => {
             let rev = options.revision.as_deref().unwrap_or(rev);
-            let (url, rev, subdir) = (url.clone(), rev.to_string(), subdir.clone());
-            tokio::task::spawn_blocking(move || fetch_git(&url, &rev, &subdir))
-                .await
-                .map_err(|e| Error::internal(format!("git fetch failed: {e}")))?
+            fetch_git(url, rev, subdir, options.timeout).await
         }
     }
 }
@@ -259,7 +272,7 @@ async fn fetch_url(text: &str, options: &FetchOptions) -> Result<Fetch> {
         .to_string();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(options.timeout)
         .build()
         .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
     let json = get_capped(&client, text, MAX_JSON).await?;
@@ -282,63 +295,167 @@ async fn fetch_url(text: &str, options: &FetchOptions) -> Result<Fetch> {
     })
 }
 
-/// Runs git with arguments (never a shell), only local and https transports allowed.
-fn git(args: &[&str]) -> Result<Vec<u8>> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "protocol.allow=never",
-            "-c",
-            "protocol.file.allow=always",
-            "-c",
-            "protocol.https.allow=always",
-        ])
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| Error::provider(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
+/// Largest stdout kept from a git command other than reading a blob (a listing, a commit id).
+const MAX_GIT_LISTING: usize = 1 << 20;
+
+/// Runs `git ARGS` (never a shell) through [`crate::exec::command`]: only local and https
+/// transports, no prompt and no credential helper (a source needing a password fails instead
+/// of waiting for one), stdout kept up to `cap` bytes, stderr capped, and past `timeout` the
+/// command and its process group are killed.
+async fn git(args: &[&str], cap: usize, timeout: Duration) -> Result<Vec<u8>> {
+    let argv: Vec<String> = [
+        "git",
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "protocol.file.allow=always",
+        "-c",
+        "protocol.https.allow=always",
+        "-c",
+        "credential.helper=",
+        "-c",
+        "core.askPass=",
+    ]
+    .iter()
+    .chain(args)
+    .map(|a| a.to_string())
+    .collect();
+    // What the error names: the subcommand, past `-C DIR`.
+    let sub = match args {
+        ["-C", _, sub, ..] | [sub, ..] => format!("git {sub}"),
+        [] => "git".to_string(),
+    };
+    let env = [
+        ("GIT_TERMINAL_PROMPT", "0"),
+        ("GIT_ASKPASS", ""),
+        ("SSH_ASKPASS", ""),
+        ("GCM_INTERACTIVE", "never"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let spec = crate::exec::command::Spec {
+        argv: &argv,
+        env: &env,
+        inherit_env: true,
+        stdin: None,
+    };
+    let limits = crate::exec::Limits {
+        timeout,
+        max_output: cap,
+        max_stderr: 16 << 10,
+    };
+    let raw = crate::exec::command::run_raw(&spec, &limits)
+        .await
+        .map_err(|e| git_error(&sub, e, &limits))?;
+    if raw.exit_code != 0 {
         return Err(Error::provider(format!(
-            "git {} failed: {}",
-            args.first().copied().unwrap_or(""),
-            crate::escape::line(String::from_utf8_lossy(&out.stderr).trim())
-        )));
+            "{sub} failed (exit status {}): {}",
+            raw.exit_code,
+            crate::escape::line(&crate::exec::excerpt(raw.stderr.trim(), 2048))
+        ))
+        .with_detail("command", sub));
     }
-    Ok(out.stdout)
+    Ok(raw.stdout)
 }
 
-fn fetch_git(url: &str, rev: &str, subdir: &str) -> Result<Fetch> {
+/// What a git command that could not finish means: a timeout or an output flood named with
+/// the git command and the limit it passed.
+fn git_error(sub: &str, e: Error, limits: &crate::exec::Limits) -> Error {
+    match e.kind() {
+        ErrorKind::Timeout => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{sub} did not finish within {}; it and its process group were killed \
+                 (raise the limit with --fetch-timeout)",
+                humantime::format_duration(limits.timeout)
+            ),
+        )
+        .with_detail("command", sub)
+        .with_detail("timeout_secs", limits.timeout.as_secs_f64()),
+        _ if e.details().contains_key("limit_bytes") => Error::provider(format!(
+            "{sub} printed more than {} bytes; it was stopped",
+            limits.max_output
+        ))
+        .with_detail("command", sub)
+        .with_detail("limit_bytes", limits.max_output),
+        _ => e,
+    }
+}
+
+/// Reads `path` at `commit` from a bare clone: its size is asked first and anything over `cap`
+/// refused without reading it; the read itself stops at `cap` in case the answer was wrong.
+async fn git_blob(
+    repo: &str,
+    commit: &str,
+    path: &str,
+    cap: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>> {
+    let object = format!("{commit}:{path}");
+    let too_big = |size: String| {
+        Error::validation(format!(
+            "{} (commit {commit}) is {size} bytes; at most {cap} are accepted from a git source",
+            crate::escape::line(path)
+        ))
+        .with_detail("file", path)
+        .with_detail("limit_bytes", cap)
+    };
+    let size = git(&["-C", repo, "cat-file", "-s", &object], 64, timeout).await?;
+    let size: u64 = String::from_utf8_lossy(&size).trim().parse().map_err(|_| {
+        Error::provider(format!(
+            "git cat-file -s did not give the size of {}",
+            crate::escape::line(path)
+        ))
+    })?;
+    if size > cap as u64 {
+        return Err(too_big(size.to_string()));
+    }
+    match git(&["-C", repo, "cat-file", "blob", &object], cap, timeout).await {
+        Err(e) if e.details().contains_key("limit_bytes") => {
+            Err(too_big(format!("more than {cap}")))
+        }
+        other => other,
+    }
+}
+
+async fn fetch_git(url: &str, rev: &str, subdir: &str, timeout: Duration) -> Result<Fetch> {
     let tmp = tempfile::tempdir().map_err(|e| Error::internal(format!("temp dir: {e}")))?;
     let repo = tmp.path().join("repo.git");
     let repo_s = repo.display().to_string();
-    git(&["clone", "--quiet", "--bare", "--", url, &repo_s])?;
+    let small = MAX_GIT_LISTING;
+    git(
+        &["clone", "--quiet", "--bare", "--", url, &repo_s],
+        small,
+        timeout,
+    )
+    .await?;
     let spec = format!("{rev}^{{commit}}");
-    let commit = String::from_utf8_lossy(&git(&[
-        "-C",
-        &repo_s,
-        "rev-parse",
-        "--verify",
-        "--end-of-options",
-        &spec,
-    ])?)
-    .trim()
-    .to_string();
+    let resolved = git(
+        &[
+            "-C",
+            &repo_s,
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &spec,
+        ],
+        small,
+        timeout,
+    )
+    .await?;
+    let commit = String::from_utf8_lossy(&resolved).trim().to_string();
     let prefix = if subdir.is_empty() {
         String::new()
     } else {
         format!("{subdir}/")
     };
     // The blobs of the commit, not a checked-out tree (`core.autocrlf` would change bytes).
-    let listing = git(&[
-        "-C",
-        &repo_s,
-        "ls-tree",
-        "--name-only",
-        &commit,
-        &format!("{prefix}."),
-    ])
-    .or_else(|_| git(&["-C", &repo_s, "ls-tree", "--name-only", &commit]))?;
+    let dot = format!("{prefix}.");
+    let ls_tree = ["-C", &repo_s, "ls-tree", "--name-only", &commit, &dot];
+    let listing = match git(&ls_tree, small, timeout).await {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == ErrorKind::Timeout => return Err(e),
+        Err(_) => git(&ls_tree[..5], small, timeout).await?,
+    };
     let names: Vec<String> = String::from_utf8_lossy(&listing)
         .lines()
         .map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_string())
@@ -350,23 +467,15 @@ fn fetch_git(url: &str, rev: &str, subdir: &str) -> Result<Fetch> {
             names.len()
         )));
     }
-    let blob = |rel: &str| {
-        git(&[
-            "-C",
-            &repo_s,
-            "cat-file",
-            "blob",
-            &format!("{commit}:{prefix}{rel}"),
-        ])
-    };
-    let json = blob(&names[0])?;
+    let blob = |rel: &str| format!("{prefix}{rel}");
+    let json = git_blob(&repo_s, &commit, &blob(&names[0]), MAX_JSON, timeout).await?;
     let mut files = vec![Fetched {
         path: names[0].clone(),
         bytes: json,
     }];
     if let Some(rel) = component_of(&files[0].bytes, &names[0])? {
         files.push(Fetched {
-            bytes: blob(&rel)?,
+            bytes: git_blob(&repo_s, &commit, &blob(&rel), MAX_COMPONENT, timeout).await?,
             path: rel,
         });
     }
@@ -457,7 +566,8 @@ impl Lock {
     pub fn save(&self, path: &Path) -> Result<()> {
         let text =
             toml::to_string_pretty(self).map_err(|e| Error::internal(format!("lock file: {e}")))?;
-        write_atomic(path, text.as_bytes())
+        crate::fswrite::write_atomic(path, text.as_bytes())
+            .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))
     }
 
     /// The entry for `name`.
@@ -471,18 +581,6 @@ impl Lock {
         self.providers.push(entry);
         self.providers.sort_by(|a, b| a.name.cmp(&b.name));
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e: std::io::Error| Error::internal(format!("cannot write {}: {e}", path.display()));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -586,6 +684,9 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
             .mode(0o700)
             .create(store_dir)
             .map_err(io)?;
+        if let Some(parent) = store_dir.parent() {
+            crate::fswrite::sync_dir(parent).map_err(io)?;
+        }
     }
     check_store_dir(store_dir)?;
     if std::fs::symlink_metadata(&entry).is_ok() {
@@ -606,18 +707,31 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
         .prefix(".tmp-")
         .tempdir_in(store_dir)
         .map_err(io)?;
+    // Every file and directory is on disk before the rename makes the entry visible, and the
+    // rename is before the lock names it: after a power loss the lock never points at an
+    // entry with empty files.
+    let mut dirs = std::collections::BTreeSet::new();
     for f in files {
         let path = tmp.path().join(&f.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
+            dirs.extend(
+                parent
+                    .ancestors()
+                    .take_while(|d| d.starts_with(tmp.path()))
+                    .map(Path::to_path_buf),
+            );
         }
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
             .open(&path)
-            .and_then(|mut file| file.write_all(&f.bytes))
+            .and_then(|mut file| file.write_all(&f.bytes).and_then(|()| file.sync_all()))
             .map_err(io)?;
+    }
+    for dir in dirs.iter().rev() {
+        crate::fswrite::sync_dir(dir).map_err(io)?;
     }
     let kept = tmp.keep();
     if let Err(e) = std::fs::rename(&kept, &entry) {
@@ -626,6 +740,7 @@ pub fn store(store_dir: &Path, files: &[Fetched]) -> Result<PathBuf> {
             return Err(io(e));
         }
     }
+    crate::fswrite::sync_dir(store_dir).map_err(io)?;
     Ok(entry)
 }
 
@@ -701,6 +816,47 @@ mod tests {
             Source::parse("https://x/p.json").unwrap(),
             Source::Url("https://x/p.json".into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_git_blob_is_read_no_further_than_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().display().to_string();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(["-C", &repo, "-c", "user.name=t", "-c", "user.email=t@e"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        run(&["init", "-q"]);
+        std::fs::write(dir.path().join("p.wasm"), vec![b'x'; 1000]).unwrap();
+        run(&["add", "."]);
+        run(&["commit", "-q", "-m", "one"]);
+        let commit = run(&["rev-parse", "HEAD"]);
+        let object = format!("{commit}:p.wasm");
+        // The read alone (as when the size asked first was wrong) stops at the cap.
+        let read = ["-C", &repo, "cat-file", "blob", &object];
+        let err = git(&read, 100, FETCH_TIMEOUT).await.unwrap_err();
+        assert_eq!(err.details()["limit_bytes"], 100, "{err}");
+        assert!(
+            err.message()
+                .starts_with("git cat-file printed more than 100 bytes"),
+            "{err}"
+        );
+        let err = git_blob(&repo, &commit, "p.wasm", 999, FETCH_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert!(err.message().contains("p.wasm (commit"), "{err}");
+        assert!(
+            err.message().contains("is 1000 bytes; at most 999"),
+            "{err}"
+        );
+        let bytes = git_blob(&repo, &commit, "p.wasm", 1000, FETCH_TIMEOUT).await;
+        assert_eq!(bytes.unwrap().len(), 1000);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod escape;
 pub mod exec;
 pub mod exposed;
 pub mod fsread;
+pub mod fswrite;
 pub mod grants;
 pub mod install;
 pub mod params;

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::World;
 
@@ -146,6 +147,22 @@ fn serve_once_per_request(body: String) -> String {
     format!("http://{addr}/providers/hello.json")
 }
 
+/// Runs `git ARGS` in `repo` (as a committer named t), asserting it succeeds; its stdout.
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(repo)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 #[test]
 fn install_from_a_loopback_url_and_from_a_git_revision() {
     let w = World::new();
@@ -162,20 +179,7 @@ fn install_from_a_loopback_url_and_from_a_git_revision() {
 
     let repo = w.dir.path().join("repo");
     std::fs::create_dir_all(repo.join("p")).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .current_dir(&repo)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| git(&repo, args);
     git(&["init", "-q"]);
     std::fs::write(
         repo.join("p/hello.json"),
@@ -396,4 +400,91 @@ fn a_lock_file_or_store_someone_else_could_write_is_not_believed() {
         "{}",
         message(&swapped)
     );
+}
+
+/// Resident memory `cpi install` may reach while refusing a git source (cpi itself needs a
+/// few tens of MiB, the refused component alone 64 MiB): above it the process is killed.
+const INSTALL_MAX_KIB: u64 = 56 * 1024;
+
+/// `cpi install ARGS... --yes --json`, killed (and failing) past 20 s or `INSTALL_MAX_KIB`.
+fn watched_install(w: &World, args: &[&str]) -> crate::support::Measured {
+    let mut cmd = w.command();
+    cmd.arg("install").args(args).args(["--yes", "--json"]);
+    let measured = crate::support::run_watched(&mut cmd, Duration::from_secs(20), INSTALL_MAX_KIB);
+    assert!(
+        measured.killed.is_none(),
+        "cpi install {args:?} was killed: {:?} (peak {} KiB)\n{}",
+        measured.killed,
+        measured.peak_kib,
+        measured.run.all_output()
+    );
+    measured
+}
+
+#[test]
+fn a_git_source_whose_component_is_over_the_cap_is_refused_without_reading_it() {
+    const MAX_COMPONENT: u64 = 64 << 20;
+    let w = World::new();
+    let repo = w.dir.path().join("big");
+    std::fs::create_dir_all(repo.join("p")).unwrap();
+    let json = serde_json::json!({"name": "big", "type": "command", "component": "p.wasm",
+        "actions": {"list_workers": {"target": {"Command": "true"}}}});
+    std::fs::write(repo.join("p/big.json"), json.to_string()).unwrap();
+    // One byte over the cap, all zeros: git stores it in about 64 KiB.
+    std::fs::File::create(repo.join("p/p.wasm"))
+        .unwrap()
+        .set_len(MAX_COMPONENT + 1)
+        .unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "big"]);
+
+    let source = format!("git+{}#p", repo.display());
+    let refused = watched_install(&w, &[&source]);
+    let err = refused.run.err("ValidationError");
+    let msg = err["message"].as_str().unwrap();
+    assert!(
+        msg.contains("p/p.wasm")
+            && msg.contains(&(MAX_COMPONENT + 1).to_string())
+            && msg.contains(&format!("at most {MAX_COMPONENT}")),
+        "{msg}"
+    );
+    // Refused at the fetch: nothing stored, nothing locked.
+    assert!(!w.dir.path().join("data/cpi/store").exists());
+    assert!(!w.dir.path().join("config/cpi/cpi.lock").exists());
+}
+
+#[test]
+fn a_git_source_that_never_answers_times_out_and_its_git_is_killed() {
+    let w = World::new();
+    // Accepts connections and never says a word; reports when git's connection closes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let closed_tx = closed_tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    let source = format!("git+https://127.0.0.1:{port}/repo.git");
+    let started = std::time::Instant::now();
+    let hung = watched_install(&w, &[&source, "--fetch-timeout", "2s"]);
+    let err = hung.run.err("TimeoutError");
+    let msg = err["message"].as_str().unwrap();
+    assert!(msg.contains("git clone") && msg.contains("2s"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // The whole process group was killed: nothing of git still holds the connection.
+    closed
+        .recv_timeout(Duration::from_secs(10))
+        .expect("git's connection is closed once cpi gives up");
 }

@@ -279,4 +279,7 @@ pub struct InstallArgs {
     /// Allow plain http:// to a loopback address (tests only; never another host).
     #[arg(long)]
     pub allow_http_loopback: bool,
+    /// Wall-clock limit of each git command and each download while fetching a provider.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub fetch_timeout: std::time::Duration,
 }

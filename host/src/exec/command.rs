@@ -1,5 +1,6 @@
 //! Runs a command: no shell, no stdin unless given, a timeout that kills the whole process
-//! group, and capped output. Only [`super::Gate`] starts processes.
+//! group, and capped output. Only [`super::Gate`] starts processes, and [`crate::install`]
+//! runs git through [`run_raw`] to fetch a git source.
 
 use std::process::Stdio;
 
@@ -124,7 +125,7 @@ fn exit_error(program: &str, raw: &RawOutput) -> Error {
 
 /// Runs a command to completion under `limits`; only failures to run it at all, timeouts and
 /// output floods are errors.
-pub(super) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
+pub(crate) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutput> {
     let (program, args) = spec
         .argv
         .split_first()

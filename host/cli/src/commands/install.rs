@@ -46,6 +46,7 @@ impl Options {
             approve: opts.approve,
             sha256,
             allow_http_loopback: opts.allow_http_loopback,
+            fetch_timeout: opts.fetch_timeout,
             lock: opts.lock,
         }
     }
@@ -61,6 +62,8 @@ pub struct Options {
     pub sha256: Option<String>,
     /// Allow plain http to a loopback address.
     pub allow_http_loopback: bool,
+    /// Wall-clock limit of each git command and each download.
+    pub fetch_timeout: std::time::Duration,
     /// The lock file to read (`--locked`) or write.
     pub lock: Option<PathBuf>,
 }
@@ -178,6 +181,7 @@ fn install(g: &Global, source: &str, options: &Options) -> Result<ExitCode> {
         &source,
         &FetchOptions {
             allow_http_loopback: options.allow_http_loopback,
+            timeout: options.fetch_timeout,
             revision: None,
         },
     ))?;
@@ -264,6 +268,7 @@ fn install_locked(g: &Global, options: &Options) -> Result<ExitCode> {
             &source_of(entry)?,
             &FetchOptions {
                 allow_http_loopback: options.allow_http_loopback,
+                timeout: options.fetch_timeout,
                 revision: entry.revision.clone(),
             },
         ))?;
@@ -321,6 +326,7 @@ pub fn update(g: &Global, name: Option<&str>, options: &Options) -> Result<ExitC
             &source,
             &FetchOptions {
                 allow_http_loopback: options.allow_http_loopback,
+                timeout: options.fetch_timeout,
                 revision: None,
             },
         ))?;
