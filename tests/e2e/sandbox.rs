@@ -162,6 +162,65 @@ fn wall_clock_limits_and_host_call_charges_stop_a_guest() {
     );
 }
 
+/// `cpi --provider-dir DIR ARGS...`, killed if it outlives 60 s (a wait the sandbox fails to
+/// bound would otherwise hang the test), timed.
+fn cpi_watched(w: &World, dir: &Path, args: &[&str]) -> (Run, Duration) {
+    let mut cmd = w.command();
+    cmd.args(["--provider-dir", dir.to_str().unwrap()])
+        .args(args);
+    let started = Instant::now();
+    let measured = crate::support::run_watched(&mut cmd, Duration::from_secs(60), u64::MAX);
+    let took = started.elapsed();
+    assert!(measured.killed.is_none(), "{args:?} hung ({took:?})");
+    (measured.run, took)
+}
+
+#[test]
+fn a_sleep_inside_wasi_ends_at_the_runs_deadline() {
+    let (w, dir) = hostile_world();
+    // An hour's `std::thread::sleep`: a WASI clock's pollable, blocked on, where the epoch
+    // check never runs. The run's limit ends it.
+    let (run, took) = cpi_watched(
+        &w,
+        &dir,
+        &[
+            "run",
+            "hostile",
+            "sleep",
+            "--json",
+            "--wasm-run-timeout",
+            "2",
+        ],
+    );
+    let err = run.err("TimeoutError");
+    assert!(message(&err).contains("--wasm-run-timeout"), "{err}");
+    assert!(took < Duration::from_secs(20), "the sleep ran {took:?}");
+}
+
+#[test]
+fn a_granted_command_that_hangs_ends_at_the_calls_deadline() {
+    let (w, dir) = hostile_world();
+    // A granted command that hangs is killed at the call's deadline, not at the gate's own
+    // limit (120 s), and the call ends with its timeout.
+    let (run, took) = cpi_watched(
+        &w,
+        &dir,
+        &[
+            "run",
+            "hostile",
+            "hang-command",
+            "--json",
+            "--wasm-timeout",
+            "2",
+            "--allow-run",
+            "sleep *",
+        ],
+    );
+    let err = run.err("TimeoutError");
+    assert!(message(&err).contains("--wasm-timeout"), "{err}");
+    assert!(took < Duration::from_secs(20), "the command ran {took:?}");
+}
+
 #[test]
 fn guest_output_is_capped_on_every_copy() {
     let (w, dir) = hostile_world();
