@@ -303,13 +303,12 @@ impl host::Host for State {
         };
         let ctx = self.ctx.clone();
         let at = tokio::time::Instant::from_std(self.deadline.at);
-        // Dropped at the call's deadline (the request with it), which then ends the call.
+        // Dropped at the call's deadline (the request with it), which then ends the call; the
+        // timer is made inside the runtime (the calling thread may have none).
+        let fetch = ctx.gate.fetch(&ctx.scope, &call);
         let result = ctx
             .handle
-            .block_on(tokio::time::timeout_at(
-                at,
-                ctx.gate.fetch(&ctx.scope, &call),
-            ))
+            .block_on(async move { tokio::time::timeout_at(at, fetch).await })
             .map_err(|_| self.deadline.expired())?;
         Ok(match result {
             Ok(response) => Ok(host::Response {

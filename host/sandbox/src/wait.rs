@@ -61,7 +61,9 @@ impl CallDeadline {
     /// or traps with [`Self::expired`] when the deadline comes first.
     pub(super) fn wait<F: Future>(&self, wait: F) -> wasmtime::Result<F::Output> {
         let at = tokio::time::Instant::from_std(self.at);
-        wasmtime_wasi::runtime::in_tokio(tokio::time::timeout_at(at, wait))
+        // The timer is made inside the runtime `in_tokio` enters (the calling thread may have
+        // none).
+        wasmtime_wasi::runtime::in_tokio(async move { tokio::time::timeout_at(at, wait).await })
             .map_err(|_| self.expired())
     }
 }
@@ -159,4 +161,42 @@ fn shadow_streams(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             streamed(table, outcome)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wait that never ends traps with the call's timeout once the deadline has passed.
+    #[test]
+    fn a_wait_past_the_deadline_traps_with_the_limit() {
+        let deadline = CallDeadline {
+            at: Instant::now(),
+            limit: Limit::Run,
+        };
+        let err = deadline
+            .wait(std::future::pending::<()>())
+            .expect_err("a wait that never ends");
+        assert!(matches!(
+            err.downcast_ref::<Expired>(),
+            Some(Expired(Limit::Run))
+        ));
+        assert!(deadline.check().is_err());
+    }
+
+    /// What is ready is still answered, and a call with time left waits as usual.
+    #[test]
+    fn a_ready_wait_is_answered() {
+        let past = CallDeadline {
+            at: Instant::now(),
+            limit: Limit::Call,
+        };
+        assert_eq!(past.wait(async { 7 }).expect("ready"), 7);
+        let later = CallDeadline {
+            at: Instant::now() + Duration::from_secs(3600),
+            limit: Limit::Call,
+        };
+        assert_eq!(later.wait(async { 8 }).expect("ready"), 8);
+        assert!(later.check().is_ok());
+    }
 }
