@@ -381,3 +381,59 @@ fn fetches_only_what_it_was_granted(name: &str, wasm: &std::path::Path) {
     assert_eq!(ids(&listed), ids(&json), "{listed}\n{json}");
     assert_eq!(listed[0]["name"], "fetched-1", "{listed}");
 }
+
+/// A wasi:http request whose server accepts and never answers ends with the call that sent it
+/// (`--wasm-timeout`), not at the gate's own limit (120 s): the guest waiting on the answer's
+/// pollable is stopped at the call's deadline.
+#[test]
+fn a_wasi_http_request_that_is_never_answered_ends_at_the_calls_deadline() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let wasm = crate::wasm::guest("cpi-example-rust-cloudco", "cpi_example_rust_cloudco.wasm");
+    let _port = PORT_8787.lock().unwrap_or_else(|e| e.into_inner());
+    let listener = std::net::TcpListener::bind(("127.0.0.1", SIM_PORT)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            held.len()
+        })
+    };
+    let w = World::new();
+    let dir = w.dir.path().join("components");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(&wasm, dir.join("cloudco-wasm.wasm")).unwrap();
+    let mut cmd = w.command();
+    cmd.args(["--provider-dir", dir.to_str().unwrap()]);
+    cmd.args([
+        "run",
+        "cloudco-wasm",
+        "fetch_workers",
+        "-p",
+        "api_key=k",
+        "--json",
+    ]);
+    cmd.args(["--wasm-timeout", "2", "--allow-net"]);
+    cmd.arg(format!("http://127.0.0.1:{SIM_PORT}/instances"));
+    let started = Instant::now();
+    let measured = crate::support::run_watched(&mut cmd, Duration::from_secs(60), u64::MAX);
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let connections = server.join().unwrap();
+    assert!(measured.killed.is_none(), "fetch_workers hung ({took:?})");
+    let err = measured.run.err("TimeoutError");
+    assert!(
+        err["message"].as_str().unwrap().contains("--wasm-timeout"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(20), "the request ran {took:?}");
+    assert!(connections >= 1, "the request never reached the server");
+}

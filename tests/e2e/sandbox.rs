@@ -162,6 +162,42 @@ fn wall_clock_limits_and_host_call_charges_stop_a_guest() {
     );
 }
 
+/// Runs the hostile guest's `action` with `flag` at 2 s (and `extra`), killed if it outlives
+/// 60 s (a wait the sandbox fails to bound would otherwise hang the test), and checks it ended
+/// within a few seconds as the `TimeoutError` naming `flag`.
+fn stopped_by(action: &str, flag: &str, extra: &[&str]) {
+    let (w, dir) = hostile_world();
+    let mut cmd = w.command();
+    cmd.args(["--provider-dir", dir.to_str().unwrap()]);
+    cmd.args(["run", "hostile", action, "--json", flag, "2"])
+        .args(extra);
+    let started = Instant::now();
+    let measured = crate::support::run_watched(&mut cmd, Duration::from_secs(60), u64::MAX);
+    let took = started.elapsed();
+    assert!(measured.killed.is_none(), "{action} hung ({took:?})");
+    let err = measured.run.err("TimeoutError");
+    assert!(message(&err).contains(flag), "{action}: {err}");
+    assert!(took < Duration::from_secs(20), "{action} ran {took:?}");
+}
+
+/// An hour's `std::thread::sleep`: a WASI clock's pollable, blocked on inside a host call,
+/// where the epoch check never runs. The run's limit ends it.
+#[test]
+fn a_sleep_inside_wasi_ends_at_the_runs_deadline() {
+    stopped_by("sleep", "--wasm-run-timeout", &[]);
+}
+
+/// A granted command that hangs (`sleep 100`) is killed at the call's deadline, not at the
+/// gate's own limit (120 s), and the call ends with its timeout.
+#[test]
+fn a_granted_command_that_hangs_ends_at_the_calls_deadline() {
+    stopped_by(
+        "hang-command",
+        "--wasm-timeout",
+        &["--allow-run", "sleep *"],
+    );
+}
+
 #[test]
 fn guest_output_is_capped_on_every_copy() {
     let (w, dir) = hostile_world();

@@ -11,6 +11,7 @@ use wasmtime::Store;
 use super::bindings::{Instance, Pre, cpi::provider::types};
 use super::guest_log::Level;
 use super::host::{CallContext, State, from_guest, from_wit};
+use super::wait::CallDeadline;
 use super::{API_VERSION, API_VERSIONS, Sandbox, SandboxLimits, cache};
 use cpi::error::{Error, ErrorKind, Result};
 use cpi::policy::{Capabilities, CommandRule, HttpRule};
@@ -160,12 +161,16 @@ impl Component {
             return Err(limit.error(&name, &self.limits));
         }
         let log = ctx.log.clone();
-        let mut store = Store::new(&self.engine, State::new(ctx, &self.limits));
+        let deadline = CallDeadline {
+            at: Instant::now() + left,
+            limit,
+        };
+        let mut store = Store::new(&self.engine, State::new(ctx, &self.limits, deadline));
         store.limiter(|state| &mut state.limits);
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| Error::internal(format!("fuel: {e}")))?;
-        arm_deadline(&mut store, Instant::now() + left, limit, self.limits.fuel);
+        arm_deadline(&mut store, deadline, self.limits.fuel);
         let outcome = self
             .pre
             .instantiate(&mut store)
@@ -500,7 +505,7 @@ fn param_decl(raw: types::ParamDecl) -> std::result::Result<cpi::provider::Param
 
 /// Which wall-clock limit a call runs under.
 #[derive(Debug, Clone, Copy)]
-enum Limit {
+pub(super) enum Limit {
     /// `SandboxLimits::call_time`.
     Call,
     /// What is left of `SandboxLimits::run_time`.
@@ -526,7 +531,7 @@ impl Limit {
 
 /// The error a store's epoch callback stops a call with.
 #[derive(Debug)]
-struct Expired(Limit);
+pub(super) struct Expired(pub(super) Limit);
 
 impl std::fmt::Display for Expired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -538,13 +543,12 @@ impl std::error::Error for Expired {}
 
 /// Checks the store at every epoch tick (see [`super::TICK`]): past `deadline` the call
 /// stops, and so it does once the fuel its code used plus the fuel charged for its host calls
-/// reaches the budget.
-fn arm_deadline(store: &mut Store<State>, deadline: Instant, limit: Limit, budget: u64) {
+/// reaches the budget. (Waits in host calls end at the deadline by themselves: see
+/// [`super::wait`].)
+fn arm_deadline(store: &mut Store<State>, deadline: CallDeadline, budget: u64) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |cx| {
-        if Instant::now() >= deadline {
-            return Err(wasmtime::Error::new(Expired(limit)));
-        }
+        deadline.check()?;
         let used = budget.saturating_sub(cx.get_fuel()?);
         if used.saturating_add(cx.data().host_fuel()) >= budget {
             return Err(wasmtime::Trap::OutOfFuel.into());

@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::cpi::provider::{host, types};
 use super::guest_log::{self, GuestLog, Level};
 use super::http::GateHooks;
+use super::wait::CallDeadline;
 use cpi::error::{Error, ErrorKind};
 use cpi::exec::gate::{self, Gate, Scope};
 use cpi::exec::http::{Request, Tls};
@@ -122,12 +123,18 @@ pub struct State {
     /// stay within the budget (checked here and at every epoch tick, see `Component::call`).
     host_fuel: Arc<AtomicU64>,
     fuel_budget: u64,
+    /// When the call must end: every wait in a host call ends by then (see `wait`).
+    deadline: CallDeadline,
 }
 
 impl State {
     /// Fresh state: an empty WASI context (stdin closed, no env, args, preopens or sockets),
-    /// guest stdout/stderr captured into the size-capped log.
-    pub fn new(ctx: Arc<CallContext>, limits: &super::SandboxLimits) -> State {
+    /// guest stdout/stderr captured into the size-capped log; the call ends by `deadline`.
+    pub(super) fn new(
+        ctx: Arc<CallContext>,
+        limits: &super::SandboxLimits,
+        deadline: CallDeadline,
+    ) -> State {
         let log = LogSink::new(limits.log_bytes);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(log.clone())
@@ -142,6 +149,7 @@ impl State {
             denied: Arc::clone(&denied),
             host_fuel: Arc::clone(&host_fuel),
             fuel_budget: limits.fuel,
+            deadline,
         };
         State {
             wasi: wasi.build(),
@@ -161,7 +169,13 @@ impl State {
             failed: None,
             host_fuel,
             fuel_budget: limits.fuel,
+            deadline,
         }
+    }
+
+    /// The resource table a WASI wait works on, and the deadline it must end by.
+    pub(super) fn waiting(&mut self) -> (&mut ResourceTable, CallDeadline) {
+        (&mut self.table, self.deadline)
     }
 
     /// The call's first capability denial, if any.
@@ -245,18 +259,25 @@ impl host::Host for State {
         cmd: host::Command,
     ) -> wasmtime::Result<Result<host::CommandOutput, types::Error>> {
         self.charge(EFFECT_CALL_FUEL)?;
+        self.deadline.check()?;
         let mut argv = Vec::with_capacity(cmd.args.len() + 1);
         argv.push(cmd.program);
         argv.extend(cmd.args);
+        // No longer than the guest asked, nor than the call has left (the gate's own limit
+        // still applies): a command that hangs is killed at the call's deadline.
+        let left = self.deadline.left();
+        let asked = cmd
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)));
         let call = gate::Command {
             argv: &argv,
             stdin: cmd.stdin.as_deref(),
-            timeout: cmd
-                .timeout_ms
-                .map(|ms| Duration::from_millis(u64::from(ms))),
+            timeout: Some(asked.map_or(left, |asked| asked.min(left))),
         };
         let ctx = self.ctx.clone();
         let result = ctx.handle.block_on(ctx.gate.command_raw(&ctx.scope, &call));
+        // Killed at the deadline: the call's own timeout, not the command's, is the error.
+        self.deadline.check()?;
         Ok(match result {
             Ok(out) => Ok(host::CommandOutput {
                 exit_code: out.exit_code,
@@ -281,7 +302,14 @@ impl host::Host for State {
             tls: &tls,
         };
         let ctx = self.ctx.clone();
-        let result = ctx.handle.block_on(ctx.gate.fetch(&ctx.scope, &call));
+        let at = tokio::time::Instant::from_std(self.deadline.at);
+        // Dropped at the call's deadline (the request with it), which then ends the call; the
+        // timer is made inside the runtime (the calling thread may have none).
+        let fetch = ctx.gate.fetch(&ctx.scope, &call);
+        let result = ctx
+            .handle
+            .block_on(async move { tokio::time::timeout_at(at, fetch).await })
+            .map_err(|_| self.deadline.expired())?;
         Ok(match result {
             Ok(response) => Ok(host::Response {
                 status: response.status,

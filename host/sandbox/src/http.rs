@@ -20,6 +20,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::host::{CallContext, EFFECT_CALL_FUEL, record_denial};
+use super::wait::CallDeadline;
 use cpi::error::{Error, ErrorKind};
 use cpi::exec::gate::FORBIDDEN_HEADERS;
 use cpi::exec::http::{RawResponse, Request, Tls};
@@ -37,6 +38,8 @@ pub(super) struct GateHooks {
     pub(super) denied: Arc<Mutex<Option<Error>>>,
     pub(super) host_fuel: Arc<AtomicU64>,
     pub(super) fuel_budget: u64,
+    /// The call's deadline: a request takes no longer than the call has left.
+    pub(super) deadline: CallDeadline,
 }
 
 impl WasiHttpHooks for GateHooks {
@@ -89,7 +92,9 @@ impl WasiHttpHooks for GateHooks {
         }
         let denied = self.denied.clone();
         let max = ctx.gate.limits().max_output;
-        let timeout = ctx.gate.limits().timeout;
+        // The gate's limit, cut to what the call has left: the guest waiting for the answer
+        // wakes by the deadline anyway (see `wait`), and the request then stops too.
+        let timeout = ctx.gate.limits().timeout.min(self.deadline.left());
         let task = {
             let ctx = ctx.clone();
             ctx.handle.clone().spawn(async move {

@@ -19,6 +19,7 @@ mod component;
 mod guest_log;
 mod host;
 mod http;
+mod wait;
 
 pub use bind::{Components, Options};
 pub use component::{Component, EnvRequest, Manifest, SDK_SECTION, sdk_stamp};
@@ -135,6 +136,9 @@ impl Sandbox {
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking WASI: {e:#}")))?;
+        // Its waits, bounded by each call's deadline (see `wait`).
+        wait::add_to_linker(&mut linker)
+            .map_err(|e| Error::internal(format!("bounding WASI's waits: {e:#}")))?;
         // wasi:http's outgoing handler, whose requests the gate sends (see `http`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| Error::internal(format!("linking wasi:http: {e:#}")))?;

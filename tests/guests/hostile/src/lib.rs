@@ -51,6 +51,8 @@ const ACTIONS: &[&str] = &[
     "escape-result",
     "http-header",
     "get_answer",
+    "sleep",
+    "hang-command",
 ];
 
 struct Hostile;
@@ -117,10 +119,17 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.0.1".into(),
             api_version: "0.1.0".into(),
-            commands: vec![CommandCapability {
-                program: "echo".into(),
-                args: vec!["hello".into(), "*".into()],
-            }],
+            commands: vec![
+                CommandCapability {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "*".into()],
+                },
+                // For a granted command that hangs (`hang-command`).
+                CommandCapability {
+                    program: "sleep".into(),
+                    args: vec!["*".into()],
+                },
+            ],
             http: [GRANTED_ORIGIN, HEADER_ORIGIN]
                 .into_iter()
                 .chain(ANSWER_ORIGINS)
@@ -391,6 +400,21 @@ impl Guest for Hostile {
                     category: category(cpi_contract::classify_http(response.status, &body)),
                     message: format!("HTTP {}: {body}", response.status),
                 })
+            }
+            // An hour's sleep: a wait inside WASI (a clock's pollable, blocked on).
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                ok("{\"slept\":true}".into())
+            }
+            // A granted command that hangs far longer than the call may last.
+            "hang-command" => {
+                let cmd = host::Command {
+                    program: "sleep".into(),
+                    args: vec!["100".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
             }
             "tcp" => {
                 let connected = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
