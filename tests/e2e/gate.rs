@@ -71,7 +71,7 @@ fn init_checks_lifecycle_targets_against_the_component_grants() {
 /// one carries `x-probe`, then returns them all.
 fn recording_server() -> std::thread::JoinHandle<Vec<String>> {
     let listener =
-        TcpListener::bind("127.0.0.1:47312").expect("port 47312 is free for the header test");
+        TcpListener::bind("127.0.0.1:27312").expect("port 27312 is free for the header test");
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
         let mut heads = Vec::new();
@@ -116,7 +116,7 @@ fn a_guest_cannot_set_host_or_connection_headers() {
             "http-header",
             "--json",
             "--allow-net",
-            "http://127.0.0.1:47312",
+            "http://127.0.0.1:27312",
             "-p",
             &format!("name={name}"),
             "-p",
@@ -125,7 +125,7 @@ fn a_guest_cannot_set_host_or_connection_headers() {
     };
     for (name, value) in [
         ("Host", "internal.example"),
-        ("host", "internal.example:47312"),
+        ("host", "internal.example:27312"),
         ("Connection", "keep-alive, x-probe"),
         ("Transfer-Encoding", "chunked"),
         ("Content-Length", "5"),
@@ -142,7 +142,7 @@ fn a_guest_cannot_set_host_or_connection_headers() {
     let heads = server.join().unwrap();
     assert_eq!(heads.len(), 1, "a refused request was sent: {heads:?}");
     assert!(
-        heads[0].contains("\r\nhost: 127.0.0.1:47312\r\n"),
+        heads[0].contains("\r\nhost: 127.0.0.1:27312\r\n"),
         "{heads:?}"
     );
     assert!(!heads[0].contains("internal.example"), "{heads:?}");
@@ -155,7 +155,7 @@ fn answering_server(
 ) -> std::thread::JoinHandle<std::collections::HashMap<String, u32>> {
     use std::sync::atomic::Ordering;
     let listener =
-        TcpListener::bind("127.0.0.1:47313").expect("port 47313 is free for the answers test");
+        TcpListener::bind("127.0.0.1:27313").expect("port 27313 is free for the answers test");
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
         let mut counts = std::collections::HashMap::new();
@@ -234,8 +234,8 @@ fn a_component_and_a_json_provider_classify_http_failures_alike() {
         }
         w.cpi(&args)
     };
-    let served = "http://127.0.0.1:47313";
-    let refused = "http://127.0.0.1:47314";
+    let served = "http://127.0.0.1:27313";
+    let refused = "http://127.0.0.1:27314";
     let cases = [
         (served, "404", "ResourceNotFoundError"),
         (served, "429", "RateLimitError"),

@@ -196,13 +196,13 @@ fn granted_programs_get_literal_arguments_and_a_scrubbed_environment() {
 #[test]
 fn redirects_are_followed_only_to_granted_destinations() {
     let (w, dir) = hostile_world();
-    let server = redirect_server(47311, format!("{}/instances", w.url()));
+    let server = redirect_server(27311, format!("{}/instances", w.url()));
     let before = w.requests()["count"].as_u64();
     let err = run(
         &w,
         &dir,
         "http-redirect",
-        &["--allow-net", "http://127.0.0.1:47311"],
+        &["--allow-net", "http://127.0.0.1:27311"],
     )
     .err("CapabilityDeniedError");
     assert!(

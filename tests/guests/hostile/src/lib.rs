@@ -12,15 +12,17 @@ use cpi::provider::host;
 use cpi::provider::types::{CommandCapability, Error, ErrorCategory, Manifest, WorkerStatus};
 use exports::cpi::provider::provider::Guest;
 
-/// The origin the redirect test grants (a server the test runs on this fixed loopback port).
-const GRANTED_ORIGIN: &str = "http://127.0.0.1:47311";
+/// The origin the redirect test grants (a server the test runs on this fixed loopback port;
+/// the fixed ports sit below Linux's ephemeral range, where no outgoing connection or
+/// `bind(:0)` of a test running beside it can take them).
+const GRANTED_ORIGIN: &str = "http://127.0.0.1:27311";
 
 /// The origin the header test grants (its own port: e2e tests run in parallel).
-const HEADER_ORIGIN: &str = "http://127.0.0.1:47312";
+const HEADER_ORIGIN: &str = "http://127.0.0.1:27312";
 
 /// The origins the classification test grants: a server of canned answers, and a port where
 /// nothing listens.
-const ANSWER_ORIGINS: [&str; 2] = ["http://127.0.0.1:47313", "http://127.0.0.1:47314"];
+const ANSWER_ORIGINS: [&str; 2] = ["http://127.0.0.1:27313", "http://127.0.0.1:27314"];
 
 const ACTIONS: &[&str] = &[
     "ok",
