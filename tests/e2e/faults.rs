@@ -313,7 +313,7 @@ fn a_hanging_cli_is_killed_at_the_timeout_with_its_whole_process_group() {
 #[test]
 fn an_interrupted_cpi_kills_the_command_it_was_running() {
     let w = World::new();
-    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
         let pids = w.dir.path().join(format!("interrupted-{signal}.pids"));
         let finished = w.dir.path().join(format!("interrupted-{signal}.finished"));
         // The CLI and a child of its own: both must go with cpi, and the CLI never reaches
@@ -352,7 +352,9 @@ fn an_interrupted_cpi_kills_the_command_it_was_running() {
         let status = cpi.wait().expect("cpi exits");
         let mut said = String::new();
         cpi.stderr.take().unwrap().read_to_string(&mut said).ok();
-        assert_eq!(status.code(), Some(code), "{status:?}: {said}");
+        // cpi dies of the signal, as it would have without its handler (a shell says 130).
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(signal), "{status:?}: {said}");
         assert!(said.contains("interrupted"), "{said}");
         assert_all_gone(&pids_in(&pids));
         std::thread::sleep(Duration::from_millis(200));
