@@ -360,6 +360,28 @@ fn numeric_flags_out_of_range_are_usage_errors_not_panics() {
             run.all_output()
         );
     }
+    // A zero duration limit is refused by the parser, like any malformed flag (exit 2).
+    for args in [
+        &[
+            "wait",
+            "cloudco",
+            "wrk-1",
+            "--for",
+            "running",
+            "--wait-timeout",
+            "0s",
+        ][..],
+        &["install", "./nowhere", "--fetch-timeout", "0s"],
+        &["serve", "--addr", "127.0.0.1:0", "--header-timeout", "0ms"],
+    ] {
+        let run = w.cpi(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.all_output());
+        assert!(
+            run.stderr.contains("must be more than zero"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -214,10 +214,10 @@ pub struct ServeArgs {
     pub max_connections: usize,
     /// Time a connection has to send a request's headers (and the TLS handshake), counted
     /// from when it opens or finishes a request: the idle timeout.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub header_timeout: std::time::Duration,
     /// Time an authorized request has to send its body.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub body_timeout: std::time::Duration,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -280,6 +280,16 @@ pub struct InstallArgs {
     #[arg(long)]
     pub allow_http_loopback: bool,
     /// Wall-clock limit of each git command and each download while fetching a provider.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
     pub fetch_timeout: std::time::Duration,
+}
+
+/// A duration flag's value (`90s`, `10m`, `1h 30m`): more than zero, since a zero limit would
+/// only make the command fail at once.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }

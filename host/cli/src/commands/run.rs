@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, value_name = "STATUS")]
     pub wait: Option<String>,
     /// How long --wait waits (e.g. 90s, 10m).
-    #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = crate::cli::duration)]
     pub wait_timeout: std::time::Duration,
     /// Run the action once per line of a JSON-lines file (`-` for stdin); prints one JSON
     /// result per line, in input order.

@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long = "for", value_name = "STATUS")]
     pub target: String,
     /// Give up after this long (e.g. 90s, 10m).
-    #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long = "wait-timeout", value_name = "DURATION", default_value = "10m", value_parser = crate::cli::duration)]
     pub wait_timeout: std::time::Duration,
     #[command(flatten)]
     pub params: ParamArgs,
