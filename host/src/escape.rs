@@ -38,6 +38,13 @@ pub fn text(value: &str) -> Cow<'_, str> {
     escape_where(value, |c| c != '\n' && c != '\t' && is_unsafe(c))
 }
 
+/// One formatted log line (without its final newline) for stderr: like [`line`], but ESC is
+/// left to the logger, which escapes every ESC of the text it logs and writes its own for
+/// colours; what it leaves raw (`\r`, `\n`, bidi and invisible characters) is escaped here.
+pub fn log_line(value: &str) -> Cow<'_, str> {
+    escape_where(value, |c| c != '\u{1b}' && is_unsafe(c))
+}
+
 /// Serialized JSON with every unsafe character that `serde_json` leaves raw (C1, DEL, bidi
 /// and format characters; it already escapes C0) written as a `\uXXXX` escape. The result
 /// parses to the same value: such characters can only occur inside JSON strings.
@@ -82,6 +89,15 @@ fn escape_where(value: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_line_keeps_the_loggers_escapes_and_escapes_the_rest() {
+        let logged = "\u{1b}[2mINFO\u{1b}[0m failed: boom\r\nWARN forged\u{202e}txt\u{200b}";
+        assert_eq!(
+            log_line(logged),
+            "\u{1b}[2mINFO\u{1b}[0m failed: boom\\r\\nWARN forged\\u{202e}txt\\u{200b}"
+        );
+    }
 
     #[test]
     fn line_escapes_terminal_sequences_visibly() {

@@ -401,6 +401,49 @@ fn a_wait_ends_at_its_timeout_even_inside_a_hung_poll_and_kills_the_poll() {
     assert_all_gone(&pids);
 }
 
+#[test]
+fn a_cli_message_in_a_log_line_cannot_forge_or_rewrite_a_line() {
+    let w = World::new();
+    // A rate limit (retried, so logged) whose text carries a carriage return, a forged log
+    // line and a bidi override.
+    let fake = fake_cloudco(
+        &w,
+        "printf 'rate limit exceeded\\r INFO forged\\n WARN forged line\\342\\200\\256txt' >&2\nexit 1\n",
+    );
+    let run = crate::support::run(command_with(&w, &fake).args([
+        "run",
+        "cloudco",
+        "list_workers",
+        "--json",
+        "--attempts",
+        "2",
+        "-v",
+    ]));
+    let log: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("attempt 1 of 2"))
+        .collect();
+    assert_eq!(log.len(), 1, "one retry line: {}", run.stderr);
+    let line = log[0];
+    assert!(
+        line.contains("\\r INFO forged\\n WARN forged line\\u{202e}txt"),
+        "escaped in place: {line:?}"
+    );
+    assert!(
+        !run.stderr.contains('\r') && !run.stderr.contains('\u{202e}'),
+        "{:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("WARN forged")),
+        "{:?}",
+        run.stderr
+    );
+}
+
 /// Runs `cmd` and returns what it printed and its peak resident set size in KiB, read from
 /// the kernel's accounting for exactly this child (`wait4`).
 #[expect(

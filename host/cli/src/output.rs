@@ -213,10 +213,34 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogLines)
         .with_ansi(ansi)
         .without_time()
         .try_init();
+}
+
+/// Where log events go: stderr, one line per event, with what the logger leaves raw in the
+/// text it logs (line breaks, carriage returns, bidi and invisible characters from CLIs,
+/// servers and guests) escaped, so a logged message cannot forge or rewrite another line.
+struct LogLines;
+
+impl Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The logger writes each event whole, in one call.
+        let event = String::from_utf8_lossy(buf);
+        let (body, end) = match event.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*event, ""),
+        };
+        let mut stderr = std::io::stderr().lock();
+        stderr.write_all(escape::log_line(body).as_bytes())?;
+        stderr.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Prints an error: the §10.2 shape on stdout for machines (`json`), and a readable line on
