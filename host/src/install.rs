@@ -298,11 +298,27 @@ async fn fetch_url(text: &str, options: &FetchOptions) -> Result<Fetch> {
 /// Largest stdout kept from a git command other than reading a blob (a listing, a commit id).
 const MAX_GIT_LISTING: usize = 1 << 20;
 
+/// Largest file a git command may write: a clone's pack holds the provider's whole history,
+/// which a provider's few files keep far below this; a hostile server's endless pack stops
+/// here instead of at a full disk.
+const MAX_GIT_FILE: u64 = 256 << 20;
+
 /// Runs `git ARGS` (never a shell) through [`crate::exec::command`]: only local and https
 /// transports, no prompt and no credential helper (a source needing a password fails instead
-/// of waiting for one), stdout kept up to `cap` bytes, stderr capped, and past `timeout` the
-/// command and its process group are killed.
+/// of waiting for one), stdout kept up to `cap` bytes, stderr capped, no file written past
+/// [`MAX_GIT_FILE`], and past `timeout` the command and its process group are killed.
 async fn git(args: &[&str], cap: usize, timeout: Duration) -> Result<Vec<u8>> {
+    let limits = crate::exec::Limits {
+        timeout,
+        max_output: cap,
+        max_stderr: 16 << 10,
+        max_file_bytes: Some(MAX_GIT_FILE),
+    };
+    git_limited(args, &limits).await
+}
+
+/// [`git`] under explicit limits.
+async fn git_limited(args: &[&str], limits: &crate::exec::Limits) -> Result<Vec<u8>> {
     let argv: Vec<String> = [
         "git",
         "-c",
@@ -338,17 +354,20 @@ async fn git(args: &[&str], cap: usize, timeout: Duration) -> Result<Vec<u8>> {
         inherit_env: true,
         stdin: None,
     };
-    let limits = crate::exec::Limits {
-        timeout,
-        max_output: cap,
-        max_stderr: 16 << 10,
-    };
-    let raw = crate::exec::command::run_raw(&spec, &limits)
+    let raw = crate::exec::command::run_raw(&spec, limits)
         .await
-        .map_err(|e| git_error(&sub, e, &limits))?;
+        .map_err(|e| git_error(&sub, e, limits))?;
     if raw.exit_code != 0 {
+        // A pack cut off at the file limit shows as index-pack failing.
+        let hint = match limits.max_file_bytes {
+            Some(bytes) if raw.stderr.contains("index-pack") => format!(
+                " (a git source may write no file over {bytes} bytes; this one's pack may be \
+                 larger)"
+            ),
+            _ => String::new(),
+        };
         return Err(Error::provider(format!(
-            "{sub} failed (exit status {}): {}",
+            "{sub} failed (exit status {}): {}{hint}",
             raw.exit_code,
             crate::escape::line(&crate::exec::excerpt(raw.stderr.trim(), 2048))
         ))
@@ -859,6 +878,61 @@ mod tests {
         assert_eq!(bytes.unwrap().len(), 1000);
     }
 
+    #[tokio::test]
+    async fn a_clone_writes_no_file_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let git_in = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&src)
+                .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        std::fs::create_dir(&src).unwrap();
+        git_in(&["init", "-q"]);
+        // 2 MB that do not compress, sent over a transport (file://, not hard links).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..2_000_000)
+            .map(|_| {
+                // xorshift64: bytes zlib cannot shrink.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        std::fs::write(src.join("p.wasm"), noise).unwrap();
+        git_in(&["add", "."]);
+        git_in(&["commit", "-q", "-m", "one"]);
+        let url = format!("file://{}", src.display());
+        let out = dir.path().join("out.git").display().to_string();
+        let clone = [
+            "clone",
+            "--quiet",
+            "--bare",
+            "--",
+            url.as_str(),
+            out.as_str(),
+        ];
+        let limits = |file| crate::exec::Limits {
+            timeout: FETCH_TIMEOUT,
+            max_output: MAX_GIT_LISTING,
+            max_stderr: 16 << 10,
+            max_file_bytes: Some(file),
+        };
+        let err = git_limited(&clone, &limits(1 << 20)).await.unwrap_err();
+        assert!(
+            err.message()
+                .contains("may write no file over 1048576 bytes"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&out).ok();
+        git_limited(&clone, &limits(MAX_GIT_FILE)).await.unwrap();
+    }
     #[test]
     fn digest_matches_go_dirhash() {
         // Go: dirhash.Hash1 over one file "a.json" holding "hello\n".

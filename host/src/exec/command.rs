@@ -155,6 +155,22 @@ pub(crate) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    if let Some(bytes) = limits.max_file_bytes {
+        // SAFETY: setrlimit(2) is async-signal-safe, and the closure touches nothing else
+        // between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd.spawn().map_err(|err| {
         let why = match err.kind() {
             std::io::ErrorKind::NotFound => "not found (is it installed and on PATH?)".to_string(),

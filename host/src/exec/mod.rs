@@ -25,6 +25,10 @@ pub struct Limits {
     pub max_output: usize,
     /// Largest stderr kept, in bytes (the rest is dropped, not an error).
     pub max_stderr: usize,
+    /// Largest file the command may write, in bytes (`RLIMIT_FSIZE`: past it the write fails
+    /// and the writer gets `SIGXFSZ`), for commands that write what a stranger sends (a
+    /// clone); `None` leaves cpi's own limit.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -33,6 +37,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(120),
             max_output: 16 << 20,
             max_stderr: 64 << 10,
+            max_file_bytes: None,
         }
     }
 }
