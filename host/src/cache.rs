@@ -5,8 +5,11 @@
 //! Rules:
 //! - never for worker or disk state (an action about workers or disks is never cached, even
 //!   when it declares `cache`);
-//! - a cache file's name is the SHA-256 of provider, action and the values the action uses,
-//!   so no value (a secret's least of all) appears in a file name or in the file;
+//! - a cache file's name is the SHA-256 of the provider (name, file digest, canonical path),
+//!   action and the values the action and its steps use, so no value (a secret's least of all)
+//!   appears in a file name or in the file, and an edited or another same-named provider never
+//!   reads the entry;
+//! - a hit is served only once the provider passes the approval check a run makes;
 //! - the directory is created 0700 and must be owned by the user and writable by no one else:
 //!   an unsafe directory is refused (cpi runs uncached and says why), never chmod-ed; files
 //!   are written 0600 and replaced atomically;
@@ -156,14 +159,26 @@ const VOLATILE_ENV: [&str; 12] = [
     "SSH_CLIENT",
 ];
 
-/// The cache key (a file name) of a run: SHA-256 over provider, action, the values of the
-/// parameters the action uses (in name order) and cpi's environment (but [`VOLATILE_ENV`]).
+/// The cache key (a file name) of a run: SHA-256 over the provider (name, file digest and
+/// canonical path, so an edited, moved or same-named provider never reads another's entries),
+/// the action, the values of the parameters it and its `pre_exec`/`post_exec` steps use (in
+/// name order) and cpi's environment (but [`VOLATILE_ENV`]). Component providers are never
+/// cached.
 pub fn key(provider: &Provider, action_name: &str, action: &Action, resolved: &Resolved) -> String {
     let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
         .filter(|(k, _)| !VOLATILE_ENV.iter().any(|v| k == v))
         .collect();
     env.sort();
     key_with_env(provider, action_name, action, resolved, &env)
+}
+
+/// The parameter names `action` and its steps use.
+fn used_names(action: &Action, names: &mut Vec<String>) {
+    names.extend(action.params.iter().cloned());
+    names.extend(action.target.placeholders());
+    for step in action.pre_exec.iter().chain(&action.post_exec) {
+        used_names(step, names);
+    }
 }
 
 fn key_with_env(
@@ -173,12 +188,20 @@ fn key_with_env(
     resolved: &Resolved,
     env: &[(std::ffi::OsString, std::ffi::OsString)],
 ) -> String {
-    let mut names: Vec<String> = action.params.clone();
-    names.extend(action.target.placeholders());
+    let mut names: Vec<String> = Vec::new();
+    used_names(action, &mut names);
     names.sort();
     names.dedup();
     let mut hash = Sha256::new();
-    for part in [provider.name.as_str(), action_name] {
+    let path = crate::approval::canonical(&provider.source);
+    let component = provider.component.as_deref().unwrap_or("");
+    for part in [
+        provider.name.as_str(),
+        provider.sha256.as_str(),
+        path.as_str(),
+        component,
+        action_name,
+    ] {
         hash.update(part.len().to_le_bytes());
         hash.update(part.as_bytes());
     }
@@ -330,5 +353,31 @@ mod tests {
             key_with_env(&provider, "list_regions", action, &r, &env("prod")),
             key_with_env(&provider, "list_regions", action, &r, &env("dev"))
         );
+    }
+
+    #[test]
+    fn keys_pin_the_provider_file_and_every_steps_values() {
+        let text = r#"{"name": "p", "type": "command", "actions": {"list_regions": {
+            "target": {"Command": "cli regions {region}"},
+            "pre_exec": [{"target": {"Command": "cli login {account}"}}]}}}"#;
+        let provider = Provider::from_json(text, Path::new("a/p.json")).unwrap();
+        let action = provider.action("list_regions").unwrap();
+        let resolved = |account: &str| {
+            let mut r = Resolved::default();
+            r.values.insert("region".into(), "r1".into());
+            r.values.insert("account".into(), account.into());
+            r
+        };
+        let k = |p: &Provider, account: &str| {
+            key_with_env(p, "list_regions", action, &resolved(account), &[])
+        };
+        let base = k(&provider, "one");
+        assert_ne!(base, k(&provider, "two"), "a pre_exec value");
+        let mut elsewhere = provider.clone();
+        elsewhere.source = "b/p.json".into();
+        assert_ne!(base, k(&elsewhere, "one"), "another file of the same name");
+        let mut edited = provider.clone();
+        edited.sha256 = "0".repeat(64);
+        assert_ne!(base, k(&edited, "one"), "an edited file");
     }
 }

@@ -229,3 +229,98 @@ fn a_provider_in_the_users_own_directory_asks_once_with_a_clear_message() {
     w.cpi(&["grant", "mine", "--yes"]).ok_text();
     w.cpi(&["run", "mine", "list_workers", "--json"]).ok();
 }
+
+/// A provider named `name` whose cached `list_regions` answers `{"r": "<answer>"}`.
+fn region_provider(name: &str, answer: &str) -> String {
+    serde_json::json!({
+        "name": name,
+        "type": "command",
+        "actions": {"list_regions": {"target": {"Command": format!("echo {answer}")},
+            "parse_rules": {"type": "object", "patterns": {"r": {"regex": "(\\S+)"}}}}}
+    })
+    .to_string()
+}
+
+#[test]
+fn a_cached_result_never_answers_for_another_provider_of_the_same_name() {
+    let w = World::new();
+    let a = pd(&provider_dir(
+        &w,
+        "a",
+        &[("acme.json", region_provider("acme", "from-A"))],
+    ));
+    let b = pd(&provider_dir(
+        &w,
+        "b",
+        &[("acme.json", region_provider("acme", "from-B"))],
+    ));
+    let run = |dir: &str| {
+        w.cpi(&[
+            "--provider-dir",
+            dir,
+            "run",
+            "acme",
+            "list_regions",
+            "--json",
+        ])
+    };
+    w.approve(&a, &["acme"]);
+    assert_eq!(run(&a).ok()["r"], "from-A");
+    assert_eq!(run(&a).ok()["r"], "from-A", "served from the cache");
+
+    // B was never approved: refused exactly as an uncached run is, never A's answer.
+    let err = run(&b).err("CapabilityDeniedError");
+    assert!(message(&err).contains("cpi grant acme"), "{err}");
+    let uncached = w
+        .cpi(&[
+            "--provider-dir",
+            &b,
+            "run",
+            "acme",
+            "list_regions",
+            "--json",
+            "--refresh",
+        ])
+        .err("CapabilityDeniedError");
+    assert_eq!(err, uncached);
+
+    // Once approved, B runs for real and keeps its own entry.
+    w.approve(&b, &["acme"]);
+    assert_eq!(run(&b).ok()["r"], "from-B");
+    w.approve(&a, &["acme"]);
+    assert_eq!(run(&a).ok()["r"], "from-A");
+}
+
+#[test]
+fn an_edited_or_revoked_provider_is_refused_not_served_from_the_cache() {
+    let w = World::new();
+    let dir = provider_dir(&w, "p", &[("acme.json", region_provider("acme", "old"))]);
+    let d = pd(&dir);
+    let run = || {
+        w.cpi(&[
+            "--provider-dir",
+            &d,
+            "run",
+            "acme",
+            "list_regions",
+            "--json",
+        ])
+    };
+    w.approve(&d, &["acme"]);
+    assert_eq!(run().ok()["r"], "old");
+
+    // Revoked: the cached entry is still there, and still not served.
+    w.cpi(&["revoke", "acme"]).ok_text();
+    let err = run().err("CapabilityDeniedError");
+    assert!(message(&err).contains("not approved"), "{err}");
+
+    // Approved again, then edited: the edit loses the approval, the cache changes nothing.
+    w.approve(&d, &["acme"]);
+    assert_eq!(run().ok()["r"], "old");
+    std::fs::write(dir.join("acme.json"), region_provider("acme", "new")).unwrap();
+    let err = run().err("CapabilityDeniedError");
+    assert!(
+        message(&err).contains("changed since you approved it"),
+        "{err}"
+    );
+}

@@ -129,6 +129,14 @@ impl Engine {
         self.run_retrying(provider, action_name, inputs).await
     }
 
+    /// Refuses a JSON provider that may not run (not approved, changed or moved) with the error
+    /// a run gives, for a caller answering without running it (a metadata cache hit).
+    pub fn check_approved(&self, provider: &Provider, action_name: &str) -> Result<()> {
+        self.approved(provider)
+            .map(|_| ())
+            .map_err(|e| e.context(&provider.name, action_name))
+    }
+
     /// What must be hidden when a result of `action_name` run with `inputs` is shown: the
     /// secret values the caller gave. (Secrets an action produces, such as a fresh token from
     /// `configure_auth`, are what the caller asked for.)

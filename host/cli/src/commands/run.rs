@@ -116,6 +116,9 @@ fn run(
     let rt = runtime_single()?;
     let cached = cached_metadata(provider, action, &inputs, flags.refresh)?;
     if let Some((_, _, Some(hit))) = &cached {
+        // The approval a run checks is checked first: a provider that may not run never
+        // answers from the cache.
+        engine.check_approved(provider, action)?;
         tracing::info!("{action}: the cached result (cpi run --refresh runs it again)");
         output::print_value(g, hit);
         return Ok(ExitCode::SUCCESS);
