@@ -86,7 +86,7 @@ static bool give(buf *b, str *ret) {
 /* ---- describe ------------------------------------------------------------------------ */
 
 void exports_cpi_provider_provider_describe(exports_cpi_provider_provider_manifest_t *ret) {
-    static const char *worker_args[] = {"worker", "**"};
+    static const char *worker_args[] = {"worker", "-**"};
     static const char *version_args[] = {"--version"};
     static const char *parses[] = {"list_workers"};
     static const char *invokes[] = {"get_worker", "count_workers"};

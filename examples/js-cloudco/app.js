@@ -173,7 +173,7 @@ export const provider = {
       version: VERSION,
       apiVersion: API_VERSION,
       commands: [
-        { program: 'cloudco-cli', args: ['worker', '**'] },
+        { program: 'cloudco-cli', args: ['worker', '-**'] },
         { program: 'cloudco-cli', args: ['--version'] },
       ],
       http: [`${API_URL}${API_PATH}`],

@@ -219,7 +219,7 @@ class Provider(exports.Provider):
             version=VERSION,
             api_version=API_VERSION,
             commands=[
-                CommandCapability(program="cloudco-cli", args=["worker", "**"]),
+                CommandCapability(program="cloudco-cli", args=["worker", "-**"]),
                 CommandCapability(program="cloudco-cli", args=["--version"]),
             ],
             http=[API_URL + API_PATH],

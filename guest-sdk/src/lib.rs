@@ -35,7 +35,7 @@
 //! impl Provider for CloudCo {
 //!     fn manifest() -> Manifest {
 //!         Manifest::new("cloudco-mini", "0.1.0")
-//!             .command("cloudco-cli", &["worker", "**"])
+//!             .command("cloudco-cli", &["worker", "-**"])
 //!             .provider_json(DEFINITION)
 //!             .parses(&["list_workers"])
 //!             .invokes(&["get_worker"])

@@ -11,7 +11,8 @@ pub struct CommandCapability {
     /// The program name (`cloudco-cli`).
     pub program: String,
     /// Argument patterns: an exact string, `*` for exactly one argument, or a trailing `**`
-    /// for any remaining arguments.
+    /// for any remaining arguments; neither matches an option (`-x`) unless it starts with
+    /// `-` itself (`-*`, `--output=*`, a trailing `-**`).
     pub args: Vec<String>,
 }
 
@@ -25,7 +26,7 @@ pub struct CommandCapability {
 /// use cpi_guest_sdk::Manifest;
 ///
 /// let manifest = Manifest::new("cloudco-wasm", "0.1.0")
-///     .command("cloudco-cli", &["worker", "**"])
+///     .command("cloudco-cli", &["worker", "-**"])
 ///     .http("http://127.0.0.1:8787")
 ///     .parses(&["list_workers"])
 ///     .invokes(&["get_worker"])
@@ -160,7 +161,8 @@ impl Manifest {
     }
 
     /// Asks to run `program` with arguments matching `args`: each pattern is an exact string,
-    /// `*` (exactly one argument) or, last, `**` (any remaining arguments). Without it, every
+    /// `*` (exactly one argument) or, last, `**` (any remaining arguments); a wildcard matches
+    /// an option (`-x`) only when it starts with `-` (`-*`, `--output=*`, `-**`). Without it, every
     /// [`exec::Command`](crate::exec::Command) for `program` is refused.
     pub fn command(mut self, program: &str, args: &[&str]) -> Manifest {
         self.commands.push(CommandCapability {

@@ -180,7 +180,10 @@ pub fn check(store: Option<&GrantStore>, provider: &Provider) -> Result<Approved
         (Some(request), "json") => request.clone(),
         _ => return Err(not_approved(provider)),
     };
-    let (caps, bases) = request.enforced();
+    let (mut caps, bases) = request.enforced();
+    // Its wildcards stand for substituted values, which its templates refuse to start with
+    // `-` unless a parameter declares `allow_leading_dash`.
+    caps.wildcards_match_options = true;
     let env = BASE_ENV
         .iter()
         .map(|s| s.to_string())

@@ -227,6 +227,7 @@ mod tests {
         let requested = Capabilities {
             commands: vec![CommandRule::parse("cli worker **").unwrap()],
             http: vec![],
+            ..Capabilities::default()
         };
         let grant = Grant {
             provider: "p".into(),

@@ -2,8 +2,12 @@
 //!
 //! Deny by default. A [`Capabilities`] value allows nothing until rules are added:
 //! - a [`CommandRule`] allows one program with an argument pattern: each pattern element is an
-//!   exact string, `*` (exactly one argument, any value) or, last, `**` (any remaining
-//!   arguments, including none);
+//!   exact string, `*` (exactly one argument that is not an option), `PREFIX*` with a `PREFIX`
+//!   starting with `-` (one argument starting with it: `-*` any option, `--output=*` any
+//!   `--output=` value) or, last, `**` (any remaining arguments that are not options, including
+//!   none) or `-**` (any remaining arguments, options included). An option is an argument
+//!   starting with `-`: a wildcard without a dash of its own never passes `--api-url=...` or
+//!   `--endpoint-url=...` to a CLI;
 //! - an [`HttpRule`] allows one `scheme://host:port` and, optionally, only paths under a prefix
 //!   (matched on whole segments: `/v1` allows `/v1` and `/v1/x`, not `/v10`).
 //!
@@ -48,29 +52,49 @@ impl CommandRule {
                 "invalid program in capability {self}"
             )));
         }
-        if let Some(pos) = self.args.iter().position(|a| a == "**")
+        if let Some(pos) = self.args.iter().position(|a| a == "**" || a == "-**")
             && pos != self.args.len() - 1
         {
             return Err(Error::validation(format!(
-                "`**` must be the last argument pattern in {self}"
+                "`{}` must be the last argument pattern in {self}",
+                self.args[pos]
             )));
         }
         Ok(())
     }
 
-    /// Whether this rule allows running `program` with `args`.
+    /// Whether this rule allows running `program` with `args` (a bare wildcard never matches an
+    /// option).
     pub fn allows(&self, program: &str, args: &[String]) -> bool {
+        self.matches(program, args, false)
+    }
+
+    /// Like [`CommandRule::allows`]; with `options`, bare wildcards match options too.
+    fn matches(&self, program: &str, args: &[String], options: bool) -> bool {
         if program != self.program {
             return false;
         }
+        let free = |arg: &str| options || !arg.starts_with('-');
         let mut given = args.iter();
         for (i, pattern) in self.args.iter().enumerate() {
-            if pattern == "**" && i == self.args.len() - 1 {
-                return true;
+            let last = i == self.args.len() - 1;
+            match pattern.as_str() {
+                "-**" if last => return true,
+                "**" if last => return given.all(|a| free(a)),
+                _ => {}
             }
-            match given.next() {
-                Some(arg) if pattern == "*" || pattern == arg => {}
-                _ => return false,
+            let Some(arg) = given.next() else {
+                return false;
+            };
+            let fits = match pattern.as_str() {
+                "*" => free(arg),
+                p => match p.strip_suffix('*').filter(|prefix| prefix.starts_with('-')) {
+                    Some(prefix) => arg.starts_with(prefix),
+                    None => p == arg,
+                },
+            };
+            if !fits {
+                return false;
             }
         }
         given.next().is_none()
@@ -186,6 +210,11 @@ pub struct Capabilities {
     /// Origins that may be contacted.
     #[serde(default)]
     pub http: Vec<HttpRule>,
+    /// Whether bare wildcards (`*`, `**`) also match options: only for a JSON provider's
+    /// approved patterns, whose wildcards stand for substituted values that its templates
+    /// already refuse to start with `-` (unless a parameter says `allow_leading_dash`).
+    #[serde(skip)]
+    pub wildcards_match_options: bool,
 }
 
 impl Capabilities {
@@ -196,7 +225,12 @@ impl Capabilities {
 
     /// Checks a command; the error names what was refused.
     pub fn check_command(&self, program: &str, args: &[String]) -> Result<()> {
-        if self.commands.iter().any(|r| r.allows(program, args)) {
+        let options = self.wildcards_match_options;
+        if self
+            .commands
+            .iter()
+            .any(|r| r.matches(program, args, options))
+        {
             return Ok(());
         }
         let shown: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
@@ -338,7 +372,73 @@ mod tests {
             );
         }
         assert!(CommandRule::parse("x ** y").is_err());
+        assert!(CommandRule::parse("x -** y").is_err());
         assert!(CommandRule::parse("").is_err());
+    }
+
+    #[test]
+    fn wildcards_never_match_options_unless_the_pattern_has_a_dash() {
+        let table: &[(&str, &[&str], bool)] = &[
+            (
+                "doctl compute droplet list *",
+                &["--api-url=https://evil"],
+                false,
+            ),
+            ("doctl compute droplet list *", &["-o"], false),
+            ("doctl compute droplet list *", &["--"], false),
+            ("doctl compute droplet list *", &["web"], true),
+            ("doctl compute droplet list **", &["web", "-o"], false),
+            ("doctl compute droplet list **", &["--api-url=x"], false),
+            ("doctl compute droplet list **", &["a", "b"], true),
+            ("doctl compute droplet list -*", &["-o"], true),
+            ("doctl compute droplet list -*", &["web"], false),
+            (
+                "doctl compute droplet list --output=*",
+                &["--output=json"],
+                true,
+            ),
+            (
+                "doctl compute droplet list --output=*",
+                &["--api-url=x"],
+                false,
+            ),
+            (
+                "doctl compute droplet list --output *",
+                &["--output", "json"],
+                true,
+            ),
+            (
+                "doctl compute droplet list --output *",
+                &["--output", "-x"],
+                false,
+            ),
+            (
+                "doctl compute droplet list -**",
+                &["--api-url=x", "a"],
+                true,
+            ),
+            ("doctl compute droplet list -**", &[], true),
+        ];
+        for (rule, given, want) in table {
+            let rule = CommandRule::parse(rule).unwrap();
+            assert_eq!(
+                rule.allows(
+                    "doctl",
+                    &args(&[&["compute", "droplet", "list"], *given].concat())
+                ),
+                *want,
+                "{rule} vs {given:?}"
+            );
+        }
+        // A JSON provider's approved wildcards stand for checked substituted values.
+        let mut caps = Capabilities {
+            commands: vec![CommandRule::parse("cli --region *").unwrap()],
+            ..Capabilities::default()
+        };
+        let opt = args(&["--region", "-x"]);
+        assert!(caps.check_command("cli", &opt).is_err());
+        caps.wildcards_match_options = true;
+        assert!(caps.check_command("cli", &opt).is_ok());
     }
 
     #[test]
@@ -411,6 +511,7 @@ mod tests {
         let requested = Capabilities {
             commands: vec![CommandRule::parse("cloudco-cli worker **").unwrap()],
             http: vec![HttpRule::parse("https://api.example.com").unwrap()],
+            ..Capabilities::default()
         };
         let mut granted = Capabilities::default();
         assert!(granted.check_within(&requested).is_ok());

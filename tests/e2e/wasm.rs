@@ -111,6 +111,13 @@ fn hostile_guest_attacks_fail_cleanly_and_the_next_call_succeeds() {
             "CapabilityDeniedError",
             "goodbye",
         ),
+        // A bare wildcard never matches an option.
+        (
+            "run-option",
+            &allow,
+            "CapabilityDeniedError",
+            "--api-url=https://evil.example",
+        ),
         ("run-semicolon", &[], "CapabilityDeniedError", "not granted"),
         (
             "http-ungranted",

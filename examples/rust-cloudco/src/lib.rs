@@ -35,7 +35,7 @@ const API_PATH: &str = "/instances";
 impl Provider for CloudCo {
     fn manifest() -> Manifest {
         Manifest::new("cloudco-wasm", env!("CARGO_PKG_VERSION"))
-            .command("cloudco-cli", &["worker", "**"])
+            .command("cloudco-cli", &["worker", "-**"])
             .command("cloudco-cli", &["--version"])
             .provider_json(DEFINITION)
             .parses(&["list_workers"])
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(
             commands,
             [
-                ("cloudco-cli", vec!["worker", "**"]),
+                ("cloudco-cli", vec!["worker", "-**"]),
                 ("cloudco-cli", vec!["--version"])
             ]
         );

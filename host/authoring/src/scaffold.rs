@@ -565,7 +565,7 @@ const DEFINITION: &str = include_str!("../@NAME@.json");
 impl Provider for @TYPE@ {
     fn manifest() -> Manifest {
         Manifest::new("@NAME@", env!("CARGO_PKG_VERSION"))
-            .command("@NAME@", &["server", "**"])
+            .command("@NAME@", &["server", "-**"])
             .command("@NAME@", &["--version"])
             .provider_json(DEFINITION)
             .parses(&["list_workers"])
@@ -755,7 +755,7 @@ class Provider(exports.Provider):
             version=VERSION,
             api_version=API_VERSION,
             commands=[
-                CommandCapability(program=NAME, args=["server", "**"]),
+                CommandCapability(program=NAME, args=["server", "-**"]),
                 CommandCapability(program=NAME, args=["--version"]),
             ],
             http=[],
@@ -888,7 +888,7 @@ export const provider = {
       version: VERSION,
       apiVersion: API_VERSION,
       commands: [
-        { program: NAME, args: ['server', '**'] },
+        { program: NAME, args: ['server', '-**'] },
         { program: NAME, args: ['--version'] },
       ],
       http: [],

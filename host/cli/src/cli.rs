@@ -141,7 +141,7 @@ pub enum Command {
     /// pinned to the provider's files and path: any change needs a new one. For a component
     /// provider, grant a subset with --run/--net.
     #[command(
-        after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant hetzner --approve sha256:3f2a...   # in CI: only this exact capability set\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker **'"
+        after_help = "Examples:\n  cpi grant hetzner                            # review, then asks on a terminal\n  cpi grant hetzner --yes                      # approve in a script\n  cpi grant hetzner --approve sha256:3f2a...   # in CI: only this exact capability set\n  cpi grant cloudco-wasm --all --env CLOUDCO_API_URL\n  cpi grant cloudco-wasm --run 'cloudco-cli worker -**'"
     )]
     Grant(commands::grant::Args),
     /// Install a provider from a local file or directory, an https:// URL, or a git repository

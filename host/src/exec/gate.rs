@@ -234,6 +234,7 @@ mod tests {
                     .map(|r| crate::policy::CommandRule::parse(r).unwrap())
                     .collect(),
                 http: vec![],
+                ..Capabilities::default()
             }),
             env: env.iter().map(|s| s.to_string()).collect(),
         }

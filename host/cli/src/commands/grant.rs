@@ -30,7 +30,7 @@ pub struct Args {
     /// Grant everything the component requests.
     #[arg(long)]
     pub all: bool,
-    /// Grant one requested command pattern, e.g. 'cloudco-cli worker **' (repeatable).
+    /// Grant one requested command pattern, e.g. 'cloudco-cli worker -**' (repeatable).
     #[arg(long = "run", value_name = "PATTERN")]
     pub run: Vec<String>,
     /// Grant one requested HTTP origin, e.g. https://api.example.com:443 (repeatable).
@@ -401,7 +401,7 @@ fn show_component(
             "no"
         };
         let shell = ["sh", "bash", "dash", "zsh"].contains(&rule.program.as_str());
-        let flag = if shell || rule.args.iter().any(|a| a == "**") {
+        let flag = if shell || rule.args.iter().any(|a| a == "**" || a == "-**") {
             "  !! ARBITRARY CODE OR ARGUMENTS"
         } else {
             ""

@@ -31,6 +31,7 @@ const ACTIONS: &[&str] = &[
     "recurse",
     "run-undeclared",
     "run-outside-grant",
+    "run-option",
     "run-semicolon",
     "http-ungranted",
     "http-redirect",
@@ -222,6 +223,17 @@ impl Guest for Hostile {
                 let cmd = host::Command {
                     program: "echo".into(),
                     args: vec!["goodbye".into(), "world".into()],
+                    stdin: None,
+                    timeout_ms: None,
+                };
+                host::run_command(&cmd).map(|o| o.stdout)
+            }
+            // An option where the grant (`echo hello *`) has a bare wildcard: a CLI would
+            // send its token to this URL.
+            "run-option" => {
+                let cmd = host::Command {
+                    program: "echo".into(),
+                    args: vec!["hello".into(), "--api-url=https://evil.example".into()],
                     stdin: None,
                     timeout_ms: None,
                 };
