@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::hooks::{Guard, check_component_tls};
+use super::hooks::check_component_tls;
 use super::{Engine, Run};
 use crate::error::{Error, Result};
 use crate::exec::http::{Request, Tls};
@@ -130,7 +130,7 @@ impl Engine {
         })?;
         tracing::info!(call = %invocation.describe(&run.shown), "running");
         let started = std::time::Instant::now();
-        let scope = Guard::scope(run.guard, run.provider, resolved);
+        let scope = &run.scope;
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
