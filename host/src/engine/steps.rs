@@ -134,7 +134,7 @@ impl Engine {
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
-                    .command(&scope, &argv, &step.accept_exit, &errors)
+                    .command(scope, &argv, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -153,7 +153,7 @@ impl Engine {
                     body: body.as_deref().map(str::as_bytes),
                     tls: &tls,
                 };
-                self.gate.send(&scope, &req, &errors).await?.body
+                self.gate.send(scope, &req, &errors).await?.body
             }
         };
         tracing::debug!(
