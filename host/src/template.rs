@@ -420,6 +420,14 @@ pub(crate) fn script_forms(value: &str) -> Vec<String> {
     [single, double].into_iter().chain(in_backticks).collect()
 }
 
+/// Whether decoded URL path text has a `.` or `..` part between its `/` or `\` separators:
+/// text that moves a request elsewhere on a server that decodes before it normalizes.
+pub fn climbs(decoded: &str) -> bool {
+    decoded
+        .split(['/', '\\'])
+        .any(|part| part == "." || part == "..")
+}
+
 /// Whether a value written at byte `i` of a script begins a word: at a word start, or behind
 /// quotes that open there (`"{a}"`, `'{a}'`, `''{a}`).
 fn begins_word(bytes: &[u8], i: usize) -> bool {
@@ -603,14 +611,15 @@ pub fn url(template: &str, values: &Values) -> Result<String> {
             names.push(p.name.to_string());
             Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
         })?;
-        // `%2e` is a dot to URL parsers too (`%2e%2e` climbs a level like `..`).
+        // `%2e` is a dot to URL parsers too (`%2e%2e` climbs a level like `..`), and a server
+        // that decodes `%2f` or `%5c` before it normalizes sees `..%2fadmin` climb as well.
         let decoded = percent_encoding::percent_decode_str(&rendered).decode_utf8_lossy();
         if let Some(name) = names.first()
-            && matches!(decoded.as_ref(), "" | "." | "..")
+            && (decoded.is_empty() || climbs(&decoded))
         {
             return Err(Error::validation(format!(
                 "parameter '{name}' would make the URL path segment {rendered:?}; a value must \
-                 be a non-empty path segment other than '.' or '..'"
+                 be a non-empty path segment with no '.' or '..' part"
             ))
             .with_detail("parameter", name.as_str()));
         }
@@ -953,10 +962,16 @@ mod tests {
             url("{api_url}/pool/id/{id}?f={q}", &v).unwrap(),
             "http://h:1/api/v2.0/pool/id/a%2Fb%3Fc%23d%26e?f=x%26y%3Dz"
         );
-        for bad in ["..", ".", ""] {
+        for bad in ["..", ".", "", "../../admin", "..\\..\\admin", "a/./b"] {
             let v = values(&[("api_url", "http://h"), ("id", bad)]);
             assert!(url("{api_url}/x/{id}/start", &v).is_err(), "{bad:?}");
         }
+        // A value with separators but no climb stays one encoded segment.
+        let v = values(&[("api_url", "http://h"), ("id", "ubuntu/24.04..x")]);
+        assert_eq!(
+            url("{api_url}/images/{id}", &v).unwrap(),
+            "http://h/images/ubuntu%2F24.04..x"
+        );
         for bad in [
             "file:///etc/passwd",
             "h:80",
