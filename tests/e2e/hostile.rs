@@ -584,8 +584,10 @@ fn header_error(v: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether cpi must refuse `v` as a URL path segment value.
 fn path_refused(v: &str) -> bool {
-    matches!(v, "" | "." | "..")
+    // Empty, or with a `.`/`..` part a server that decodes `%2f`/`%5c` first would climb by.
+    v.is_empty() || v.split(['/', '\\']).any(|part| part == "." || part == "..")
 }
 
 /// Whether a URL of `len` bytes is too long to send (`http::Uri` is limited to 65534 bytes): cpi

@@ -103,9 +103,10 @@ impl Guard {
         self.component().filter(|c| c.parses(name))
     }
 
-    /// The scope a step goes through the gate with: a component's grants; an approved
+    /// The scope a run's steps go through the gate with: a component's grants; an approved
     /// provider's rules plus the origin of each base URL the user configured (its value in
-    /// this run); no limit but the provider's own file for a built-in provider.
+    /// this run, never one an earlier step parsed: a provider cannot name its own
+    /// destination); no limit but the provider's own file for a built-in provider.
     pub fn scope<'g>(
         guard: Option<&'g Guard>,
         provider: &Provider,
@@ -117,6 +118,9 @@ impl Guard {
                 let mut scope = scope.clone();
                 if let Some(grants) = scope.grants.as_mut() {
                     grants.http.extend(bases.iter().filter_map(|param| {
+                        if resolved.sources.get(param) == Some(&crate::params::Source::Step) {
+                            return None;
+                        }
                         let base = resolved.values.get(param)?;
                         crate::policy::HttpRule::parse(base).ok()
                     }));

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::hooks::Guard;
 use crate::error::{Error, ErrorKind, Result};
+use crate::exec::Scope;
 use crate::params::{self, Resolved};
 use crate::provider::Provider;
 use crate::secret::Redactor;
@@ -24,6 +25,9 @@ pub(super) struct Run<'a> {
     pub resolved: Resolved,
     /// The secret values the caller gave: hidden in logs and in every result shown.
     pub shown: Redactor,
+    /// What every step goes through the gate with, fixed when the run starts: a value a step
+    /// parses later (a `pre_exec` field, a page token) can never widen it.
+    pub scope: Scope,
 }
 
 impl<'a> Run<'a> {
@@ -35,12 +39,14 @@ impl<'a> Run<'a> {
         guard: Option<&'a Guard>,
     ) -> Run<'a> {
         let shown = Redactor::new(resolved.secret_values());
+        let scope = Guard::scope(guard, provider, &resolved).into_owned();
         Run {
             provider,
             name,
             guard,
             resolved,
             shown,
+            scope,
         }
     }
 

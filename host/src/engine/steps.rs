@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::hooks::{Guard, check_component_tls};
+use super::hooks::check_component_tls;
 use super::{Engine, Run};
 use crate::error::{Error, Result};
 use crate::exec::http::{Request, Tls};
@@ -130,11 +130,11 @@ impl Engine {
         })?;
         tracing::info!(call = %invocation.describe(&run.shown), "running");
         let started = std::time::Instant::now();
-        let scope = Guard::scope(run.guard, run.provider, resolved);
+        let scope = &run.scope;
         let output = match invocation {
             Invocation::Command { argv } => {
                 self.gate
-                    .command(&scope, &argv, &step.accept_exit, &errors)
+                    .command(scope, &argv, &step.accept_exit, &errors)
                     .await?
                     .stdout
             }
@@ -153,7 +153,7 @@ impl Engine {
                     body: body.as_deref().map(str::as_bytes),
                     tls: &tls,
                 };
-                self.gate.send(&scope, &req, &errors).await?.body
+                self.gate.send(scope, &req, &errors).await?.body
             }
         };
         tracing::debug!(
