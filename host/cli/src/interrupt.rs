@@ -5,7 +5,7 @@
 /// Takes over the interrupt signals cpi's parent did not ignore: on one, every command group
 /// cpi is running is killed and cpi dies of that signal, as it would have without this.
 pub fn install() {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for signal in cpi::exec::INTERRUPTS {
         // SAFETY: sigaction on a zeroed struct whose handler is an async-signal-safe
         // `extern "C"` function; a null new action only reads the current disposition.
         unsafe {

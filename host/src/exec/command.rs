@@ -7,7 +7,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::group::{Group, Killer};
+use super::group::{Group, Killer, Spawning};
 use super::{ErrorRules, Limits, classify_text, excerpt, retry_after_in_text};
 use crate::error::{Error, ErrorKind, Result};
 use crate::provider::AcceptExit;
@@ -171,6 +171,7 @@ pub(crate) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
             });
         }
     }
+    let spawning = Spawning::enter();
     let mut child = cmd.spawn().map_err(|err| {
         let why = match err.kind() {
             std::io::ErrorKind::NotFound => "not found (is it installed and on PATH?)".to_string(),
@@ -183,6 +184,8 @@ pub(crate) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
             .with_detail("program", program.as_str())
     })?;
     let killer = Killer::of(child.id());
+    let registered = Group::register(killer);
+    drop(spawning);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let stdin = child.stdin.take();
@@ -214,9 +217,9 @@ pub(crate) async fn run_raw(spec: &Spec<'_>, limits: &Limits) -> Result<RawOutpu
     // Past the timeout the group is killed while `work` still holds the pipes, for the same
     // reason as at the cap: nothing in the group may see a closed pipe before the kill.
     let work = std::pin::pin!(work);
-    // Declared after `work`: should this run be dropped part-way (a client gone, a batch
-    // stopped, cpi interrupted), the group is killed before `work` closes the pipes.
-    let group = Group::register(killer);
+    // Bound again after `work`, so dropped before it: should this run be dropped part-way (a
+    // client gone, a batch stopped), the group is killed before `work` closes the pipes.
+    let group = registered;
     let (out, err, status) = match tokio::time::timeout(limits.timeout, work).await {
         Ok(done) => done,
         Err(_) => {

@@ -7,7 +7,7 @@ mod group;
 pub mod http;
 
 pub use gate::{Gate, Scope};
-pub use group::kill_all as kill_running_commands;
+pub use group::{INTERRUPTS, kill_all as kill_running_commands};
 
 use std::time::Duration;
 
