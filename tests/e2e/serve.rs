@@ -323,14 +323,14 @@ fn serve_finishes_in_flight_requests_on_sigterm_and_refuses_unsafe_setups() {
 #[test]
 fn serve_finishes_an_action_whose_client_hung_up() {
     let w = World::new();
-    // A CLI that takes a second before it creates: the client gives up first.
+    // A CLI that takes 3 s before it creates: the client gives up first.
     let fake = w.dir.path().join("slow-bin");
     std::fs::create_dir_all(&fake).unwrap();
     let script = fake.join("cloudco-cli");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nsleep 3\nexec '{}' \"$@\"\n",
             w.bin.join("cloudco-cli").display()
         ),
     )
@@ -356,7 +356,7 @@ fn serve_finishes_an_action_whose_client_hung_up() {
         .json(
             &json!({"provider": "cloudco", "action": "create_worker", "params": {"name": "late"}}),
         )
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(1500))
         .send();
     assert!(hung_up.is_err(), "the client gave up first: {hung_up:?}");
     // The create was started, so it is finished, not cut off half-way.
