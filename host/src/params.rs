@@ -185,6 +185,17 @@ impl Resolved {
                 }
             }
         }
+        // A value an earlier step parsed from the platform's output is held to its
+        // declaration (pattern, enum, range) as a caller's value is.
+        let from_steps: Vec<String> = step
+            .params
+            .iter()
+            .chain(step.placeholders())
+            .filter(|name| self.sources.get(*name) == Some(&Source::Step))
+            .cloned()
+            .collect();
+        self.check_declared(provider, from_steps.iter().map(String::as_str))
+            .map_err(|e| e.with_detail("source", "an earlier step's output"))?;
         let missing: Vec<String> = step
             .params
             .iter()
@@ -596,6 +607,28 @@ mod tests {
         let r = resolve(&p, a, &inputs);
         assert_eq!(r.values["region"], "cli");
         assert_eq!(r.sources["region"], Source::CommandLine);
+    }
+
+    #[test]
+    fn a_value_a_step_parsed_is_held_to_its_declaration() {
+        let p = Provider::from_json(
+            r#"{"name":"p","type":"command",
+            "parameters":{"worker_id":{"pattern":"^wrk-[0-9a-f]{8}$"}},
+            "actions":{"a":{"target":{"Command":"x delete {worker_id}"}}}}"#,
+            Path::new("p.json"),
+        )
+        .unwrap();
+        let a = &p.actions["a"];
+        let mut r = resolve(&p, a, &Inputs::default());
+        let mut parsed = Map::new();
+        parsed.insert("worker_id".into(), Value::from("../../etc"));
+        r.add_step_outputs(&parsed, &p);
+        let err = r.enter_step(a, &p).unwrap_err();
+        assert_eq!(err.details()["parameter"], "worker_id", "{err}");
+        assert_eq!(err.details()["source"], "an earlier step's output", "{err}");
+        parsed.insert("worker_id".into(), Value::from("wrk-0123abcd"));
+        r.add_step_outputs(&parsed, &p);
+        r.enter_step(a, &p).unwrap();
     }
 
     #[test]
