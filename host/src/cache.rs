@@ -15,8 +15,7 @@
 //!   are written 0600 and replaced atomically;
 //! - `cpi run --refresh` skips the lookup and stores the fresh result.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,23 +120,12 @@ impl MetadataCache {
         (age < ttl.as_secs()).then(|| entry.get("result").cloned())?
     }
 
-    /// Stores a result: a 0600 temporary file renamed over the old entry.
+    /// Stores a result: a 0600 file replacing the old entry atomically
+    /// ([`crate::fswrite::write_atomic`]).
     pub fn put(&self, key: &str, result: &Value) -> Result<()> {
         let entry = json!({"stored_at": now(), "result": result});
-        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(entry.to_string().as_bytes())?;
-            std::fs::rename(&tmp, self.dir.join(key))
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::internal(format!("cannot write the metadata cache: {e}"))
-        })
+        crate::fswrite::write_atomic(&self.dir.join(key), entry.to_string().as_bytes())
+            .map_err(|e| Error::internal(format!("cannot write the metadata cache: {e}")))
     }
 }
 
@@ -172,15 +160,6 @@ pub fn key(provider: &Provider, action_name: &str, action: &Action, resolved: &R
     key_with_env(provider, action_name, action, resolved, &env)
 }
 
-/// The parameter names `action` and its steps use.
-fn used_names(action: &Action, names: &mut Vec<String>) {
-    names.extend(action.params.iter().cloned());
-    names.extend(action.target.placeholders());
-    for step in action.pre_exec.iter().chain(&action.post_exec) {
-        used_names(step, names);
-    }
-}
-
 fn key_with_env(
     provider: &Provider,
     action_name: &str,
@@ -188,8 +167,14 @@ fn key_with_env(
     resolved: &Resolved,
     env: &[(std::ffi::OsString, std::ffi::OsString)],
 ) -> String {
-    let mut names: Vec<String> = Vec::new();
-    used_names(action, &mut names);
+    let mut names: Vec<String> = crate::params::steps(action)
+        .flat_map(|(_, step)| {
+            step.params
+                .iter()
+                .cloned()
+                .chain(step.target.placeholders())
+        })
+        .collect();
     names.sort();
     names.dedup();
     let mut hash = Sha256::new();

@@ -20,8 +20,8 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -154,22 +154,7 @@ pub fn remember_digest(
 /// Writes a cache entry atomically with mode 0600 into a directory [`usable_dir`] accepted;
 /// failures only cost a recompilation next time, so they are logged, not returned.
 pub fn store(path: &Path, bytes: &[u8]) {
-    let result = (|| -> std::io::Result<()> {
-        let dir = path.parent().expect("entries live in a directory");
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("x")
-        ));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
+    let result = cpi::fswrite::write_atomic(path, bytes);
     if let Err(err) = result {
         tracing::warn!(
             "could not write the component cache entry {}: {err}",
